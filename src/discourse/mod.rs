@@ -1,0 +1,1 @@
+pub mod client; pub mod logs; pub mod sso; pub mod types;

@@ -1,0 +1,19 @@
+//! avatar-console: clear flagged profile photos from a DiscourseConnect-backed Discourse forum.
+//!
+//! Layers (see DESIGN.md): `discourse`, `main_app` talk to servers; `queue`, `reset`, `check`
+//! decide; `tui` draws; `sandbox` plays a Discourse site and the main app for demos and tests.
+
+pub mod audit;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod discourse;
+pub mod main_app;
+pub mod model;
+pub mod net;
+pub mod queue;
+pub mod reset;
+pub mod sandbox;
+pub mod sanitize;
+pub mod secret;
+pub mod tui;

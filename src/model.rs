@@ -1,0 +1,237 @@
+//! Plain data shared by the layers: what the queue holds, what a reset produces, what the
+//! log pane shows. No I/O here.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where a flag came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    App,
+    Discourse,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::App => "app",
+            Source::Discourse => "discourse",
+        }
+    }
+}
+
+/// One flag raised against a user by one source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flag {
+    pub source: Source,
+    pub reason: String,
+    pub flagged_at: Option<DateTime<Utc>>,
+}
+
+/// What we know of a user's avatar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AvatarKind {
+    /// An uploaded image (custom upload, SSO import, Gravatar copy or preset).
+    Custom,
+    /// The letter (system) avatar or a `default_avatars` entry.
+    System,
+    #[default]
+    Unknown,
+}
+
+impl AvatarKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AvatarKind::Custom => "custom",
+            AvatarKind::System => "system",
+            AvatarKind::Unknown => "unknown",
+        }
+    }
+
+    /// discourse-api.md §9: `uploaded_avatar_id` is the reliable test; the template's
+    /// `/user_avatar/` segment is the fallback when the id is not in the answer.
+    pub fn classify(uploaded_avatar_id: Option<Option<u64>>, avatar_template: Option<&str>) -> Self {
+        match uploaded_avatar_id {
+            Some(Some(_)) => AvatarKind::Custom,
+            Some(None) => AvatarKind::System,
+            None => match avatar_template {
+                Some(t) if t.contains("/user_avatar/") => AvatarKind::Custom,
+                Some(t) if t.contains("letter_avatar") => AvatarKind::System,
+                _ => AvatarKind::Unknown,
+            },
+        }
+    }
+}
+
+/// How a reset is carried out (interface.md, "Reset rules").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Strategy {
+    #[serde(rename = "pick")]
+    Pick,
+    #[serde(rename = "sync-sso")]
+    SyncSso,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Pick => "pick",
+            Strategy::SyncSso => "sync-sso",
+        }
+    }
+}
+
+/// The result of one reset (interface.md, `reset --json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Verified,
+    Applied,
+    Unverified,
+    Failed,
+    Skipped,
+    DryRun,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Verified => "verified",
+            Outcome::Applied => "applied",
+            Outcome::Unverified => "unverified",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+            Outcome::DryRun => "dry-run",
+        }
+    }
+}
+
+/// One line of `reset --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetReport {
+    /// What the operator typed (`alice`, `external:684`, `a@example.com`).
+    pub user: String,
+    pub username: Option<String>,
+    pub external_id: Option<String>,
+    pub strategy: Option<Strategy>,
+    pub outcome: Outcome,
+    pub message: String,
+}
+
+/// The SSO record Discourse keeps for a user (`single_sign_on_record`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SsoRecord {
+    pub external_id: String,
+    pub external_username: Option<String>,
+    pub external_email: Option<String>,
+    pub external_name: Option<String>,
+    pub external_avatar_url: Option<String>,
+    pub last_payload: Option<String>,
+}
+
+/// A group membership as Discourse reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRef {
+    pub id: u64,
+    pub name: String,
+    pub automatic: bool,
+}
+
+/// A Discourse user resolved for a reset or a detail view: everything the reset rules and the
+/// verification need, read from `/u/{username}.json` and `/admin/users/{id}.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct UserDetail {
+    pub id: u64,
+    pub username: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub active: Option<bool>,
+    pub groups: Vec<GroupRef>,
+    /// `Some(None)` when Discourse said `null` (letter avatar); `None` when it was not read.
+    pub uploaded_avatar_id: Option<Option<u64>>,
+    pub custom_avatar_upload_id: Option<u64>,
+    pub avatar_template: Option<String>,
+    pub sso: Option<SsoRecord>,
+}
+
+impl UserDetail {
+    pub fn avatar_kind(&self) -> AvatarKind {
+        AvatarKind::classify(self.uploaded_avatar_id, self.avatar_template.as_deref())
+    }
+
+    pub fn external_id(&self) -> Option<&str> {
+        self.sso.as_ref().map(|s| s.external_id.as_str())
+    }
+
+    /// Non-automatic group names, the ones `synchronize_groups` would manage.
+    pub fn manual_groups(&self) -> Vec<String> {
+        self.groups.iter().filter(|g| !g.automatic).map(|g| g.name.clone()).collect()
+    }
+}
+
+/// One HTTP exchange, as the log pane and the log file show it. Never holds a secret or the
+/// credential headers: the client builds it from redacted parts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exchange {
+    pub at: DateTime<Utc>,
+    pub method: String,
+    /// Path and query, percent-encoded as sent.
+    pub path: String,
+    /// `None` when no answer came (connection error, timeout).
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    /// A short, sanitized summary of the answer (or of the error).
+    pub summary: String,
+    /// The request body as sent, with secrets redacted; SSO payloads stay encoded here.
+    pub request_body: Option<String>,
+    /// The start of the answer body, sanitized and cut.
+    pub response_body: Option<String>,
+}
+
+/// Which kind of Discourse log line, for the `SSO`/`UPLOAD`/`ERR` marks of the log pane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogKind {
+    Sso,
+    Upload,
+    Err,
+    Other,
+}
+
+impl LogKind {
+    pub fn classify(message: &str, severity: i64) -> Self {
+        if message.contains("Verbose SSO log") {
+            LogKind::Sso
+        } else if message.contains("Verbose Upload Logging") {
+            LogKind::Upload
+        } else if severity >= 3 {
+            LogKind::Err
+        } else {
+            LogKind::Other
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            LogKind::Sso => "SSO",
+            LogKind::Upload => "UPLOAD",
+            LogKind::Err => "ERR",
+            LogKind::Other => "LOG",
+        }
+    }
+}
+
+/// One Discourse (Logster) log message, sanitized.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub key: String,
+    pub at: DateTime<Utc>,
+    pub severity: i64,
+    pub kind: LogKind,
+    /// The whole message, control characters removed, line breaks kept.
+    pub message: String,
+    /// Logster's grouping count (1 when not grouped).
+    pub count: u64,
+}

@@ -1,0 +1,9 @@
+//! One integration-test binary (one link step instead of one per file). Each module drives the
+//! real code over loopback HTTP against the sandbox or a small test server.
+
+mod cli;
+mod client;
+mod oncall;
+mod reset;
+mod sandbox;
+mod tui;

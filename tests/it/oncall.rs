@@ -1,0 +1,1 @@
+//! oncall integration tests

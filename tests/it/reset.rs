@@ -1,0 +1,1 @@
+//! reset integration tests
