@@ -1,1 +1,702 @@
-//! client
+//! The Discourse admin API client: one `reqwest::Client`, credentials in headers only, one
+//! request budget, 429 handling, bounded retries, typed errors with hints, and a report of every
+//! exchange for the log pane and the log file.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use url::Url;
+
+use super::budget::{Budget, BudgetStatus, Priority};
+use super::settings::DcSettings;
+use super::types::{
+    AdminListUserJson, AdminUserJson, LogPageJson, ReviewPage, ReviewPageJson, SiteSettingsJson, UserEnvelope,
+    UserJson,
+};
+use crate::model::{Exchange, LogLine};
+use crate::sanitize;
+use crate::secret::{Secret, scrub};
+
+/// Everything an exchange observer sees. Shared by the log pane, the log file and tests.
+pub type Observer = Arc<dyn Fn(&Exchange) + Send + Sync>;
+
+/// Path segments keep only RFC 3986 unreserved characters raw: usernames may be unicode or hold
+/// dots, and ids come from other systems.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+pub fn segment(s: &str) -> String {
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+/// Builds the one HTTP client of the process. Redirects are not followed: Discourse API routes
+/// do not redirect, and following one would carry the `Api-Key` header to wherever it points.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("avatar-console/", env!("CARGO_PKG_VERSION")))
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a TLS backend is compiled in")
+}
+
+#[derive(Clone)]
+pub struct ClientSettings {
+    pub base_url: Url,
+    pub api_username: String,
+    pub api_key: Secret,
+    pub requests_per_minute: u32,
+    /// The longest a single 429 may pause the budget.
+    pub max_retry_wait: Duration,
+    /// Other secrets to scrub from anything reported (the SSO secret, the main-app token).
+    pub other_secrets: Vec<Secret>,
+}
+
+/// Which kind of route, for the 404 hint: admin-constraint routes answer 404 to a bad key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    User,
+    Admin,
+}
+
+impl Route {
+    fn of(path: &str) -> Route {
+        if path.starts_with("/admin/") || path.starts_with("/logs/") {
+            Route::Admin
+        } else {
+            Route::User
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    #[error("{method} {path}: 403 API key or username invalid (check discourse.api_key and api_username)")]
+    InvalidAccess { method: String, path: String },
+    #[error(
+        "{method} {path}: 404 on an admin route: key invalid, not an admin, missing scope, or DiscourseConnect disabled"
+    )]
+    AdminNotFound { method: String, path: String },
+    #[error("{method} {path}: 404 not found")]
+    NotFound { method: String, path: String },
+    #[error("{method} {path}: 422 FAILED: DiscourseConnect overrides avatars (discourse_connect_overrides_avatar is on)")]
+    OverridesAvatar { method: String, path: String },
+    #[error("{method} {path}: answered HTML where JSON was expected: this URL does not look like Discourse's API")]
+    NotJson { method: String, path: String, status: u16 },
+    #[error("{method} {path}: redirected to {location}: set discourse.url to the final address")]
+    Redirect { method: String, path: String, location: String },
+    #[error("{method} {path}: still rate limited (429) after {waits} waits")]
+    RateLimited { method: String, path: String, waits: u32 },
+    #[error("{method} {path}: HTTP {status}{}", if summary.is_empty() { String::new() } else { format!(": {summary}") })]
+    Status { method: String, path: String, status: u16, summary: String },
+    #[error("{method} {path}: {message}")]
+    Network { method: String, path: String, message: String },
+    #[error("{method} {path}: unexpected answer: {message}")]
+    Decode { method: String, path: String, message: String },
+}
+
+impl ClientError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::InvalidAccess { .. } => Some(403),
+            ClientError::AdminNotFound { .. } | ClientError::NotFound { .. } => Some(404),
+            ClientError::OverridesAvatar { .. } => Some(422),
+            ClientError::NotJson { status, .. } | ClientError::Status { status, .. } => Some(*status),
+            ClientError::RateLimited { .. } => Some(429),
+            _ => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ClientError::NotFound { .. })
+    }
+
+    /// A problem with the key or its rights rather than with one request.
+    pub fn is_credentials(&self) -> bool {
+        matches!(self, ClientError::InvalidAccess { .. } | ClientError::AdminNotFound { .. })
+    }
+}
+
+/// A raw answer, before interpretation.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn is_json(&self) -> bool {
+        self.headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.contains("json"))
+    }
+
+    fn looks_html(&self) -> bool {
+        let ct_html = self
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.contains("html"));
+        let first = self.body.iter().find(|b| !b.is_ascii_whitespace());
+        ct_html || (first == Some(&b'<') && !self.is_json())
+    }
+
+    fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+enum Body {
+    Form(Vec<(String, String)>),
+    Raw(String),
+}
+
+impl Body {
+    fn encode(&self) -> String {
+        match self {
+            Body::Form(pairs) => url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish(),
+            Body::Raw(s) => s.clone(),
+        }
+    }
+}
+
+struct Inner {
+    http: reqwest::Client,
+    settings: ClientSettings,
+    budget: Budget,
+    observer: Mutex<Option<Observer>>,
+    sent: AtomicU64,
+}
+
+/// Cheap to clone; clones share the HTTP client, the budget and the observer.
+#[derive(Clone)]
+pub struct DiscourseClient {
+    inner: Arc<Inner>,
+    priority: Priority,
+}
+
+impl DiscourseClient {
+    pub fn new(http: reqwest::Client, settings: ClientSettings) -> Self {
+        let budget = Budget::new(settings.requests_per_minute);
+        DiscourseClient {
+            inner: Arc::new(Inner { http, settings, budget, observer: Mutex::new(None), sent: AtomicU64::new(0) }),
+            priority: Priority::Foreground,
+        }
+    }
+
+    /// The same client at background priority: it leaves part of the budget to resets.
+    pub fn background(&self) -> Self {
+        DiscourseClient { inner: self.inner.clone(), priority: Priority::Background }
+    }
+
+    pub fn set_observer(&self, observer: Observer) {
+        *self.inner.observer.lock().unwrap_or_else(|e| e.into_inner()) = Some(observer);
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.inner.settings.base_url
+    }
+
+    pub fn api_username(&self) -> &str {
+        &self.inner.settings.api_username
+    }
+
+    pub fn budget(&self) -> BudgetStatus {
+        self.inner.budget.status()
+    }
+
+    /// How many HTTP requests this client (and its clones) has sent, retries included.
+    pub fn requests_sent(&self) -> u64 {
+        self.inner.sent.load(Ordering::SeqCst)
+    }
+
+    fn secrets(&self) -> Vec<&Secret> {
+        std::iter::once(&self.inner.settings.api_key).chain(self.inner.settings.other_secrets.iter()).collect()
+    }
+
+    fn url(&self, path_and_query: &str) -> Result<Url, String> {
+        let base = self.inner.settings.base_url.as_str().trim_end_matches('/');
+        Url::parse(&format!("{base}{path_and_query}")).map_err(|e| e.to_string())
+    }
+
+    /// Sends one request through the budget. 429s pause the budget and are retried (whatever the
+    /// method: the server did not act on them); GETs also retry 502/503/504 and connection errors.
+    async fn send(&self, method: Method, path: &str, body: Option<Body>) -> Result<Answer, ClientError> {
+        const MAX_5XX_RETRIES: u32 = 3;
+        const MAX_429_WAITS: u32 = 6;
+        let m = method.as_str().to_string();
+        let shown = display_path(path);
+        let url = self
+            .url(path)
+            .map_err(|message| ClientError::Network { method: m.clone(), path: shown.clone(), message })?;
+        let encoded = body.as_ref().map(Body::encode);
+        let idempotent = method == Method::GET;
+        let (mut retries, mut waits) = (0u32, 0u32);
+        loop {
+            self.inner.budget.acquire(self.priority).await;
+            self.inner.sent.fetch_add(1, Ordering::SeqCst);
+            let s = &self.inner.settings;
+            let mut req = self
+                .inner
+                .http
+                .request(method.clone(), url.clone())
+                .header("Api-Key", s.api_key.expose())
+                .header("Api-Username", s.api_username.as_str())
+                .header(ACCEPT, "application/json");
+            if let Some(b) = &encoded {
+                req = req.header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(b.clone());
+            }
+            let started = Instant::now();
+            let result = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    resp.bytes().await.map(|b| Answer { status, headers, body: b.to_vec() })
+                }
+                Err(e) => Err(e),
+            };
+            let latency = started.elapsed();
+            match result {
+                Err(e) => {
+                    let message = describe_reqwest_error(&e);
+                    self.report(&m, &shown, None, latency, &message, encoded.as_deref(), None);
+                    if idempotent && retries < MAX_5XX_RETRIES {
+                        retries += 1;
+                        tokio::time::sleep(backoff(retries)).await;
+                        continue;
+                    }
+                    return Err(ClientError::Network { method: m, path: shown, message });
+                }
+                Ok(answer) => {
+                    let summary = self.summarize(&answer);
+                    let excerpt = self.excerpt(&answer);
+                    self.report(
+                        &m,
+                        &shown,
+                        Some(answer.status.as_u16()),
+                        latency,
+                        &summary,
+                        encoded.as_deref(),
+                        Some(excerpt),
+                    );
+                    if answer.status == StatusCode::TOO_MANY_REQUESTS {
+                        waits += 1;
+                        if waits > MAX_429_WAITS {
+                            return Err(ClientError::RateLimited { method: m, path: shown, waits: waits - 1 });
+                        }
+                        let wait = retry_after(&answer).min(s.max_retry_wait);
+                        tracing::warn!(path = %shown, wait_secs = wait.as_secs_f32(), "429: pausing the request budget");
+                        // A little past the server's deadline, never before it.
+                        self.inner.budget.pause(wait + Duration::from_millis(100));
+                        continue;
+                    }
+                    if idempotent
+                        && matches!(answer.status.as_u16(), 502..=504)
+                        && retries < MAX_5XX_RETRIES
+                    {
+                        retries += 1;
+                        tokio::time::sleep(backoff(retries)).await;
+                        continue;
+                    }
+                    return Ok(answer);
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &self,
+        method: &str,
+        path: &str,
+        status: Option<u16>,
+        latency: Duration,
+        summary: &str,
+        request_body: Option<&str>,
+        response_body: Option<String>,
+    ) {
+        let secrets = self.secrets();
+        let exchange = Exchange {
+            at: chrono::Utc::now(),
+            method: method.to_string(),
+            path: path.to_string(),
+            status,
+            latency_ms: latency.as_millis() as u64,
+            summary: scrub(summary, &secrets),
+            request_body: request_body.map(|b| scrub(&sanitize::clean(b), &secrets)),
+            response_body,
+        };
+        tracing::info!(
+            method = %exchange.method, path = %exchange.path, status = ?exchange.status,
+            latency_ms = exchange.latency_ms, summary = %exchange.summary, "discourse exchange"
+        );
+        let observer = self.inner.observer.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(obs) = observer {
+            obs(&exchange);
+        }
+    }
+
+    /// A one-line summary: the error text Discourse gave, or the size of what came back.
+    fn summarize(&self, a: &Answer) -> String {
+        let text = if a.looks_html() {
+            "HTML page".to_string()
+        } else if let Some(v) = a.is_json().then(|| a.json()).flatten() {
+            if let Some(e) = v.get("errors").and_then(Value::as_array).and_then(|e| e.first()).and_then(Value::as_str)
+            {
+                e.to_string()
+            } else if let Some(msg) = v.get("message").and_then(Value::as_str) {
+                msg.to_string()
+            } else if v.get("failed").is_some() {
+                "FAILED".to_string()
+            } else if let Some(arr) = v.as_array() {
+                format!("{} items", arr.len())
+            } else {
+                String::new()
+            }
+        } else {
+            String::from_utf8_lossy(&a.body[..a.body.len().min(120)]).into_owned()
+        };
+        scrub(&sanitize::truncate(&sanitize::clean(&text), 100), &self.secrets())
+    }
+
+    /// The start of the body for detail views: secrets removed by field name and by value.
+    fn excerpt(&self, a: &Answer) -> String {
+        let text = match a.json() {
+            Some(mut v) => {
+                redact_json(&mut v);
+                serde_json::to_string_pretty(&v).unwrap_or_default()
+            }
+            None => String::from_utf8_lossy(&a.body).into_owned(),
+        };
+        let cut: String = text.chars().take(4000).collect();
+        scrub(&sanitize::clean_multiline(&cut), &self.secrets())
+    }
+
+    fn error(&self, method: &str, path: &str, a: &Answer) -> ClientError {
+        let (method, shown) = (method.to_string(), display_path(path));
+        let status = a.status.as_u16();
+        let json = a.json();
+        if status == 403
+            && json.as_ref().and_then(|v| v.get("error_type")).and_then(Value::as_str) == Some("invalid_access")
+        {
+            return ClientError::InvalidAccess { method, path: shown };
+        }
+        if status == 404 {
+            return match Route::of(path) {
+                Route::Admin => ClientError::AdminNotFound { method, path: shown },
+                Route::User => ClientError::NotFound { method, path: shown },
+            };
+        }
+        if (300..400).contains(&status) {
+            let location = a
+                .headers
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(sanitize::clean)
+                .unwrap_or_default();
+            return ClientError::Redirect { method, path: shown, location };
+        }
+        if a.looks_html() {
+            return ClientError::NotJson { method, path: shown, status };
+        }
+        ClientError::Status { method, path: shown, status, summary: self.summarize(a) }
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let a = self.send(Method::GET, path, None).await?;
+        self.decode("GET", path, &a)
+    }
+
+    fn decode<T: DeserializeOwned>(&self, method: &str, path: &str, a: &Answer) -> Result<T, ClientError> {
+        if !a.status.is_success() {
+            return Err(self.error(method, path, a));
+        }
+        if a.looks_html() {
+            return Err(ClientError::NotJson {
+                method: method.to_string(),
+                path: display_path(path),
+                status: a.status.as_u16(),
+            });
+        }
+        serde_json::from_slice(&a.body).map_err(|e| ClientError::Decode {
+            method: method.to_string(),
+            path: display_path(path),
+            message: e.to_string(),
+        })
+    }
+
+    // ---- Typed endpoints -------------------------------------------------------------------
+
+    /// Reads site settings by name. Newer servers answer
+    /// `/admin/config/site_settings.json?filter_names[]=…`
+    /// (`app/controllers/admin/config/site_settings_controller.rb`); older ones only the full
+    /// list at `/admin/site_settings.json`. Values are strings (§7).
+    pub async fn site_settings(&self, names: &[&str]) -> Result<BTreeMap<String, String>, ClientError> {
+        let query: Vec<String> = names.iter().map(|n| format!("filter_names[]={}", segment(n))).collect();
+        let path = format!("/admin/config/site_settings.json?{}", query.join("&"));
+        let parsed = match self.get_json::<SiteSettingsJson>(&path).await {
+            Ok(s) => s,
+            // 404/400: a server without the config endpoint. A bad key fails the fallback too.
+            Err(e) if matches!(e.status(), Some(404) | Some(400)) => {
+                self.get_json::<SiteSettingsJson>("/admin/site_settings.json").await?
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(parsed
+            .site_settings
+            .into_iter()
+            .filter(|s| names.contains(&s.setting.as_str()))
+            .map(|s| {
+                let v = match s.value {
+                    Value::String(v) => v,
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                (s.setting, v)
+            })
+            .collect())
+    }
+
+    /// The DiscourseConnect settings, new names first and old `sso_*` names as fallback.
+    pub async fn dc_settings(&self) -> Result<DcSettings, ClientError> {
+        let raw = self.site_settings(&DcSettings::all_names()).await?;
+        Ok(DcSettings::from_raw(&raw))
+    }
+
+    /// `PUT /admin/site_settings/{name}` with the body parameter named after the setting (§7).
+    pub async fn update_site_setting(&self, name: &str, value: &str) -> Result<(), ClientError> {
+        let path = format!("/admin/site_settings/{}", segment(name));
+        let a = self.send(Method::PUT, &path, Some(Body::Form(vec![(name.to_string(), value.to_string())]))).await?;
+        if a.status.is_success() { Ok(()) } else { Err(self.error("PUT", &path, &a)) }
+    }
+
+    /// `GET /u/{username}.json`.
+    pub async fn user(&self, username: &str) -> Result<UserJson, ClientError> {
+        let path = format!("/u/{}.json", segment(username));
+        Ok(self.get_json::<UserEnvelope>(&path).await?.user)
+    }
+
+    /// `GET /u/by-external/{id}.json` (DiscourseConnect external id, §8).
+    pub async fn user_by_external(&self, external_id: &str) -> Result<UserJson, ClientError> {
+        let path = format!("/u/by-external/{}.json", segment(external_id));
+        Ok(self.get_json::<UserEnvelope>(&path).await?.user)
+    }
+
+    /// `GET /admin/users/{id}.json`: email, active, groups, single_sign_on_record.
+    pub async fn admin_user(&self, id: u64) -> Result<AdminUserJson, ClientError> {
+        self.get_json(&format!("/admin/users/{id}.json")).await
+    }
+
+    /// `GET /admin/users/list/all.json?email=…`: exact primary email.
+    pub async fn users_by_email(&self, email: &str) -> Result<Vec<AdminListUserJson>, ClientError> {
+        self.get_json(&format!("/admin/users/list/all.json?email={}", segment(email))).await
+    }
+
+    /// `GET /admin/users/list/all.json?filter=a,b,c`: newest servers split the filter into up to
+    /// 100 terms (`lib/admin_user_index_query.rb`); older ones match the whole string.
+    pub async fn users_by_filter(&self, terms: &[String]) -> Result<Vec<AdminListUserJson>, ClientError> {
+        let joined = terms.join(",");
+        self.get_json(&format!("/admin/users/list/all.json?filter={}&show_emails=true", segment(&joined))).await
+    }
+
+    /// `PUT /u/{username}/preferences/avatar/pick` with `type=system`: the letter avatar,
+    /// synchronously. 422 FAILED when DiscourseConnect overrides avatars (§2).
+    pub async fn pick_system_avatar(&self, username: &str) -> Result<(), ClientError> {
+        let path = format!("/u/{}/preferences/avatar/pick", segment(username));
+        let a = self.send(Method::PUT, &path, Some(Body::Form(vec![("type".into(), "system".into())]))).await?;
+        if a.status.is_success() {
+            return Ok(());
+        }
+        if a.status.as_u16() == 422
+            && a.json().as_ref().and_then(|v| v.get("failed")).and_then(Value::as_str) == Some("FAILED")
+        {
+            return Err(ClientError::OverridesAvatar { method: "PUT".into(), path: display_path(&path) });
+        }
+        Err(self.error("PUT", &path, &a))
+    }
+
+    /// `POST /admin/users/sync_sso` with the signed payload as a form body (`sso=…&sig=…`).
+    pub async fn sync_sso(&self, form_body: String) -> Result<AdminUserJson, ClientError> {
+        let path = "/admin/users/sync_sso";
+        let a = self.send(Method::POST, path, Some(Body::Raw(form_body))).await?;
+        self.decode("POST", path, &a)
+    }
+
+    /// `GET /u/{username}/sso-payload.json` → the last payload (newest servers, §8).
+    pub async fn sso_payload(&self, username: &str) -> Result<Option<String>, ClientError> {
+        let v: Value = self.get_json(&format!("/u/{}/sso-payload.json", segment(username))).await?;
+        Ok(v.get("payload").and_then(Value::as_str).map(str::to_string))
+    }
+
+    /// One page (10 items) of `GET /review.json`.
+    pub async fn review_page(&self, offset: u64, kind: Option<&str>, status: &str) -> Result<ReviewPage, ClientError> {
+        let mut path = format!("/review.json?offset={offset}&status={}", segment(status));
+        if let Some(k) = kind {
+            path.push_str(&format!("&type={}", segment(k)));
+        }
+        let page: ReviewPageJson = self.get_json(&path).await?;
+        Ok(page.into_page(offset))
+    }
+
+    /// `POST /logs/messages.json` (Logster; form parameters only).
+    pub async fn log_messages(&self, q: &LogQuery) -> Result<Vec<LogLine>, ClientError> {
+        let path = "/logs/messages.json";
+        let mut form = vec![("filter".to_string(), q.filter.clone())];
+        for (k, v) in [("search", &q.search), ("after", &q.after), ("before", &q.before)] {
+            if let Some(v) = v {
+                form.push((k.to_string(), v.clone()));
+            }
+        }
+        let a = self.send(Method::POST, path, Some(Body::Form(form))).await?;
+        let page: LogPageJson = self.decode("POST", path, &a)?;
+        Ok(page.into_lines())
+    }
+}
+
+/// A Logster query (`lib/logster/middleware/viewer.rb`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogQuery {
+    pub filter: String,
+    pub search: Option<String>,
+    pub after: Option<String>,
+    pub before: Option<String>,
+}
+
+impl Default for LogQuery {
+    fn default() -> Self {
+        // warn, error, fatal, unknown: production Logster keeps WARN and above anyway.
+        LogQuery { filter: "2_3_4_5".into(), search: None, after: None, before: None }
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(400 * 2u64.pow(attempt.saturating_sub(1)))
+}
+
+/// How long a 429 asks us to wait: `Retry-After`, else `extras.wait_seconds`, else the
+/// "retry again in N seconds" text of the per-IP limiter (`lib/middleware/request_tracker.rb`),
+/// else 10 s.
+fn retry_after(a: &Answer) -> Duration {
+    let header = a
+        .headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    let extras = || {
+        a.is_json()
+            .then(|| a.json())
+            .flatten()
+            .and_then(|v| v.pointer("/extras/wait_seconds").and_then(Value::as_f64))
+    };
+    let text = || {
+        let body = String::from_utf8_lossy(&a.body).to_ascii_lowercase();
+        let rest = &body[body.find("again in ")? + "again in ".len()..];
+        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        digits.parse::<f64>().ok()
+    };
+    let secs = header.or_else(extras).or_else(text).unwrap_or(10.0);
+    Duration::from_secs_f64(secs.clamp(1.0, 24.0 * 3600.0))
+}
+
+/// Path for people: percent-escapes decoded (usernames show as typed), control characters gone.
+fn display_path(path: &str) -> String {
+    sanitize::clean(&percent_encoding::percent_decode_str(path).decode_utf8_lossy())
+}
+
+fn describe_reqwest_error(e: &reqwest::Error) -> String {
+    // reqwest's Display can include the URL; ours never holds credentials (headers only), but
+    // keep the message short and about the cause.
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "broken answer body"
+    } else {
+        "request failed"
+    };
+    let mut cause = String::new();
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = src {
+        cause = s.to_string();
+        src = s.source();
+    }
+    if cause.is_empty() { kind.to_string() } else { format!("{kind}: {}", sanitize::clean(&cause)) }
+}
+
+/// Blanks values that are secrets: any key naming a secret or key, and the `value` of a site
+/// setting marked `secret: true` or named `*secret*`.
+pub fn redact_json(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            let secret_setting = map.get("secret").and_then(Value::as_bool) == Some(true)
+                || map.get("setting").and_then(Value::as_str).is_some_and(|s| s.contains("secret"));
+            for (k, val) in map.iter_mut() {
+                let lk = k.to_ascii_lowercase();
+                let named_secret = lk.contains("secret") && lk != "secret"
+                    || lk.contains("api_key")
+                    || lk.contains("token")
+                    || lk.contains("password");
+                if (named_secret && !val.is_boolean()) || (secret_setting && (k == "value" || k == "default")) {
+                    *val = Value::String("[redacted]".into());
+                } else {
+                    redact_json(val);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_json),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(segment("bob.smith"), "bob.smith");
+        assert_eq!(segment("山田"), "%E5%B1%B1%E7%94%B0");
+        assert_eq!(segment("a/b?c"), "a%2Fb%3Fc");
+    }
+
+    #[test]
+    fn secret_settings_are_redacted() {
+        let mut v = json!({"site_settings": [
+            {"setting": "discourse_connect_secret", "value": "topsecret", "secret": true},
+            {"setting": "enable_discourse_connect", "value": "true", "secret": false}
+        ], "api_key": "k"});
+        redact_json(&mut v);
+        let s = v.to_string();
+        assert!(!s.contains("topsecret"));
+        assert!(s.contains("\"true\""));
+        assert!(!s.contains("\"k\""));
+    }
+
+    fn answer(headers: &[(&str, &str)], body: &str) -> Answer {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.insert(reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        Answer { status: StatusCode::TOO_MANY_REQUESTS, headers: h, body: body.as_bytes().to_vec() }
+    }
+
+    #[test]
+    fn retry_after_sources_in_order() {
+        assert_eq!(retry_after(&answer(&[("retry-after", "3")], "")), Duration::from_secs(3));
+        let json = r#"{"extras":{"wait_seconds":7}}"#;
+        assert_eq!(retry_after(&answer(&[("content-type", "application/json")], json)), Duration::from_secs(7));
+        let text = "Slow down, too many requests from this IP address. Please retry again in 12 seconds.";
+        assert_eq!(retry_after(&answer(&[("content-type", "text/plain")], text)), Duration::from_secs(12));
+        assert_eq!(retry_after(&answer(&[], "nope")), Duration::from_secs(10));
+    }
+}

@@ -1,1 +1,6 @@
-pub mod client; pub mod logs; pub mod sso; pub mod types;
+pub mod budget;
+pub mod client;
+pub mod logs;
+pub mod settings;
+pub mod sso;
+pub mod types;
