@@ -50,7 +50,10 @@ impl Budget {
     pub fn new(requests_per_minute: u32) -> Self {
         Budget {
             limit: requests_per_minute.max(1) as usize,
-            state: Mutex::new(State { sent: VecDeque::new(), paused_until: None }),
+            state: Mutex::new(State {
+                sent: VecDeque::new(),
+                paused_until: None,
+            }),
             foreground_waiting: AtomicUsize::new(0),
         }
     }
@@ -65,12 +68,17 @@ impl Budget {
 
     /// Waits until one more request may be sent, and counts it as sent.
     pub async fn acquire(&self, priority: Priority) {
-        let _waiting = (priority == Priority::Foreground).then(|| WaitingGuard::new(&self.foreground_waiting));
+        let _waiting =
+            (priority == Priority::Foreground).then(|| WaitingGuard::new(&self.foreground_waiting));
         loop {
             let wait = {
                 let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 let now = Instant::now();
-                while st.sent.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+                while st
+                    .sent
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+                {
                     st.sent.pop_front();
                 }
                 let cap = match priority {
@@ -91,7 +99,9 @@ impl Budget {
                         // The slot frees when the oldest send that keeps us at the cap leaves the window.
                         let idx = st.sent.len().saturating_sub(cap);
                         let oldest = st.sent.get(idx).copied().unwrap_or(now);
-                        (oldest + WINDOW).saturating_duration_since(now).max(Duration::from_millis(5))
+                        (oldest + WINDOW)
+                            .saturating_duration_since(now)
+                            .max(Duration::from_millis(5))
                     }
                 }
             };
@@ -111,7 +121,11 @@ impl Budget {
     pub fn status(&self) -> BudgetStatus {
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        let in_window = st.sent.iter().filter(|t| now.duration_since(**t) < WINDOW).count();
+        let in_window = st
+            .sent
+            .iter()
+            .filter(|t| now.duration_since(**t) < WINDOW)
+            .count();
         BudgetStatus {
             limit: self.limit,
             remaining: self.limit.saturating_sub(in_window),
@@ -150,7 +164,10 @@ mod tests {
         }
         // Any 60 s window holds at most 5 sends.
         for (i, t) in times.iter().enumerate() {
-            let in_window = times[i..].iter().filter(|u| **u - *t < Duration::from_secs(60)).count();
+            let in_window = times[i..]
+                .iter()
+                .filter(|u| **u - *t < Duration::from_secs(60))
+                .count();
             assert!(in_window <= 5, "window starting at {t:?} holds {in_window}");
         }
         assert!(times[5] >= Duration::from_secs(60));

@@ -17,8 +17,8 @@ use url::Url;
 use super::budget::{Budget, BudgetStatus, Priority};
 use super::settings::DcSettings;
 use super::types::{
-    AdminListUserJson, AdminUserJson, LogPageJson, ReviewPage, ReviewPageJson, SiteSettingsJson, UserEnvelope,
-    UserJson,
+    AdminListUserJson, AdminUserJson, LogPageJson, ReviewPage, ReviewPageJson, SiteSettingsJson,
+    UserEnvelope, UserJson,
 };
 use crate::model::{Exchange, LogLine};
 use crate::sanitize;
@@ -29,7 +29,11 @@ pub type Observer = Arc<dyn Fn(&Exchange) + Send + Sync>;
 
 /// Path segments keep only RFC 3986 unreserved characters raw: usernames may be unicode or hold
 /// dots, and ids come from other systems.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 pub fn segment(s: &str) -> String {
     utf8_percent_encode(s, SEGMENT).to_string()
@@ -78,7 +82,9 @@ impl Route {
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
-    #[error("{method} {path}: 403 API key or username invalid (check discourse.api_key and api_username)")]
+    #[error(
+        "{method} {path}: 403 API key or username invalid (check discourse.api_key and api_username)"
+    )]
     InvalidAccess { method: String, path: String },
     #[error(
         "{method} {path}: 404 on an admin route: key invalid, not an admin, missing scope, or DiscourseConnect disabled"
@@ -86,20 +92,49 @@ pub enum ClientError {
     AdminNotFound { method: String, path: String },
     #[error("{method} {path}: 404 not found")]
     NotFound { method: String, path: String },
-    #[error("{method} {path}: 422 FAILED: DiscourseConnect overrides avatars (discourse_connect_overrides_avatar is on)")]
+    #[error(
+        "{method} {path}: 422 FAILED: DiscourseConnect overrides avatars (discourse_connect_overrides_avatar is on)"
+    )]
     OverridesAvatar { method: String, path: String },
-    #[error("{method} {path}: answered HTML where JSON was expected: this URL does not look like Discourse's API")]
-    NotJson { method: String, path: String, status: u16 },
+    #[error(
+        "{method} {path}: answered HTML where JSON was expected: this URL does not look like Discourse's API"
+    )]
+    NotJson {
+        method: String,
+        path: String,
+        status: u16,
+    },
     #[error("{method} {path}: redirected to {location}: set discourse.url to the final address")]
-    Redirect { method: String, path: String, location: String },
+    Redirect {
+        method: String,
+        path: String,
+        location: String,
+    },
     #[error("{method} {path}: still rate limited (429) after {waits} waits")]
-    RateLimited { method: String, path: String, waits: u32 },
+    RateLimited {
+        method: String,
+        path: String,
+        waits: u32,
+    },
     #[error("{method} {path}: HTTP {status}{}", if summary.is_empty() { String::new() } else { format!(": {summary}") })]
-    Status { method: String, path: String, status: u16, summary: String },
+    Status {
+        method: String,
+        path: String,
+        status: u16,
+        summary: String,
+    },
     #[error("{method} {path}: {message}")]
-    Network { method: String, path: String, message: String },
+    Network {
+        method: String,
+        path: String,
+        message: String,
+    },
     #[error("{method} {path}: unexpected answer: {message}")]
-    Decode { method: String, path: String, message: String },
+    Decode {
+        method: String,
+        path: String,
+        message: String,
+    },
 }
 
 impl ClientError {
@@ -108,7 +143,9 @@ impl ClientError {
             ClientError::InvalidAccess { .. } => Some(403),
             ClientError::AdminNotFound { .. } | ClientError::NotFound { .. } => Some(404),
             ClientError::OverridesAvatar { .. } => Some(422),
-            ClientError::NotJson { status, .. } | ClientError::Status { status, .. } => Some(*status),
+            ClientError::NotJson { status, .. } | ClientError::Status { status, .. } => {
+                Some(*status)
+            }
             ClientError::RateLimited { .. } => Some(429),
             _ => None,
         }
@@ -120,7 +157,10 @@ impl ClientError {
 
     /// A problem with the key or its rights rather than with one request.
     pub fn is_credentials(&self) -> bool {
-        matches!(self, ClientError::InvalidAccess { .. } | ClientError::AdminNotFound { .. })
+        matches!(
+            self,
+            ClientError::InvalidAccess { .. } | ClientError::AdminNotFound { .. }
+        )
     }
 }
 
@@ -162,7 +202,9 @@ enum Body {
 impl Body {
     fn encode(&self) -> String {
         match self {
-            Body::Form(pairs) => url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish(),
+            Body::Form(pairs) => url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish(),
             Body::Raw(s) => s.clone(),
         }
     }
@@ -187,18 +229,31 @@ impl DiscourseClient {
     pub fn new(http: reqwest::Client, settings: ClientSettings) -> Self {
         let budget = Budget::new(settings.requests_per_minute);
         DiscourseClient {
-            inner: Arc::new(Inner { http, settings, budget, observer: Mutex::new(None), sent: AtomicU64::new(0) }),
+            inner: Arc::new(Inner {
+                http,
+                settings,
+                budget,
+                observer: Mutex::new(None),
+                sent: AtomicU64::new(0),
+            }),
             priority: Priority::Foreground,
         }
     }
 
     /// The same client at background priority: it leaves part of the budget to resets.
     pub fn background(&self) -> Self {
-        DiscourseClient { inner: self.inner.clone(), priority: Priority::Background }
+        DiscourseClient {
+            inner: self.inner.clone(),
+            priority: Priority::Background,
+        }
     }
 
     pub fn set_observer(&self, observer: Observer) {
-        *self.inner.observer.lock().unwrap_or_else(|e| e.into_inner()) = Some(observer);
+        *self
+            .inner
+            .observer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(observer);
     }
 
     pub fn base_url(&self) -> &Url {
@@ -219,7 +274,9 @@ impl DiscourseClient {
     }
 
     fn secrets(&self) -> Vec<&Secret> {
-        std::iter::once(&self.inner.settings.api_key).chain(self.inner.settings.other_secrets.iter()).collect()
+        std::iter::once(&self.inner.settings.api_key)
+            .chain(self.inner.settings.other_secrets.iter())
+            .collect()
     }
 
     fn url(&self, path_and_query: &str) -> Result<Url, String> {
@@ -229,14 +286,21 @@ impl DiscourseClient {
 
     /// Sends one request through the budget. 429s pause the budget and are retried (whatever the
     /// method: the server did not act on them); GETs also retry 502/503/504 and connection errors.
-    async fn send(&self, method: Method, path: &str, body: Option<Body>) -> Result<Answer, ClientError> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Body>,
+    ) -> Result<Answer, ClientError> {
         const MAX_5XX_RETRIES: u32 = 3;
         const MAX_429_WAITS: u32 = 6;
         let m = method.as_str().to_string();
         let shown = display_path(path);
-        let url = self
-            .url(path)
-            .map_err(|message| ClientError::Network { method: m.clone(), path: shown.clone(), message })?;
+        let url = self.url(path).map_err(|message| ClientError::Network {
+            method: m.clone(),
+            path: shown.clone(),
+            message,
+        })?;
         let encoded = body.as_ref().map(Body::encode);
         let idempotent = method == Method::GET;
         let (mut retries, mut waits) = (0u32, 0u32);
@@ -252,14 +316,20 @@ impl DiscourseClient {
                 .header("Api-Username", s.api_username.as_str())
                 .header(ACCEPT, "application/json");
             if let Some(b) = &encoded {
-                req = req.header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(b.clone());
+                req = req
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(b.clone());
             }
             let started = Instant::now();
             let result = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();
-                    resp.bytes().await.map(|b| Answer { status, headers, body: b.to_vec() })
+                    resp.bytes().await.map(|b| Answer {
+                        status,
+                        headers,
+                        body: b.to_vec(),
+                    })
                 }
                 Err(e) => Err(e),
             };
@@ -267,13 +337,25 @@ impl DiscourseClient {
             match result {
                 Err(e) => {
                     let message = describe_reqwest_error(&e);
-                    self.report(&m, &shown, None, latency, &message, encoded.as_deref(), None);
+                    self.report(
+                        &m,
+                        &shown,
+                        None,
+                        latency,
+                        &message,
+                        encoded.as_deref(),
+                        None,
+                    );
                     if idempotent && retries < MAX_5XX_RETRIES {
                         retries += 1;
                         tokio::time::sleep(backoff(retries)).await;
                         continue;
                     }
-                    return Err(ClientError::Network { method: m, path: shown, message });
+                    return Err(ClientError::Network {
+                        method: m,
+                        path: shown,
+                        message,
+                    });
                 }
                 Ok(answer) => {
                     let summary = self.summarize(&answer);
@@ -290,7 +372,11 @@ impl DiscourseClient {
                     if answer.status == StatusCode::TOO_MANY_REQUESTS {
                         waits += 1;
                         if waits > MAX_429_WAITS {
-                            return Err(ClientError::RateLimited { method: m, path: shown, waits: waits - 1 });
+                            return Err(ClientError::RateLimited {
+                                method: m,
+                                path: shown,
+                                waits: waits - 1,
+                            });
                         }
                         let wait = retry_after(&answer).min(s.max_retry_wait);
                         tracing::warn!(path = %shown, wait_secs = wait.as_secs_f32(), "429: pausing the request budget");
@@ -338,7 +424,12 @@ impl DiscourseClient {
             method = %exchange.method, path = %exchange.path, status = ?exchange.status,
             latency_ms = exchange.latency_ms, summary = %exchange.summary, "discourse exchange"
         );
-        let observer = self.inner.observer.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let observer = self
+            .inner
+            .observer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         if let Some(obs) = observer {
             obs(&exchange);
         }
@@ -349,7 +440,11 @@ impl DiscourseClient {
         let text = if a.looks_html() {
             "HTML page".to_string()
         } else if let Some(v) = a.is_json().then(|| a.json()).flatten() {
-            if let Some(e) = v.get("errors").and_then(Value::as_array).and_then(|e| e.first()).and_then(Value::as_str)
+            if let Some(e) = v
+                .get("errors")
+                .and_then(Value::as_array)
+                .and_then(|e| e.first())
+                .and_then(Value::as_str)
             {
                 e.to_string()
             } else if let Some(msg) = v.get("message").and_then(Value::as_str) {
@@ -364,7 +459,10 @@ impl DiscourseClient {
         } else {
             String::from_utf8_lossy(&a.body[..a.body.len().min(120)]).into_owned()
         };
-        scrub(&sanitize::truncate(&sanitize::clean(&text), 100), &self.secrets())
+        scrub(
+            &sanitize::truncate(&sanitize::clean(&text), 100),
+            &self.secrets(),
+        )
     }
 
     /// The start of the body for detail views: secrets removed by field name and by value.
@@ -385,14 +483,27 @@ impl DiscourseClient {
         let status = a.status.as_u16();
         let json = a.json();
         if status == 403
-            && json.as_ref().and_then(|v| v.get("error_type")).and_then(Value::as_str) == Some("invalid_access")
+            && json
+                .as_ref()
+                .and_then(|v| v.get("error_type"))
+                .and_then(Value::as_str)
+                == Some("invalid_access")
         {
-            return ClientError::InvalidAccess { method, path: shown };
+            return ClientError::InvalidAccess {
+                method,
+                path: shown,
+            };
         }
         if status == 404 {
             return match Route::of(path) {
-                Route::Admin => ClientError::AdminNotFound { method, path: shown },
-                Route::User => ClientError::NotFound { method, path: shown },
+                Route::Admin => ClientError::AdminNotFound {
+                    method,
+                    path: shown,
+                },
+                Route::User => ClientError::NotFound {
+                    method,
+                    path: shown,
+                },
             };
         }
         if (300..400).contains(&status) {
@@ -402,12 +513,25 @@ impl DiscourseClient {
                 .and_then(|v| v.to_str().ok())
                 .map(sanitize::clean)
                 .unwrap_or_default();
-            return ClientError::Redirect { method, path: shown, location };
+            return ClientError::Redirect {
+                method,
+                path: shown,
+                location,
+            };
         }
         if a.looks_html() {
-            return ClientError::NotJson { method, path: shown, status };
+            return ClientError::NotJson {
+                method,
+                path: shown,
+                status,
+            };
         }
-        ClientError::Status { method, path: shown, status, summary: self.summarize(a) }
+        ClientError::Status {
+            method,
+            path: shown,
+            status,
+            summary: self.summarize(a),
+        }
     }
 
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
@@ -415,7 +539,12 @@ impl DiscourseClient {
         self.decode("GET", path, &a)
     }
 
-    fn decode<T: DeserializeOwned>(&self, method: &str, path: &str, a: &Answer) -> Result<T, ClientError> {
+    fn decode<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        a: &Answer,
+    ) -> Result<T, ClientError> {
         if !a.status.is_success() {
             return Err(self.error(method, path, a));
         }
@@ -439,14 +568,21 @@ impl DiscourseClient {
     /// `/admin/config/site_settings.json?filter_names[]=…`
     /// (`app/controllers/admin/config/site_settings_controller.rb`); older ones only the full
     /// list at `/admin/site_settings.json`. Values are strings (§7).
-    pub async fn site_settings(&self, names: &[&str]) -> Result<BTreeMap<String, String>, ClientError> {
-        let query: Vec<String> = names.iter().map(|n| format!("filter_names[]={}", segment(n))).collect();
+    pub async fn site_settings(
+        &self,
+        names: &[&str],
+    ) -> Result<BTreeMap<String, String>, ClientError> {
+        let query: Vec<String> = names
+            .iter()
+            .map(|n| format!("filter_names[]={}", segment(n)))
+            .collect();
         let path = format!("/admin/config/site_settings.json?{}", query.join("&"));
         let parsed = match self.get_json::<SiteSettingsJson>(&path).await {
             Ok(s) => s,
             // 404/400: a server without the config endpoint. A bad key fails the fallback too.
             Err(e) if matches!(e.status(), Some(404) | Some(400)) => {
-                self.get_json::<SiteSettingsJson>("/admin/site_settings.json").await?
+                self.get_json::<SiteSettingsJson>("/admin/site_settings.json")
+                    .await?
             }
             Err(e) => return Err(e),
         };
@@ -474,8 +610,18 @@ impl DiscourseClient {
     /// `PUT /admin/site_settings/{name}` with the body parameter named after the setting (§7).
     pub async fn update_site_setting(&self, name: &str, value: &str) -> Result<(), ClientError> {
         let path = format!("/admin/site_settings/{}", segment(name));
-        let a = self.send(Method::PUT, &path, Some(Body::Form(vec![(name.to_string(), value.to_string())]))).await?;
-        if a.status.is_success() { Ok(()) } else { Err(self.error("PUT", &path, &a)) }
+        let a = self
+            .send(
+                Method::PUT,
+                &path,
+                Some(Body::Form(vec![(name.to_string(), value.to_string())])),
+            )
+            .await?;
+        if a.status.is_success() {
+            Ok(())
+        } else {
+            Err(self.error("PUT", &path, &a))
+        }
     }
 
     /// `GET /u/{username}.json`.
@@ -497,28 +643,52 @@ impl DiscourseClient {
 
     /// `GET /admin/users/list/all.json?email=…`: exact primary email.
     pub async fn users_by_email(&self, email: &str) -> Result<Vec<AdminListUserJson>, ClientError> {
-        self.get_json(&format!("/admin/users/list/all.json?email={}", segment(email))).await
+        self.get_json(&format!(
+            "/admin/users/list/all.json?email={}",
+            segment(email)
+        ))
+        .await
     }
 
     /// `GET /admin/users/list/all.json?filter=a,b,c`: newest servers split the filter into up to
     /// 100 terms (`lib/admin_user_index_query.rb`); older ones match the whole string.
-    pub async fn users_by_filter(&self, terms: &[String]) -> Result<Vec<AdminListUserJson>, ClientError> {
+    pub async fn users_by_filter(
+        &self,
+        terms: &[String],
+    ) -> Result<Vec<AdminListUserJson>, ClientError> {
         let joined = terms.join(",");
-        self.get_json(&format!("/admin/users/list/all.json?filter={}&show_emails=true", segment(&joined))).await
+        self.get_json(&format!(
+            "/admin/users/list/all.json?filter={}&show_emails=true",
+            segment(&joined)
+        ))
+        .await
     }
 
     /// `PUT /u/{username}/preferences/avatar/pick` with `type=system`: the letter avatar,
     /// synchronously. 422 FAILED when DiscourseConnect overrides avatars (§2).
     pub async fn pick_system_avatar(&self, username: &str) -> Result<(), ClientError> {
         let path = format!("/u/{}/preferences/avatar/pick", segment(username));
-        let a = self.send(Method::PUT, &path, Some(Body::Form(vec![("type".into(), "system".into())]))).await?;
+        let a = self
+            .send(
+                Method::PUT,
+                &path,
+                Some(Body::Form(vec![("type".into(), "system".into())])),
+            )
+            .await?;
         if a.status.is_success() {
             return Ok(());
         }
         if a.status.as_u16() == 422
-            && a.json().as_ref().and_then(|v| v.get("failed")).and_then(Value::as_str) == Some("FAILED")
+            && a.json()
+                .as_ref()
+                .and_then(|v| v.get("failed"))
+                .and_then(Value::as_str)
+                == Some("FAILED")
         {
-            return Err(ClientError::OverridesAvatar { method: "PUT".into(), path: display_path(&path) });
+            return Err(ClientError::OverridesAvatar {
+                method: "PUT".into(),
+                path: display_path(&path),
+            });
         }
         Err(self.error("PUT", &path, &a))
     }
@@ -526,18 +696,27 @@ impl DiscourseClient {
     /// `POST /admin/users/sync_sso` with the signed payload as a form body (`sso=…&sig=…`).
     pub async fn sync_sso(&self, form_body: String) -> Result<AdminUserJson, ClientError> {
         let path = "/admin/users/sync_sso";
-        let a = self.send(Method::POST, path, Some(Body::Raw(form_body))).await?;
+        let a = self
+            .send(Method::POST, path, Some(Body::Raw(form_body)))
+            .await?;
         self.decode("POST", path, &a)
     }
 
     /// `GET /u/{username}/sso-payload.json` → the last payload (newest servers, §8).
     pub async fn sso_payload(&self, username: &str) -> Result<Option<String>, ClientError> {
-        let v: Value = self.get_json(&format!("/u/{}/sso-payload.json", segment(username))).await?;
+        let v: Value = self
+            .get_json(&format!("/u/{}/sso-payload.json", segment(username)))
+            .await?;
         Ok(v.get("payload").and_then(Value::as_str).map(str::to_string))
     }
 
     /// One page (10 items) of `GET /review.json`.
-    pub async fn review_page(&self, offset: u64, kind: Option<&str>, status: &str) -> Result<ReviewPage, ClientError> {
+    pub async fn review_page(
+        &self,
+        offset: u64,
+        kind: Option<&str>,
+        status: &str,
+    ) -> Result<ReviewPage, ClientError> {
         let mut path = format!("/review.json?offset={offset}&status={}", segment(status));
         if let Some(k) = kind {
             path.push_str(&format!("&type={}", segment(k)));
@@ -550,12 +729,18 @@ impl DiscourseClient {
     pub async fn log_messages(&self, q: &LogQuery) -> Result<Vec<LogLine>, ClientError> {
         let path = "/logs/messages.json";
         let mut form = vec![("filter".to_string(), q.filter.clone())];
-        for (k, v) in [("search", &q.search), ("after", &q.after), ("before", &q.before)] {
+        for (k, v) in [
+            ("search", &q.search),
+            ("after", &q.after),
+            ("before", &q.before),
+        ] {
             if let Some(v) = v {
                 form.push((k.to_string(), v.clone()));
             }
         }
-        let a = self.send(Method::POST, path, Some(Body::Form(form))).await?;
+        let a = self
+            .send(Method::POST, path, Some(Body::Form(form)))
+            .await?;
         let page: LogPageJson = self.decode("POST", path, &a)?;
         Ok(page.into_lines())
     }
@@ -573,7 +758,12 @@ pub struct LogQuery {
 impl Default for LogQuery {
     fn default() -> Self {
         // warn, error, fatal, unknown: production Logster keeps WARN and above anyway.
-        LogQuery { filter: "2_3_4_5".into(), search: None, after: None, before: None }
+        LogQuery {
+            filter: "2_3_4_5".into(),
+            search: None,
+            after: None,
+            before: None,
+        }
     }
 }
 
@@ -629,7 +819,11 @@ fn describe_reqwest_error(e: &reqwest::Error) -> String {
         cause = s.to_string();
         src = s.source();
     }
-    if cause.is_empty() { kind.to_string() } else { format!("{kind}: {}", sanitize::clean(&cause)) }
+    if cause.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {}", sanitize::clean(&cause))
+    }
 }
 
 /// Blanks values that are secrets: any key naming a secret or key, and the `value` of a site
@@ -638,14 +832,19 @@ pub fn redact_json(v: &mut Value) {
     match v {
         Value::Object(map) => {
             let secret_setting = map.get("secret").and_then(Value::as_bool) == Some(true)
-                || map.get("setting").and_then(Value::as_str).is_some_and(|s| s.contains("secret"));
+                || map
+                    .get("setting")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| s.contains("secret"));
             for (k, val) in map.iter_mut() {
                 let lk = k.to_ascii_lowercase();
                 let named_secret = lk.contains("secret") && lk != "secret"
                     || lk.contains("api_key")
                     || lk.contains("token")
                     || lk.contains("password");
-                if (named_secret && !val.is_boolean()) || (secret_setting && (k == "value" || k == "default")) {
+                if (named_secret && !val.is_boolean())
+                    || (secret_setting && (k == "value" || k == "default"))
+                {
                     *val = Value::String("[redacted]".into());
                 } else {
                     redact_json(val);
@@ -685,18 +884,35 @@ mod tests {
     fn answer(headers: &[(&str, &str)], body: &str) -> Answer {
         let mut h = HeaderMap::new();
         for (k, v) in headers {
-            h.insert(reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            h.insert(
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
-        Answer { status: StatusCode::TOO_MANY_REQUESTS, headers: h, body: body.as_bytes().to_vec() }
+        Answer {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            headers: h,
+            body: body.as_bytes().to_vec(),
+        }
     }
 
     #[test]
     fn retry_after_sources_in_order() {
-        assert_eq!(retry_after(&answer(&[("retry-after", "3")], "")), Duration::from_secs(3));
+        assert_eq!(
+            retry_after(&answer(&[("retry-after", "3")], "")),
+            Duration::from_secs(3)
+        );
         let json = r#"{"extras":{"wait_seconds":7}}"#;
-        assert_eq!(retry_after(&answer(&[("content-type", "application/json")], json)), Duration::from_secs(7));
-        let text = "Slow down, too many requests from this IP address. Please retry again in 12 seconds.";
-        assert_eq!(retry_after(&answer(&[("content-type", "text/plain")], text)), Duration::from_secs(12));
+        assert_eq!(
+            retry_after(&answer(&[("content-type", "application/json")], json)),
+            Duration::from_secs(7)
+        );
+        let text =
+            "Slow down, too many requests from this IP address. Please retry again in 12 seconds.";
+        assert_eq!(
+            retry_after(&answer(&[("content-type", "text/plain")], text)),
+            Duration::from_secs(12)
+        );
         assert_eq!(retry_after(&answer(&[], "nope")), Duration::from_secs(10));
     }
 }

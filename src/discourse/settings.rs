@@ -8,10 +8,19 @@ use crate::secret::Secret;
 /// (new name, old name). The old names exist only on servers before 2.7/2.8.
 pub const SETTINGS: &[(&str, Option<&str>)] = &[
     ("enable_discourse_connect", Some("enable_sso")),
-    ("discourse_connect_overrides_avatar", Some("sso_overrides_avatar")),
-    ("discourse_connect_overrides_groups", Some("sso_overrides_groups")),
+    (
+        "discourse_connect_overrides_avatar",
+        Some("sso_overrides_avatar"),
+    ),
+    (
+        "discourse_connect_overrides_groups",
+        Some("sso_overrides_groups"),
+    ),
     ("auth_overrides_email", Some("sso_overrides_email")),
-    ("verbose_discourse_connect_logging", Some("verbose_sso_logging")),
+    (
+        "verbose_discourse_connect_logging",
+        Some("verbose_sso_logging"),
+    ),
     ("verbose_upload_logging", None),
     ("max_image_size_kb", None),
     ("allowed_internal_hosts", Some("whitelist_internal_hosts")),
@@ -80,24 +89,37 @@ impl DcSettings {
         self.flag("verbose_upload_logging")
     }
     pub fn max_image_size_kb(&self) -> Option<u64> {
-        self.values.get("max_image_size_kb").and_then(|v| v.trim().parse().ok())
+        self.values
+            .get("max_image_size_kb")
+            .and_then(|v| v.trim().parse().ok())
     }
     /// `allowed_internal_hosts` is a `|`-separated list in Discourse's list settings.
     pub fn allowed_internal_hosts(&self) -> Vec<String> {
         self.values
             .get("allowed_internal_hosts")
-            .map(|v| v.split(['|', ',']).map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect())
+            .map(|v| {
+                v.split(['|', ','])
+                    .map(|h| h.trim().to_ascii_lowercase())
+                    .filter(|h| !h.is_empty())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// The name to write when changing `new_name` on this server.
     pub fn server_name<'a>(&'a self, new_name: &'a str) -> &'a str {
-        self.legacy_names.get(new_name).map(String::as_str).unwrap_or(new_name)
+        self.legacy_names
+            .get(new_name)
+            .map(String::as_str)
+            .unwrap_or(new_name)
     }
 
     /// Every name to ask for, new and old.
     pub fn all_names() -> Vec<&'static str> {
-        SETTINGS.iter().flat_map(|(n, o)| std::iter::once(*n).chain(*o)).collect()
+        SETTINGS
+            .iter()
+            .flat_map(|(n, o)| std::iter::once(*n).chain(*o))
+            .collect()
     }
 }
 
@@ -121,7 +143,10 @@ mod tests {
         assert_eq!(s.enabled(), Some(true));
         assert_eq!(s.overrides_avatar(), Some(false));
         assert_eq!(s.server_name("enable_discourse_connect"), "enable_sso");
-        assert_eq!(s.server_name("discourse_connect_overrides_avatar"), "discourse_connect_overrides_avatar");
+        assert_eq!(
+            s.server_name("discourse_connect_overrides_avatar"),
+            "discourse_connect_overrides_avatar"
+        );
         assert_eq!(s.secret.as_ref().unwrap().expose(), "s3cr3t-value");
         assert!(!s.values.values().any(|v| v.contains("s3cr3t")));
         assert_eq!(s.allowed_internal_hosts(), vec!["a.example", "b.example"]);

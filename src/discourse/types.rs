@@ -131,24 +131,42 @@ pub fn user_detail(user: Option<&UserJson>, admin: Option<&AdminUserJson>) -> Op
         (None, Some(a)) => (a.id, a.username.clone()),
         (None, None) => return None,
     };
-    let mut sso = admin.and_then(|a| a.single_sign_on_record.as_ref()).and_then(SsoRecordJson::to_model);
+    let mut sso = admin
+        .and_then(|a| a.single_sign_on_record.as_ref())
+        .and_then(SsoRecordJson::to_model);
     if sso.is_none() {
         // Some servers expose the external id on the user itself.
-        if let Some(ext) = user.and_then(|u| u.external_id.as_ref()).and_then(id_string) {
-            sso = Some(SsoRecord { external_id: ext, ..Default::default() });
+        if let Some(ext) = user
+            .and_then(|u| u.external_id.as_ref())
+            .and_then(id_string)
+        {
+            sso = Some(SsoRecord {
+                external_id: ext,
+                ..Default::default()
+            });
         }
     }
     Some(UserDetail {
         id,
         username,
-        name: user.and_then(|u| u.name.clone()).or_else(|| admin.and_then(|a| a.name.clone())),
-        email: admin.and_then(|a| a.email.clone()).or_else(|| user.and_then(|u| u.email.clone())),
-        active: admin.and_then(|a| a.active).or_else(|| user.and_then(|u| u.active)),
+        name: user
+            .and_then(|u| u.name.clone())
+            .or_else(|| admin.and_then(|a| a.name.clone())),
+        email: admin
+            .and_then(|a| a.email.clone())
+            .or_else(|| user.and_then(|u| u.email.clone())),
+        active: admin
+            .and_then(|a| a.active)
+            .or_else(|| user.and_then(|u| u.active)),
         groups: admin
             .map(|a| {
                 a.groups
                     .iter()
-                    .map(|g| GroupRef { id: g.id, name: g.name.clone(), automatic: g.automatic })
+                    .map(|g| GroupRef {
+                        id: g.id,
+                        name: g.name.clone(),
+                        automatic: g.automatic,
+                    })
                     .collect()
             })
             .unwrap_or_default(),
@@ -280,7 +298,11 @@ impl ReviewPageJson {
             .load_more_reviewables
             .as_ref()
             .map(|_| offset + self.reviewables.len().max(1) as u64);
-        ReviewPage { flags, total: self.meta.total_rows_reviewables, next_offset }
+        ReviewPage {
+            flags,
+            total: self.meta.total_rows_reviewables,
+            next_offset,
+        }
     }
 }
 
@@ -301,7 +323,10 @@ impl LogPageJson {
         for m in &self.messages {
             if m.get("group").and_then(Value::as_bool) == Some(true) {
                 let count = m.get("count").and_then(Value::as_u64).unwrap_or(1);
-                if let Some(last) = m.get("messages").and_then(Value::as_array).and_then(|a| a.last())
+                if let Some(last) = m
+                    .get("messages")
+                    .and_then(Value::as_array)
+                    .and_then(|a| a.last())
                     && let Some(mut line) = log_line(last)
                 {
                     line.count = count.max(line.count);
@@ -320,7 +345,10 @@ fn log_line(m: &Value) -> Option<LogLine> {
     let message = m.get("message").and_then(Value::as_str).unwrap_or_default();
     let severity = m.get("severity").and_then(Value::as_i64).unwrap_or(2);
     let ts = m.get("timestamp").and_then(Value::as_i64).unwrap_or(0);
-    let at = Utc.timestamp_millis_opt(ts).single().unwrap_or_else(Utc::now);
+    let at = Utc
+        .timestamp_millis_opt(ts)
+        .single()
+        .unwrap_or_else(Utc::now);
     let message = sanitize::clean_multiline(message);
     Some(LogLine {
         key: sanitize::clean(&key),
@@ -339,13 +367,18 @@ mod tests {
 
     #[test]
     fn uploaded_avatar_id_null_vs_missing() {
-        let u: UserEnvelope =
-            serde_json::from_value(json!({"user": {"id": 1, "username": "a", "uploaded_avatar_id": null}})).unwrap();
+        let u: UserEnvelope = serde_json::from_value(
+            json!({"user": {"id": 1, "username": "a", "uploaded_avatar_id": null}}),
+        )
+        .unwrap();
         assert_eq!(u.user.uploaded_avatar_id, Some(None));
-        let u: UserEnvelope = serde_json::from_value(json!({"user": {"id": 1, "username": "a"}})).unwrap();
-        assert_eq!(u.user.uploaded_avatar_id, None);
         let u: UserEnvelope =
-            serde_json::from_value(json!({"user": {"id": 1, "username": "a", "uploaded_avatar_id": 7}})).unwrap();
+            serde_json::from_value(json!({"user": {"id": 1, "username": "a"}})).unwrap();
+        assert_eq!(u.user.uploaded_avatar_id, None);
+        let u: UserEnvelope = serde_json::from_value(
+            json!({"user": {"id": 1, "username": "a", "uploaded_avatar_id": 7}}),
+        )
+        .unwrap();
         assert_eq!(u.user.uploaded_avatar_id, Some(Some(7)));
     }
 
