@@ -1,1 +1,190 @@
-//! audit
+//! The append-only audit log, `<data dir>/audit.jsonl` (interface.md, "Audit log"). Each line is
+//! written and fsynced before the screen reports the step it records; no secret is ever in it.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Outcome, Strategy};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Intent,
+    Outcome,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditUser {
+    pub id: Option<u64>,
+    pub username: Option<String>,
+    pub external_id: Option<String>,
+}
+
+/// What the user looked like before the change, so an operator can see what was replaced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Before {
+    pub avatar_template: Option<String>,
+    pub uploaded_avatar_id: Option<u64>,
+    pub external_avatar_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_payload: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub operator: String,
+    pub phase: Phase,
+    /// `reset-avatar` or `set-site-setting`.
+    pub action: String,
+    pub user: AuditUser,
+    pub strategy: Option<Strategy>,
+    pub before: Before,
+    pub outcome: Option<Outcome>,
+    pub message: String,
+    pub dry_run: bool,
+    /// For `set-site-setting`: the setting and the value asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setting: Option<(String, String)>,
+    /// After a verified sync-sso reset: the upload the avatar now points at. Every user reset to
+    /// the same default image shares it (uploads are de-duplicated by content).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_uploaded_avatar_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+}
+
+pub struct AuditLog {
+    path: PathBuf,
+    file: Mutex<File>,
+    operator: String,
+}
+
+impl AuditLog {
+    pub fn open(data_dir: &Path, api_username: &str) -> std::io::Result<AuditLog> {
+        std::fs::create_dir_all(data_dir)?;
+        let path = data_dir.join("audit.jsonl");
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let who = std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        Ok(AuditLog {
+            path,
+            file: Mutex::new(file),
+            operator: format!("{who} (as {api_username})"),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn operator(&self) -> &str {
+        &self.operator
+    }
+
+    /// Appends one line and waits for it to reach the disk.
+    pub fn append(&self, entry: &AuditEntry) -> std::io::Result<()> {
+        let mut line = serde_json::to_string(entry).map_err(std::io::Error::other)?;
+        line.push('\n');
+        let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        f.write_all(line.as_bytes())?;
+        f.sync_data()
+    }
+
+    pub fn entry(&self, phase: Phase, action: &str) -> AuditEntry {
+        AuditEntry {
+            at: Utc::now(),
+            operator: self.operator.clone(),
+            phase,
+            action: action.to_string(),
+            user: AuditUser::default(),
+            strategy: None,
+            before: Before::default(),
+            outcome: None,
+            message: String::new(),
+            dry_run: false,
+            setting: None,
+            after_uploaded_avatar_id: None,
+            avatar_url: None,
+        }
+    }
+
+    /// Every entry in the file, oldest first. Lines that do not parse are skipped.
+    pub fn read_all(&self) -> Vec<AuditEntry> {
+        read_entries(&self.path)
+    }
+}
+
+pub fn read_entries(path: &Path) -> Vec<AuditEntry> {
+    let Ok(f) = File::open(path) else {
+        return Vec::new();
+    };
+    BufReader::new(f)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str(&l).ok())
+        .collect()
+}
+
+/// The entries about one user (by username, case-insensitive, or external id), newest last.
+pub fn entries_for<'a>(
+    entries: &'a [AuditEntry],
+    username: Option<&str>,
+    external_id: Option<&str>,
+) -> Vec<&'a AuditEntry> {
+    entries
+        .iter()
+        .filter(|e| {
+            username.is_some_and(|u| {
+                e.user
+                    .username
+                    .as_deref()
+                    .is_some_and(|x| x.eq_ignore_ascii_case(u))
+            }) || external_id.is_some_and(|x| e.user.external_id.as_deref() == Some(x))
+        })
+        .collect()
+}
+
+/// The upload id a verified sync-sso reset to `avatar_url` produced, if the log knows one.
+pub fn known_default_upload(entries: &[AuditEntry], avatar_url: &str) -> Option<u64> {
+    entries
+        .iter()
+        .rev()
+        .filter(|e| {
+            e.outcome == Some(Outcome::Verified) && e.avatar_url.as_deref() == Some(avatar_url)
+        })
+        .find_map(|e| e.after_uploaded_avatar_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_and_reads_back() {
+        let dir = std::env::temp_dir().join(format!("ac-audit-{}", std::process::id()));
+        let log = AuditLog::open(&dir, "system").unwrap();
+        let mut e = log.entry(Phase::Intent, "reset-avatar");
+        e.user.username = Some("Alice".into());
+        log.append(&e).unwrap();
+        let mut o = log.entry(Phase::Outcome, "reset-avatar");
+        o.user.username = Some("alice".into());
+        o.outcome = Some(Outcome::Verified);
+        o.avatar_url = Some("https://x/d.png".into());
+        o.after_uploaded_avatar_id = Some(42);
+        log.append(&o).unwrap();
+        let all = log.read_all();
+        assert_eq!(all.len(), 2);
+        assert_eq!(entries_for(&all, Some("ALICE"), None).len(), 2);
+        assert_eq!(known_default_upload(&all, "https://x/d.png"), Some(42));
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        assert!(text.lines().all(|l| l.contains("\"phase\"")));
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
