@@ -29,7 +29,7 @@ fn path(ctx: &Context) -> ExitCode {
     } else {
         "does not exist"
     };
-    eprintln!("({} ; {state})", source.describe());
+    eprintln!("(from {}; {state})", source.describe());
     eprintln!("data dir: {}", ctx.data_dir.display());
     ExitCode::SUCCESS
 }

@@ -75,19 +75,24 @@ fn sign(ctx: &Context, args: &[String]) -> ExitCode {
         Err(e) => return usage_error(e),
     };
     let Some(secret) = found.secret else {
+        let (path, _) = config::config_path(ctx.config_flag.as_deref());
+        let file = found
+            .file
+            .clone()
+            .unwrap_or_else(|| path.display().to_string());
+        let exists = if found.file.is_some() {
+            ""
+        } else {
+            " (the file does not exist)"
+        };
         let e = ConfigError {
             kind: ConfigErrorKind::MissingKey,
-            file: found.file.clone().unwrap_or_else(|| {
-                config::config_path(ctx.config_flag.as_deref())
-                    .0
-                    .display()
-                    .to_string()
-            }),
+            file,
             line: None,
             key: Some("discourse.sso_secret".into()),
             message: format!(
-                "missing key discourse.sso_secret (or set {ENV_SSO_SECRET}); `sso sign` signs with \
-                 the DiscourseConnect secret, which is never taken from the command line"
+                "missing key discourse.sso_secret{exists} (or set {ENV_SSO_SECRET}); `sso sign` \
+                 signs with the DiscourseConnect secret, never taken from the command line"
             ),
         };
         return usage_error(e);
@@ -175,7 +180,7 @@ fn decode(ctx: &Context, input: &str) -> ExitCode {
         }
         SigCheck::NotChecked(reason) => {
             println!("signature: not checked");
-            eprintln!("({reason})");
+            eprintln!("note: {reason}");
             ExitCode::SUCCESS
         }
     }

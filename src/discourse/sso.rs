@@ -194,7 +194,7 @@ pub fn sign(base64: &str, secret: &Secret) -> String {
 }
 
 fn parse_lower_hex(sig: &str) -> Option<Vec<u8>> {
-    if sig.len() % 2 != 0
+    if !sig.len().is_multiple_of(2)
         || !sig
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
@@ -563,7 +563,7 @@ pub fn decode(input: &str) -> Result<Decoded, SsoError> {
         );
     }
     let compact: String = sso.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
-    if compact.len() % 4 != 0 {
+    if !compact.len().is_multiple_of(4) {
         notes.push("the Base64 is not padded with '='".into());
     }
     let bytes = base64_engine()
@@ -813,7 +813,14 @@ mod tests {
                 .collect();
             for _ in 0..1 + rng.next() % 2 {
                 let at = (rng.next() % (name.len() as u64 + 1)) as usize;
-                name.insert(at, if rng.next() % 2 == 0 { '~' } else { '>' });
+                name.insert(
+                    at,
+                    if rng.next().is_multiple_of(2) {
+                        '~'
+                    } else {
+                        '>'
+                    },
+                );
             }
             let name: String = name.into_iter().collect();
             let f = pairs(&[("external_id", "1"), ("name", &name)]);
