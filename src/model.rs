@@ -52,10 +52,7 @@ impl AvatarKind {
 
     /// discourse-api.md §9: `uploaded_avatar_id` is the reliable test; the template's
     /// `/user_avatar/` segment is the fallback when the id is not in the answer.
-    pub fn classify(
-        uploaded_avatar_id: Option<Option<u64>>,
-        avatar_template: Option<&str>,
-    ) -> Self {
+    pub fn classify(uploaded_avatar_id: Option<Option<u64>>, avatar_template: Option<&str>) -> Self {
         match uploaded_avatar_id {
             Some(Some(_)) => AvatarKind::Custom,
             Some(None) => AvatarKind::System,
@@ -170,11 +167,7 @@ impl UserDetail {
 
     /// Non-automatic group names, the ones `synchronize_groups` would manage.
     pub fn manual_groups(&self) -> Vec<String> {
-        self.groups
-            .iter()
-            .filter(|g| !g.automatic)
-            .map(|g| g.name.clone())
-            .collect()
+        self.groups.iter().filter(|g| !g.automatic).map(|g| g.name.clone()).collect()
     }
 }
 
