@@ -1,1 +1,30 @@
-fn main() {}
+//! avatar-console: parse the command line, send logging to the data dir, dispatch.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use avatar_console::cli::Cli;
+use avatar_console::commands;
+use avatar_console::config;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // clap exits itself: 0 for --help/--version, 2 for usage errors.
+    let cli = Cli::parse();
+    // Logging goes to a file, never to the terminal; if the file cannot be opened, it is off.
+    if let Err(e) = commands::logging::init(&config::data_dir()) {
+        eprintln!(
+            "warning: no log file in {}: {e}",
+            config::data_dir().display()
+        );
+    }
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        command = cli.command.as_ref().map_or("console", |c| c.name()),
+        "start"
+    );
+    let code = commands::dispatch(cli).await;
+    tracing::info!(?code, "exit");
+    code
+}

@@ -1,1 +1,624 @@
-//! cli integration tests
+//! The real binary, driven like a user drives it: help, broken configs, `sso sign`/`decode`,
+//! `config path|check|example`, and no secret in any output.
+//!
+//! Every run gets its own HOME / XDG dirs and data dir, and no `AVATAR_CONSOLE_*` variable from
+//! the outside, so the machine's own config never leaks in.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+const BIN: &str = env!("CARGO_BIN_EXE_avatar-console");
+const SECRET: &str = "sso-secret-Ue8vQx41zz";
+const API_KEY: &str = "api-key-7d1f0c2b9e3a";
+const TOKEN: &str = "main-app-token-55aa11";
+
+/// A scratch directory, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "avatar-console-it-cli-{}-{}-{tag}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// The binary with a clean environment pointing at this scratch dir.
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("AVATAR_CONSOLE_") {
+                c.env_remove(&k);
+            }
+        }
+        c.env("HOME", self.path("home"))
+            .env("XDG_CONFIG_HOME", self.path("home/.config"))
+            .env("XDG_DATA_HOME", self.path("home/.local/share"))
+            .env("AVATAR_CONSOLE_DATA_DIR", self.path("data"))
+            .env_remove("RUST_LOG");
+        c
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(mut c: Command) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = c.output().expect("run the binary");
+    Run {
+        code: status.code().expect("exit code"),
+        stdout: String::from_utf8(stdout).unwrap(),
+        stderr: String::from_utf8(stderr).unwrap(),
+    }
+}
+
+fn args(mut c: Command, a: &[&str]) -> Command {
+    c.args(a);
+    c
+}
+
+fn hmac_hex(secret: &str, text: &str) -> String {
+    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+    m.update(text.as_bytes());
+    m.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The sso and sig of a `sso=…&sig=…` line, the sso percent-decoded.
+fn split_signed(line: &str) -> (String, String) {
+    let rest = line.strip_prefix("sso=").expect("starts with sso=");
+    let (sso, sig) = rest.split_once("&sig=").expect("has &sig=");
+    let sso = percent_encoding::percent_decode_str(sso)
+        .decode_utf8()
+        .unwrap()
+        .into_owned();
+    (sso, sig.to_string())
+}
+
+fn python3() -> Option<&'static str> {
+    Command::new("python3")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|_| "python3")
+}
+
+#[test]
+fn help_lists_every_subcommand_and_global_flag() {
+    let s = Scratch::new("help");
+    let r = run(args(s.cmd(), &["--help"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for word in [
+        "queue",
+        "check",
+        "reset",
+        "logs",
+        "sso",
+        "sandbox",
+        "config",
+        "--config",
+        "--demo",
+        "--read-only",
+        "--dry-run",
+        "--user",
+    ] {
+        assert!(
+            r.stdout.contains(word),
+            "--help lacks {word}:\n{}",
+            r.stdout
+        );
+    }
+    for (sub, words) in [
+        ("queue", &["--json", "--source"][..]),
+        ("check", &["USER", "--json"]),
+        (
+            "reset",
+            &[
+                "USER",
+                "--from",
+                "--yes",
+                "--strategy",
+                "--no-verify",
+                "--json",
+            ],
+        ),
+        ("logs", &["--user", "--follow", "--json"]),
+        ("sandbox", &["--port", "--flagged", "--seed"]),
+        ("sso", &["sign", "decode"]),
+        ("config", &["path", "check", "example"]),
+    ] {
+        let r = run(args(s.cmd(), &[sub, "--help"]));
+        assert_eq!(r.code, 0, "{sub}: {}", r.stderr);
+        for w in words {
+            assert!(
+                r.stdout.contains(w),
+                "{sub} --help lacks {w}:\n{}",
+                r.stdout
+            );
+        }
+    }
+    // A usage error is exit 2.
+    let r = run(args(s.cmd(), &["reset"]));
+    assert_eq!(r.code, 2);
+    let r = run(args(s.cmd(), &["--no-such-flag"]));
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn broken_configs_exit_2_naming_file_line_and_key() {
+    let s = Scratch::new("broken");
+    let cases: &[(&str, &str, &str, &str)] = &[
+        // (name, text, expected "file:line:", key named)
+        (
+            "syntax.toml",
+            "[discourse]\nurl = \"https://forum.example.com\"\napi_key = \"unterminated\n",
+            "syntax.toml:3:",
+            "syntax",
+        ),
+        (
+            "unknown.toml",
+            "[discourse]\nurl = \"https://forum.example.com\"\n\n\n\n\napi_kye = \"x\"\n",
+            "unknown.toml:7:",
+            "unknown key \"api_kye\" in [discourse]",
+        ),
+        (
+            "nourl.toml",
+            "\n[discourse]\napi_username = \"system\"\n",
+            "nourl.toml:2:",
+            "discourse.url",
+        ),
+        (
+            "badurl.toml",
+            "[discourse]\n# the forum\nurl = \"https//forum example\"\n",
+            "badurl.toml:3:",
+            "discourse.url",
+        ),
+        (
+            "http.toml",
+            "[discourse]\nurl = \"http://forum.example.com\"\n",
+            "http.toml:2:",
+            "discourse.url: plain http",
+        ),
+        (
+            "strategy.toml",
+            "[discourse]\nurl = \"https://forum.example.com\"\n[reset]\nstrategy = \"nuke\"\n",
+            "strategy.toml:4:",
+            "reset.strategy",
+        ),
+        (
+            "section.toml",
+            "[discourse]\nurl = \"https://forum.example.com\"\n[uii]\nmouse = true\n",
+            "section.toml:3:",
+            "[uii]",
+        ),
+    ];
+    for (name, text, at, key) in cases {
+        let path = s.write(name, text);
+        let p = path.to_str().unwrap();
+        for sub in [
+            &["config", "check"][..],
+            &["queue"],
+            &["check", "alice"],
+            &[],
+        ] {
+            let mut c = args(s.cmd(), &["--config", p]);
+            c.args(sub);
+            c.env("AVATAR_CONSOLE_API_KEY", API_KEY);
+            let r = run(c);
+            assert_eq!(r.code, 2, "{name} {sub:?}: {}", r.stderr);
+            assert!(
+                r.stderr.contains(at),
+                "{name} {sub:?}: wanted {at:?} in {:?}",
+                r.stderr
+            );
+            assert!(
+                r.stderr.contains(key),
+                "{name} {sub:?}: wanted {key:?} in {:?}",
+                r.stderr
+            );
+            assert!(!r.stderr.contains(API_KEY));
+        }
+    }
+    // $AVATAR_CONSOLE_CONFIG is used when --config is absent.
+    let bad = s.path("unknown.toml");
+    let mut c = args(s.cmd(), &["config", "check"]);
+    c.env("AVATAR_CONSOLE_CONFIG", &bad);
+    let r = run(c);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("unknown.toml:7:"), "{}", r.stderr);
+    // A missing API key names the key and the variable.
+    let ok = s.write(
+        "nokey.toml",
+        "[discourse]\nurl = \"https://forum.example.com\"\n",
+    );
+    let r = run(args(
+        s.cmd(),
+        &["--config", ok.to_str().unwrap(), "config", "check"],
+    ));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("nokey.toml: missing key discourse.api_key (or set AVATAR_CONSOLE_API_KEY)"),
+        "{}",
+        r.stderr
+    );
+    // A missing file says so.
+    let r = run(args(
+        s.cmd(),
+        &["--config", s.path("nope.toml").to_str().unwrap(), "queue"],
+    ));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("nope.toml") && r.stderr.contains("not found"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn sso_sign_verifies_with_an_independent_hmac() {
+    let s = Scratch::new("sign");
+    let mut c = args(
+        s.cmd(),
+        &[
+            "sso",
+            "sign",
+            "external_id=684",
+            "email=alice@example.com",
+            "avatar_url=https://cdn.example.com/default avatar~1.png",
+            "avatar_force_update=true",
+            "name=Zoë & Ω = ~tilde~",
+        ],
+    );
+    c.env("AVATAR_CONSOLE_SSO_SECRET", SECRET);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {:?}", r.stdout);
+    let (sso, sig) = split_signed(lines[0]);
+    assert!(!sso.contains('+'), "{sso}");
+    assert_eq!(sig.len(), 64);
+    assert_eq!(sig, hmac_hex(SECRET, &sso));
+    // The payload is what we asked for.
+    let inner = base64::engine::general_purpose::STANDARD
+        .decode(&sso)
+        .unwrap();
+    let inner = String::from_utf8(inner).unwrap();
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(inner.as_bytes())
+        .into_owned()
+        .collect();
+    assert!(
+        fields.contains(&("name".into(), "Zoë & Ω = ~tilde~".into())),
+        "{fields:?}"
+    );
+    assert!(fields.contains(&("avatar_force_update".into(), "true".into())));
+    assert!(inner.contains("%7E"), "~ is escaped: {inner}");
+    // And Python agrees, when it is here.
+    if let Some(py) = python3() {
+        let out = Command::new(py)
+            .args([
+                "-c",
+                "import hmac,hashlib,sys;print(hmac.new(sys.argv[1].encode(),sys.argv[2].encode(),hashlib.sha256).hexdigest())",
+                SECRET,
+                &sso,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), sig);
+    }
+    assert!(!r.stdout.contains(SECRET) && !r.stderr.contains(SECRET));
+
+    // Refusals: unknown field, not KEY=VALUE, bad boolean, and no secret anywhere.
+    for bad in [
+        &["external_id=1", "avatar_update=true"][..],
+        &["external_id"],
+        &["external_id=1", "admin=True"],
+    ] {
+        let mut c = args(s.cmd(), &["sso", "sign"]);
+        c.args(bad).env("AVATAR_CONSOLE_SSO_SECRET", SECRET);
+        let r = run(c);
+        assert_eq!(r.code, 2, "{bad:?}");
+        assert!(r.stdout.is_empty());
+    }
+    let r = run(args(s.cmd(), &["sso", "sign", "external_id=1"]));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("discourse.sso_secret") && r.stderr.contains("AVATAR_CONSOLE_SSO_SECRET"),
+        "{}",
+        r.stderr
+    );
+
+    // The secret from a config file works too.
+    let cfg = s.write(
+        "c.toml",
+        &format!("[discourse]\nurl = \"https://forum.example.com\"\nsso_secret = \"{SECRET}\"\n"),
+    );
+    let r = run(args(
+        s.cmd(),
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "sso",
+            "sign",
+            "external_id=9",
+        ],
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (sso, sig) = split_signed(r.stdout.trim());
+    assert_eq!(sig, hmac_hex(SECRET, &sso));
+}
+
+#[test]
+fn sso_decode_checks_the_signature() {
+    let s = Scratch::new("decode");
+    let mut c = args(
+        s.cmd(),
+        &[
+            "sso",
+            "sign",
+            "external_id=684",
+            "email=a@example.com",
+            "name=A & B",
+        ],
+    );
+    c.env("AVATAR_CONSOLE_SSO_SECRET", SECRET);
+    let signed = run(c).stdout.trim().to_string();
+    let (sso, sig) = split_signed(&signed);
+
+    let decode = |input: &str, secret: Option<&str>| {
+        let mut c = args(s.cmd(), &["sso", "decode", input]);
+        if let Some(sec) = secret {
+            c.env("AVATAR_CONSOLE_SSO_SECRET", sec);
+        }
+        run(c)
+    };
+    let r = decode(&signed, Some(SECRET));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "external_id=684\nemail=a@example.com\nname=A & B\nsignature: valid\n"
+    );
+    // A URL holding them.
+    let r = decode(
+        &format!("https://forum.example.com/admin/users/sync_sso?{signed}"),
+        Some(SECRET),
+    );
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.ends_with("signature: valid\n"));
+    // Wrong secret, changed signature.
+    let r = decode(&signed, Some("another-secret-123"));
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.ends_with("signature: INVALID\n"), "{}", r.stdout);
+    let mut tampered = sig.clone();
+    tampered.replace_range(0..1, if sig.starts_with('0') { "1" } else { "0" });
+    let r = decode(
+        &format!("sso={}&sig={tampered}", percent(&sso)),
+        Some(SECRET),
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("signature: INVALID"));
+    // Upper-case hex is refused by Discourse, so by us.
+    let r = decode(
+        &format!("sso={}&sig={}", percent(&sso), sig.to_uppercase()),
+        Some(SECRET),
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("lower-case"), "{}", r.stderr);
+    // No secret, or bare Base64: not checked, exit 0, and no config file needed.
+    let r = decode(&signed, None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.ends_with("signature: not checked\n"));
+    let r = decode(&sso, Some(SECRET));
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stdout.starts_with("external_id=684\n") && r.stdout.ends_with("signature: not checked\n")
+    );
+    // Garbage: a clear error, exit 2.
+    for bad in ["", "!!!", "sso=abc_-&sig=00", "sso=%G1&sig=00"] {
+        let r = decode(bad, Some(SECRET));
+        assert_eq!(r.code, 2, "{bad:?}");
+        assert!(r.stderr.starts_with("error: "), "{bad:?}: {}", r.stderr);
+    }
+    // Unknown keys are named.
+    let b64 = base64::engine::general_purpose::STANDARD.encode("external_id=1&avatar_update=true");
+    let r = decode(&b64, None);
+    assert!(r.stderr.contains("avatar_update"), "{}", r.stderr);
+    for r in [decode(&signed, Some(SECRET)), decode(&signed, Some("x"))] {
+        assert!(!r.stdout.contains(SECRET) && !r.stderr.contains(SECRET));
+    }
+}
+
+fn percent(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[test]
+fn config_example_path_and_check() {
+    let s = Scratch::new("cfgcmd");
+    let r = run(args(s.cmd(), &["config", "example"]));
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("[discourse]") && r.stdout.contains("[reset]"));
+    let path = s.write("example.toml", &r.stdout);
+    let p = path.to_str().unwrap();
+    let mut c = args(s.cmd(), &["--config", p, "config", "check"]);
+    c.env("AVATAR_CONSOLE_API_KEY", API_KEY);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("OK"), "{}", r.stdout);
+    assert!(r.stdout.contains("server check"), "{}", r.stdout);
+
+    // config path: --config, then $AVATAR_CONSOLE_CONFIG, then the default; says if it exists.
+    let r = run(args(s.cmd(), &["--config", p, "config", "path"]));
+    assert_eq!(r.code, 0);
+    assert_eq!(r.stdout.trim(), p);
+    assert!(
+        r.stderr.contains("exists") && !r.stderr.contains("does not exist"),
+        "{}",
+        r.stderr
+    );
+    let mut c = args(s.cmd(), &["config", "path"]);
+    c.env("AVATAR_CONSOLE_CONFIG", s.path("elsewhere.toml"));
+    let r = run(c);
+    assert_eq!(Path::new(r.stdout.trim()), s.path("elsewhere.toml"));
+    assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
+    let r = run(args(s.cmd(), &["config", "path"]));
+    assert!(r.stdout.trim().ends_with("config.toml"), "{}", r.stdout);
+    assert!(
+        r.stdout.trim().starts_with(s.0.to_str().unwrap()),
+        "default is under HOME: {}",
+        r.stdout
+    );
+}
+
+#[test]
+fn unbuilt_commands_say_so() {
+    let s = Scratch::new("unbuilt");
+    let cfg = s.write(
+        "c.toml",
+        "[discourse]\nurl = \"https://forum.example.com\"\n",
+    );
+    let cfg = cfg.to_str().unwrap();
+    // (`sandbox` is left out: once built it serves until stopped.)
+    for sub in [
+        &["queue"][..],
+        &["check", "alice"],
+        &["reset", "alice", "--yes"],
+        &["logs"],
+    ] {
+        let mut c = args(s.cmd(), &["--config", cfg]);
+        c.args(sub).env("AVATAR_CONSOLE_API_KEY", API_KEY);
+        let r = run(c);
+        // Either the placeholder (exit 2, "not built yet") or the real command, which cannot
+        // reach forum.example.com here: never a success, never a secret.
+        assert_ne!(r.code, 0, "{sub:?}");
+        assert!(!r.stdout.contains(API_KEY) && !r.stderr.contains(API_KEY));
+    }
+}
+
+#[test]
+fn secrets_never_appear_in_output_or_log() {
+    let s = Scratch::new("secrets");
+    let full = s.write(
+        "full.toml",
+        &format!(
+            "[discourse]\nurl = \"https://forum.example.com\"\napi_key = \"{API_KEY}\"\n\
+             sso_secret = \"{SECRET}\"\ndefault_avatar_url = \"https://cdn.example.com/d.png\"\n\
+             [main_app]\nflagged_url = \"https://app.example.com/f\"\ntoken = \"{TOKEN}\"\n"
+        ),
+    );
+    // Broken files whose bad line holds a secret.
+    let syntax = s.write(
+        "syntax.toml",
+        &format!(
+            "[discourse]\nurl = \"https://forum.example.com\"\napi_key = \"{API_KEY}\" junk\n"
+        ),
+    );
+    let typed = s.write(
+        "typed.toml",
+        &format!("[discourse]\nurl = \"https://forum.example.com\"\nsso_secret = [\"{SECRET}\"]\n"),
+    );
+    let unknown = s.write(
+        "unknown.toml",
+        &format!("[discourse]\nurl = \"https://forum.example.com\"\napi_kee = \"{API_KEY}\"\n"),
+    );
+    let mut runs = Vec::new();
+    for (file, sub) in [
+        (&full, &["config", "check"][..]),
+        (&full, &["config", "path"]),
+        (&full, &["sso", "sign", "external_id=1"]),
+        (&full, &["queue", "--json"]),
+        (&syntax, &["config", "check"]),
+        (&typed, &["config", "check"]),
+        (&unknown, &["config", "check"]),
+        (&typed, &["sso", "decode", "sso=YQ%3D%3D&sig=00"]),
+    ] {
+        let mut c = args(s.cmd(), &["--config", file.to_str().unwrap()]);
+        c.args(sub);
+        runs.push((sub, run(c)));
+    }
+    // And the environment's secrets.
+    let mut c = args(
+        s.cmd(),
+        &["--config", full.to_str().unwrap(), "config", "check"],
+    );
+    c.env("AVATAR_CONSOLE_API_KEY", "env-api-key-0123456789")
+        .env("AVATAR_CONSOLE_SSO_SECRET", "env-sso-secret-0123456789")
+        .env("AVATAR_CONSOLE_MAIN_APP_TOKEN", "env-token-0123456789");
+    runs.push((&["config", "check", "(env)"][..], run(c)));
+    for (sub, r) in &runs {
+        for secret in [
+            API_KEY,
+            SECRET,
+            TOKEN,
+            "env-api-key-0123456789",
+            "env-sso-secret-0123456789",
+            "env-token-0123456789",
+        ] {
+            assert!(
+                !r.stdout.contains(secret) && !r.stderr.contains(secret),
+                "{sub:?} printed a secret:\n{}\n{}",
+                r.stdout,
+                r.stderr
+            );
+        }
+    }
+    // Sanity: the broken ones did fail, naming a line.
+    assert!(
+        runs[4].1.code == 2 && runs[4].1.stderr.contains("syntax.toml:3:"),
+        "{}",
+        runs[4].1.stderr
+    );
+    assert!(
+        runs[5].1.code == 2 && runs[5].1.stderr.contains("typed.toml:3:"),
+        "{}",
+        runs[5].1.stderr
+    );
+    assert!(
+        runs[6].1.code == 2 && runs[6].1.stderr.contains("unknown.toml:3:"),
+        "{}",
+        runs[6].1.stderr
+    );
+    // The log file holds no secret either.
+    let log = std::fs::read_to_string(s.path("data/avatar-console.log")).unwrap_or_default();
+    assert!(!log.is_empty(), "the log file is written");
+    for secret in [API_KEY, SECRET, TOKEN] {
+        assert!(!log.contains(secret), "log holds a secret");
+    }
+}

@@ -1,0 +1,33 @@
+//! Tracing to `<data dir>/avatar-console.log`, never to the terminal (the UI owns it).
+//!
+//! The level comes from `$AVATAR_CONSOLE_LOG` (an `EnvFilter` directive such as `debug` or
+//! `avatar_console=trace`), default `info`.
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use tracing_subscriber::EnvFilter;
+
+/// The log file's name in the data dir.
+pub const LOG_FILE: &str = "avatar-console.log";
+/// Environment variable holding the filter.
+pub const ENV_LOG: &str = "AVATAR_CONSOLE_LOG";
+
+/// Sends tracing output to `<data_dir>/avatar-console.log` (created with the dir, appended).
+/// Returns the file's path. On error nothing is installed, so logging is silently off: a log
+/// that cannot be written must not stop a moderator.
+pub fn init(data_dir: &Path) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(data_dir)?;
+    let path = data_dir.join(LOG_FILE);
+    let file = OpenOptions::new().create(true).append(true).open(&path)?;
+    let filter = EnvFilter::try_from_env(ENV_LOG).unwrap_or_else(|_| EnvFilter::new("info"));
+    // try_init: a second call (tests) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(Mutex::new(file))
+        .with_ansi(false)
+        .with_target(true)
+        .with_env_filter(filter)
+        .try_init();
+    Ok(path)
+}

@@ -1,0 +1,207 @@
+//! What each subcommand does, given the parsed command line. `main.rs` only parses, sets up
+//! logging and calls [`dispatch`].
+//!
+//! Commands that talk to a server get a [`Context`] whose `config` is loaded and has an API
+//! key ([`Config::require_api`]); `sso`, `config` and `sandbox` load what they need themselves.
+
+pub mod config_cmd;
+pub mod logging;
+pub mod sso;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::cli::{
+    CheckArgs, Cli, Command, GlobalArgs, LogsArgs, QueueArgs, ResetArgs, SandboxArgs,
+};
+use crate::config::{self, Config, ConfigError};
+
+/// Exit code: the operation ran and failed (reset not verified, invalid signature, `check`
+/// found a problem).
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: usage or configuration error.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Prints `error: {message}` on standard error and returns exit code 2.
+pub fn usage_error(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// Prints `error: {message}` on standard error and returns exit code 1.
+pub fn failed(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_FAILED)
+}
+
+/// What every command gets: the global flags, the data dir and (for commands that talk to a
+/// server) the loaded configuration.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The loaded configuration. `None` for `sso`, `config` and `sandbox` (which load what they
+    /// need), and under `--demo` until [`start_demo`] fills it from the sandbox.
+    pub config: Option<Config>,
+    /// The config file in use (`None` until loaded; under `--demo`, none is read).
+    pub config_path: Option<PathBuf>,
+    /// `--config FILE`, as given.
+    pub config_flag: Option<PathBuf>,
+    /// `--demo`: run against the in-process sandbox ([`start_demo`]).
+    pub demo: bool,
+    /// `--read-only`: send nothing that changes a server.
+    pub read_only: bool,
+    /// `--dry-run`: build changes, show and audit them, never send them.
+    pub dry_run: bool,
+    /// `--user USER`: the console opens on that user.
+    pub user: Option<String>,
+    /// Where `audit.jsonl` and `avatar-console.log` live.
+    pub data_dir: PathBuf,
+}
+
+impl Context {
+    /// A context with the global flags and the data dir; no configuration loaded.
+    pub fn new(global: &GlobalArgs, data_dir: PathBuf) -> Context {
+        Context {
+            config: None,
+            config_path: None,
+            config_flag: global.config.clone(),
+            demo: global.demo,
+            read_only: global.read_only,
+            dry_run: global.dry_run,
+            user: global.user.clone(),
+            data_dir,
+        }
+    }
+
+    /// Loads the configuration (`--config`, `$AVATAR_CONSOLE_CONFIG`, default path) with the
+    /// environment's secrets.
+    pub fn load_config(&mut self) -> Result<&Config, ConfigError> {
+        let (config, path) = Config::load(self.config_flag.as_deref())?;
+        self.config_path = Some(path);
+        Ok(self.config.insert(config))
+    }
+
+    /// The configuration of a server command. Only `None` if called outside [`dispatch`].
+    pub fn config(&self) -> Option<&Config> {
+        self.config.as_ref()
+    }
+
+    /// The audit log's path.
+    pub fn audit_path(&self) -> PathBuf {
+        self.data_dir.join("audit.jsonl")
+    }
+}
+
+/// What keeps the `--demo` sandbox running while a command uses it. The lead replaces this
+/// with the sandbox's handle.
+#[derive(Debug)]
+pub struct DemoHandle {
+    _private: (),
+}
+
+/// HOOK for `--demo` (lead): start the in-process sandbox and fill `ctx.config` (and
+/// `ctx.config_path`) from it, e.g. with `Config::for_sandbox` or the sandbox's `config_toml()`
+/// through `Config::from_toml_str`. Returns the handle that keeps the sandbox alive.
+pub async fn start_demo(ctx: &mut Context) -> Result<DemoHandle, ExitCode> {
+    let _ = ctx;
+    eprintln!("--demo: not built yet");
+    Err(ExitCode::from(EXIT_USAGE))
+}
+
+/// Gets a server command's configuration ready: the sandbox under `--demo`, else the config
+/// file with an API key. Errors are printed; the caller returns the exit code.
+async fn prepare_server(ctx: &mut Context) -> Result<Option<DemoHandle>, ExitCode> {
+    if ctx.demo {
+        return start_demo(ctx).await.map(Some);
+    }
+    let config = ctx.load_config().map_err(usage_error)?;
+    config.require_api().map_err(usage_error)?;
+    if let Err(e) = config.require_main_app() {
+        return Err(usage_error(e));
+    }
+    tracing::info!(
+        config = %ctx.config_path.as_deref().unwrap_or(std::path::Path::new("")).display(),
+        read_only = ctx.read_only,
+        dry_run = ctx.dry_run,
+        "configuration loaded"
+    );
+    Ok(None)
+}
+
+/// Runs the parsed command line.
+pub async fn dispatch(cli: Cli) -> ExitCode {
+    let mut ctx = Context::new(&cli.global, config::data_dir());
+    match cli.command {
+        None => {
+            let _demo = match prepare_server(&mut ctx).await {
+                Ok(d) => d,
+                Err(code) => return code,
+            };
+            run_console(&ctx).await
+        }
+        Some(Command::Sso(cmd)) => sso::run(&ctx, &cmd),
+        Some(Command::Config(cmd)) => config_cmd::run(&mut ctx, &cmd).await,
+        Some(Command::Sandbox(args)) => run_sandbox(&ctx, &args).await,
+        Some(cmd) => {
+            let _demo = match prepare_server(&mut ctx).await {
+                Ok(d) => d,
+                Err(code) => return code,
+            };
+            match cmd {
+                Command::Queue(args) => run_queue(&ctx, &args).await,
+                Command::Check(args) => run_check(&ctx, &args).await,
+                Command::Reset(args) => run_reset(&ctx, &args).await,
+                Command::Logs(mut args) => {
+                    // `avatar-console --user bob logs` means the same as `logs --user bob`.
+                    if args.user.is_none() {
+                        args.user = ctx.user.clone();
+                    }
+                    run_logs(&ctx, &args).await
+                }
+                Command::Sso(_) | Command::Config(_) | Command::Sandbox(_) => {
+                    unreachable!("handled above")
+                }
+            }
+        }
+    }
+}
+
+fn not_built(name: &str) -> ExitCode {
+    eprintln!("{name}: not built yet");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// The console (terminal UI). `ctx.user` is the user to open on.
+pub async fn run_console(ctx: &Context) -> ExitCode {
+    let _ = ctx;
+    not_built("console")
+}
+
+/// `queue [--json] [--source app|discourse|all]`.
+pub async fn run_queue(ctx: &Context, args: &QueueArgs) -> ExitCode {
+    let _ = (ctx, args);
+    not_built("queue")
+}
+
+/// `check USER [--json]`.
+pub async fn run_check(ctx: &Context, args: &CheckArgs) -> ExitCode {
+    let _ = (ctx, args);
+    not_built("check")
+}
+
+/// `reset USER... [--from FILE] [--yes] [--strategy …] [--no-verify] [--json]`.
+pub async fn run_reset(ctx: &Context, args: &ResetArgs) -> ExitCode {
+    let _ = (ctx, args);
+    not_built("reset")
+}
+
+/// `logs [--user USER] [--follow] [--json]` (`args.user` already falls back to `--user`).
+pub async fn run_logs(ctx: &Context, args: &LogsArgs) -> ExitCode {
+    let _ = (ctx, args);
+    not_built("logs")
+}
+
+/// `sandbox [--port N] [--flagged N] [--seed N]`.
+pub async fn run_sandbox(ctx: &Context, args: &SandboxArgs) -> ExitCode {
+    let _ = (ctx, args);
+    not_built("sandbox")
+}
