@@ -16,4 +16,5 @@ pub mod reset;
 pub mod sandbox;
 pub mod sanitize;
 pub mod secret;
+pub mod session;
 pub mod tui;

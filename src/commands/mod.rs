@@ -6,6 +6,7 @@
 
 pub mod config_cmd;
 pub mod logging;
+pub mod reset;
 pub mod sso;
 
 use std::path::PathBuf;
@@ -190,8 +191,7 @@ pub async fn run_check(ctx: &Context, args: &CheckArgs) -> ExitCode {
 
 /// `reset USER... [--from FILE] [--yes] [--strategy …] [--no-verify] [--json]`.
 pub async fn run_reset(ctx: &Context, args: &ResetArgs) -> ExitCode {
-    let _ = (ctx, args);
-    not_built("reset")
+    reset::run(ctx, args).await
 }
 
 /// `logs [--user USER] [--follow] [--json]` (`args.user` already falls back to `--user`).

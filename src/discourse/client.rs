@@ -652,13 +652,17 @@ impl DiscourseClient {
 
     /// `GET /admin/users/list/all.json?filter=a,b,c`: newest servers split the filter into up to
     /// 100 terms (`lib/admin_user_index_query.rb`); older ones match the whole string.
+    /// `with_emails` adds `show_emails=true`, which Discourse records as a staff action; only the
+    /// lookup before a sync needs the emails, verification polls do not.
     pub async fn users_by_filter(
         &self,
         terms: &[String],
+        with_emails: bool,
     ) -> Result<Vec<AdminListUserJson>, ClientError> {
         let joined = terms.join(",");
+        let extra = if with_emails { "&show_emails=true" } else { "" };
         self.get_json(&format!(
-            "/admin/users/list/all.json?filter={}&show_emails=true",
+            "/admin/users/list/all.json?filter={}{extra}",
             segment(&joined)
         ))
         .await
