@@ -1,0 +1,135 @@
+//! Small HTTP helpers shared by the sandbox's handlers: responses in Discourse's shapes and
+//! request parameters as Rails merges them.
+
+use super::sso;
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// `application/json; charset=utf-8`, what Rails sends.
+pub fn json(status: u16, v: &Value) -> Response {
+    with_type(status, "application/json; charset=utf-8", v.to_string())
+}
+
+pub fn with_type(status: u16, ctype: &str, body: impl Into<Body>) -> Response {
+    let mut r = Response::new(body.into());
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = HeaderValue::from_str(ctype) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+pub fn empty(status: u16) -> Response {
+    with_type(status, "text/html", Body::empty())
+}
+
+/// `ApplicationController#rescue_discourse_actions` for `Discourse::NotFound`.
+pub fn not_found() -> Response {
+    json(404, &serde_json::json!({"errors": ["The requested URL or resource could not be found."], "error_type": "not_found"}))
+}
+
+/// `Discourse::InvalidAccess` with `invalid_api_credentials`.
+pub fn invalid_access() -> Response {
+    json(
+        403,
+        &serde_json::json!({"errors": ["You are not permitted to view the requested resource. The API username or key is invalid."], "error_type": "invalid_access"}),
+    )
+}
+
+/// `Discourse::InvalidAccess` for a logged-in user who may not do this.
+pub fn forbidden() -> Response {
+    json(403, &serde_json::json!({"errors": ["You are not permitted to view the requested resource."], "error_type": "invalid_access"}))
+}
+
+/// `Discourse::NotLoggedIn` (`requires_login`).
+pub fn not_logged_in() -> Response {
+    json(403, &serde_json::json!({"errors": ["You need to be logged in to do that."], "error_type": "not_logged_in"}))
+}
+
+pub fn invalid_parameters(msg: &str) -> Response {
+    json(400, &serde_json::json!({"errors": [msg], "error_type": "invalid_parameters"}))
+}
+
+/// `ApplicationController#failed_json` with 422.
+pub fn failed() -> Response {
+    json(422, &serde_json::json!({"failed": "FAILED"}))
+}
+
+/// The Ember shell a browser would get for a page URL (no `.json`, no JSON `Accept`).
+pub fn html_shell(title: &str) -> Response {
+    with_type(
+        200,
+        "text/html; charset=utf-8",
+        format!("<!DOCTYPE html>\n<html lang=\"en\"><head><title>{}</title></head><body><noscript>JavaScript required</noscript></body></html>\n", super::state::html_escape(title)),
+    )
+}
+
+pub fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Request parameters: the query string, then the body (form or JSON) over it, like Rails.
+#[derive(Debug, Default, Clone)]
+pub struct Params(pub BTreeMap<String, Vec<String>>);
+
+impl Params {
+    pub fn parse(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<(Params, Params), String> {
+        let q = Params(sso::parse_params(query.unwrap_or(""))?);
+        let ctype = header(headers, "content-type").unwrap_or("").to_ascii_lowercase();
+        let b = if body.is_empty() {
+            Params::default()
+        } else if ctype.starts_with("application/json") {
+            let v: Value = serde_json::from_slice(body).map_err(|e| format!("JSON: {e}"))?;
+            let mut m = BTreeMap::new();
+            if let Value::Object(o) = v {
+                for (k, v) in o {
+                    let list = match v {
+                        Value::Array(a) => a.iter().map(scalar).collect(),
+                        other => vec![scalar(&other)],
+                    };
+                    m.insert(k, list);
+                }
+            }
+            Params(m)
+        } else {
+            Params(sso::parse_params(&String::from_utf8_lossy(body))?)
+        };
+        Ok((q, b))
+    }
+
+    pub fn merged(q: &Params, b: &Params) -> Params {
+        let mut m = q.0.clone();
+        for (k, v) in &b.0 {
+            m.insert(k.clone(), v.clone());
+        }
+        Params(m)
+    }
+
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).and_then(|v| v.last()).map(String::as_str)
+    }
+
+    pub fn list(&self, k: &str) -> Vec<String> {
+        self.0.get(k).cloned().unwrap_or_default()
+    }
+
+    pub fn has(&self, k: &str) -> bool {
+        self.0.contains_key(k)
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Percent-decodes one path segment (paths arrive encoded; `+` stays a `+` in a path).
+pub fn decode_segment(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
