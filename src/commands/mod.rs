@@ -92,20 +92,27 @@ impl Context {
     }
 }
 
-/// What keeps the `--demo` sandbox running while a command uses it. The lead replaces this
-/// with the sandbox's handle.
-#[derive(Debug)]
+/// What keeps the `--demo` sandbox running while a command uses it.
 pub struct DemoHandle {
-    _private: (),
+    pub sandbox: crate::sandbox::Sandbox,
 }
 
-/// HOOK for `--demo` (lead): start the in-process sandbox and fill `ctx.config` (and
-/// `ctx.config_path`) from it, e.g. with `Config::for_sandbox` or the sandbox's `config_toml()`
-/// through `Config::from_toml_str`. Returns the handle that keeps the sandbox alive.
+/// `--demo`: start the sandbox in-process and point the command at it, with no config file.
+/// Demo runs keep their audit log apart (`<data dir>/demo/`) so they never mix with real resets.
 pub async fn start_demo(ctx: &mut Context) -> Result<DemoHandle, ExitCode> {
-    let _ = ctx;
-    eprintln!("--demo: not built yet");
-    Err(ExitCode::from(EXIT_USAGE))
+    let sandbox = crate::sandbox::Sandbox::start(crate::sandbox::Scenario::demo())
+        .await
+        .map_err(|e| failed(format!("--demo: could not start the sandbox: {e}")))?;
+    let config = Config::from_toml_str(
+        &sandbox.config_toml(),
+        std::path::Path::new("<demo sandbox>"),
+    )
+    .map_err(|e| failed(format!("--demo: the sandbox's config is invalid: {e}")))?;
+    ctx.config = Some(config);
+    ctx.config_path = None;
+    ctx.data_dir = ctx.data_dir.join("demo");
+    tracing::info!(url = %sandbox.url(), "demo sandbox started");
+    Ok(DemoHandle { sandbox })
 }
 
 /// Gets a server command's configuration ready: the sandbox under `--demo`, else the config
@@ -202,6 +209,9 @@ pub async fn run_logs(ctx: &Context, args: &LogsArgs) -> ExitCode {
 
 /// `sandbox [--port N] [--flagged N] [--seed N]`.
 pub async fn run_sandbox(ctx: &Context, args: &SandboxArgs) -> ExitCode {
-    let _ = (ctx, args);
-    not_built("sandbox")
+    let _ = ctx;
+    match crate::sandbox::run_cli(args.port, args.flagged, args.seed).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => failed(e),
+    }
 }

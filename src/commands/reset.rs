@@ -139,6 +139,11 @@ pub async fn run(ctx: &Context, args: &ResetArgs) -> ExitCode {
         })
     };
     eprintln!("Strategy: {decision}");
+    if decision.strategy == Strategy::SyncSso {
+        for w in engine.preflight_warnings().await {
+            eprintln!("warning: {w}");
+        }
+    }
     let before = session.discourse.requests_sent();
     let started = std::time::Instant::now();
     let reports = engine.run(targets, cancel.clone(), Some(progress)).await;

@@ -217,6 +217,20 @@ impl Engine {
         plan::choose(self.opts.choice, s)
     }
 
+    /// Warnings about the default avatar URL (plain http, a private or loopback address that
+    /// Discourse would refuse). Shown once per run; they never block.
+    pub async fn preflight_warnings(&self) -> Vec<String> {
+        let Some(url) = self.opts.default_avatar_url.as_deref() else {
+            return Vec::new();
+        };
+        let allowed = self
+            .settings()
+            .await
+            .map(DcSettings::allowed_internal_hosts)
+            .unwrap_or_default();
+        plan::avatar_url_warnings(url, self.client.base_url(), &allowed)
+    }
+
     /// Resets every target, at most `concurrency` at a time, continuing past failures. Reports
     /// come back in the order of `targets`.
     pub async fn run(
@@ -742,19 +756,6 @@ impl Engine {
                 );
             }
         };
-        let warnings = plan::avatar_url_warnings(
-            &url,
-            self.client.base_url(),
-            &settings
-                .map(DcSettings::allowed_internal_hosts)
-                .unwrap_or_default(),
-        );
-        for w in &warnings {
-            notify(Progress {
-                input: t.input.clone(),
-                stage: Stage::Note(format!("warning: {w}")),
-            });
-        }
         if self.opts.dry_run {
             let shown: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
             let msg = format!(
