@@ -706,6 +706,15 @@ impl DiscourseClient {
         self.decode("POST", path, &a)
     }
 
+    /// `GET /u/{username}/emails.json` → the primary email. Newer servers leave `email` out of
+    /// the admin serializers unless asked (`UsersController#check_emails`, staff only).
+    pub async fn user_email(&self, username: &str) -> Result<Option<String>, ClientError> {
+        let v: Value = self
+            .get_json(&format!("/u/{}/emails.json", segment(username)))
+            .await?;
+        Ok(v.get("email").and_then(Value::as_str).map(str::to_string))
+    }
+
     /// `GET /u/{username}/sso-payload.json` → the last payload (newest servers, §8).
     pub async fn sso_payload(&self, username: &str) -> Result<Option<String>, ClientError> {
         let v: Value = self

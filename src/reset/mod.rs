@@ -438,6 +438,13 @@ impl Engine {
         // 3. The admin record: email, active, groups, SSO record (and the template).
         let admin = self.client.admin_user(id).await.map_err(describe)?;
         let mut detail = user_detail(public.as_ref(), Some(&admin)).ok_or("empty user record")?;
+        if strategy == Strategy::SyncSso && detail.email.is_none() {
+            detail.email = self
+                .client
+                .user_email(&detail.username)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         if detail.uploaded_avatar_id.is_none() {
             detail.uploaded_avatar_id = detail
                 .avatar_template
@@ -502,6 +509,15 @@ impl Engine {
         if strategy == Strategy::Pick {
             match self.send_pick(t, &user, notify).await {
                 Ok(r) => return r,
+                Err(note) if self.opts.choice == StrategyChoice::Pick => {
+                    return self.report(
+                        t,
+                        Some(&user),
+                        Some(strategy),
+                        Outcome::Failed,
+                        format!("{note} (--strategy pick: not switching)"),
+                    );
+                }
                 Err(switch_note) => {
                     // 422 FAILED: DiscourseConnect overrides avatars. Switch, and say why.
                     notify(Progress {
@@ -526,6 +542,21 @@ impl Engine {
                                     Some(strategy),
                                     Outcome::Failed,
                                     e.to_string(),
+                                );
+                            }
+                        }
+                    }
+                    if user.email.is_none() {
+                        match self.client.user_email(&user.username).await {
+                            Ok(email) => user.email = email,
+                            Err(e) => {
+                                let msg = e.to_string();
+                                return self.report(
+                                    t,
+                                    Some(&user),
+                                    Some(strategy),
+                                    Outcome::Failed,
+                                    msg,
                                 );
                             }
                         }
@@ -669,7 +700,7 @@ impl Engine {
         match self.client.pick_system_avatar(&user.username).await {
             Ok(()) => {}
             Err(e @ ClientError::OverridesAvatar { .. }) => {
-                let note = format!("pick refused ({e}); switching to sync-sso");
+                let note = format!("pick refused ({e})");
                 let _ = self.audit.append(&self.audit_line(
                     Phase::Outcome,
                     user,
