@@ -518,11 +518,13 @@ impl Engine {
                         format!("{note} (--strategy pick: not switching)"),
                     );
                 }
-                Err(switch_note) => {
+                Err(note) => {
                     // 422 FAILED: DiscourseConnect overrides avatars. Switch, and say why.
+                    let note = format!("{note}; switching to sync-sso");
+                    tracing::info!(user = %t.input, "{note}");
                     notify(Progress {
                         input: t.input.clone(),
-                        stage: Stage::Note(switch_note),
+                        stage: Stage::Note(note),
                     });
                     strategy = Strategy::SyncSso;
                     if let Some(e) = self.sync_requirements() {

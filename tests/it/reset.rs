@@ -1,1 +1,467 @@
-//! reset integration tests
+//! Resets through the sandbox: both strategies, the 422 fallback, verification, the audit log,
+//! rate limits, dry runs, cancellation and the request cost of each reset.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use avatar_console::audit::{Phase, read_entries};
+use avatar_console::config::Config;
+use avatar_console::model::{Outcome, Strategy};
+use avatar_console::reset::{CancelToken, Engine, ResetOptions, StrategyChoice, Target};
+use avatar_console::sandbox::{Faults, Sandbox, Scenario};
+use avatar_console::session::Session;
+
+struct Setup {
+    sandbox: Sandbox,
+    session: Session,
+    config: Config,
+    data_dir: PathBuf,
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "ac-reset-{tag}-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+async fn setup(tag: &str, scenario: Scenario) -> Setup {
+    let sandbox = Sandbox::start(scenario).await.unwrap();
+    let config =
+        Config::from_toml_str(&sandbox.config_toml(), std::path::Path::new("sandbox.toml"))
+            .unwrap();
+    let data_dir = temp_dir(tag);
+    let session = Session::new(&config, &data_dir).unwrap();
+    Setup {
+        sandbox,
+        session,
+        config,
+        data_dir,
+    }
+}
+
+impl Setup {
+    fn engine(&self, f: impl FnOnce(&mut ResetOptions)) -> Engine {
+        let mut opts = Session::reset_options(&self.config, None, false, false);
+        f(&mut opts);
+        self.session.engine(opts)
+    }
+
+    fn audit(&self) -> Vec<avatar_console::audit::AuditEntry> {
+        read_entries(&self.data_dir.join("audit.jsonl"))
+    }
+
+    /// Requests that change something on the server.
+    fn writes(&self) -> usize {
+        self.sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PUT" || r.method == "POST")
+            .filter(|r| !r.path.starts_with("/logs"))
+            .count()
+    }
+}
+
+fn targets(inputs: &[&str]) -> Vec<Target> {
+    inputs
+        .iter()
+        .map(|i| Target::from_input(i).unwrap())
+        .collect()
+}
+
+/// Every intent has exactly one outcome after it, for the same user.
+fn assert_audit_consistent(s: &Setup) {
+    let entries = s.audit();
+    let mut open: Vec<String> = Vec::new();
+    for e in &entries {
+        let who = e.user.username.clone().unwrap_or_default();
+        match e.phase {
+            Phase::Intent => open.push(who),
+            Phase::Outcome => {
+                if let Some(pos) = open.iter().position(|u| *u == who) {
+                    open.remove(pos);
+                }
+            }
+        }
+    }
+    assert!(open.is_empty(), "intents without an outcome: {open:?}");
+    let text = std::fs::read_to_string(s.data_dir.join("audit.jsonl")).unwrap_or_default();
+    assert!(
+        !text.contains(&s.sandbox.sso_secret()),
+        "secret in the audit log"
+    );
+    assert!(
+        !text.contains(&s.sandbox.api_key()),
+        "api key in the audit log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_sso_reset_is_verified_and_changes_only_the_avatar() {
+    let s = setup("sync", Scenario::default()).await;
+    let before = s.sandbox.user("alice").unwrap();
+    let engine = s.engine(|_| {});
+    assert_eq!(
+        engine.decision().await.to_string(),
+        "sync-sso (overrides avatar on)"
+    );
+    let sent_before = s.session.discourse.requests_sent();
+    let reports = engine
+        .run(targets(&["alice"]), CancelToken::default(), None)
+        .await;
+    let r = &reports[0];
+    assert_eq!(r.outcome, Outcome::Verified, "{r:?}");
+    assert_eq!(r.strategy, Some(Strategy::SyncSso));
+    assert_eq!(r.external_id.as_deref(), Some("684"));
+    let cost = s.session.discourse.requests_sent() - sent_before;
+    assert!(
+        cost <= 5,
+        "a single verified sync-sso reset cost {cost} requests"
+    );
+
+    let after = s.sandbox.user("alice").unwrap();
+    assert_ne!(after.uploaded_avatar_id, before.uploaded_avatar_id);
+    // Everything else is as it was: groups, email, title, website, location, active.
+    assert_eq!(after.email, before.email);
+    assert_eq!(after.active, before.active);
+    assert_eq!(after.title, before.title);
+    assert_eq!(after.website, before.website);
+    assert_eq!(after.location, before.location);
+    let groups = |u: &avatar_console::sandbox::SandboxUser| {
+        let mut g = u.groups.iter().map(|g| g.name.clone()).collect::<Vec<_>>();
+        g.sort();
+        g
+    };
+    assert_eq!(
+        groups(&after),
+        groups(&before),
+        "groups kept while overridden"
+    );
+    assert!(
+        s.sandbox.violations().is_empty(),
+        "{:?}",
+        s.sandbox.violations()
+    );
+    assert_audit_consistent(&s);
+    let entries = s.audit();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].phase, Phase::Intent);
+    assert_eq!(entries[1].outcome, Some(Outcome::Verified));
+    assert_eq!(
+        entries[0].before.uploaded_avatar_id,
+        before.uploaded_avatar_id
+    );
+    assert!(entries[0].before.avatar_template.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pick_reset_when_overrides_are_off() {
+    let s = setup(
+        "pick",
+        Scenario {
+            overrides_avatar: false,
+            ..Scenario::default()
+        },
+    )
+    .await;
+    let engine = s.engine(|_| {});
+    assert_eq!(engine.decision().await.strategy, Strategy::Pick);
+    let sent_before = s.session.discourse.requests_sent();
+    let reports = engine
+        .run(targets(&["dave"]), CancelToken::default(), None)
+        .await;
+    assert_eq!(reports[0].outcome, Outcome::Verified, "{:?}", reports[0]);
+    assert_eq!(reports[0].strategy, Some(Strategy::Pick));
+    let cost = s.session.discourse.requests_sent() - sent_before;
+    assert!(cost <= 3, "a single verified pick cost {cost} requests");
+    assert_eq!(s.sandbox.user("dave").unwrap().uploaded_avatar_id, None);
+    assert_audit_consistent(&s);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_already_on_the_letter_avatar_is_skipped_and_nothing_is_sent() {
+    let s = setup(
+        "skip",
+        Scenario {
+            overrides_avatar: false,
+            ..Scenario::default()
+        },
+    )
+    .await;
+    let engine = s.engine(|_| {});
+    let reports = engine
+        .run(targets(&["carol-dev_x"]), CancelToken::default(), None)
+        .await;
+    assert_eq!(reports[0].outcome, Outcome::Skipped, "{:?}", reports[0]);
+    assert_eq!(s.writes(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pick_refused_with_422_switches_to_sync_sso() {
+    let s = setup(
+        "fallback",
+        Scenario {
+            overrides_avatar: false,
+            ..Scenario::default()
+        },
+    )
+    .await;
+    let engine = s.engine(|_| {});
+    // Settings read while overrides are off; an admin turns them on before the reset.
+    assert_eq!(engine.decision().await.strategy, Strategy::Pick);
+    s.sandbox
+        .set_setting("discourse_connect_overrides_avatar", "true");
+    let notes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let n2 = notes.clone();
+    let progress: avatar_console::reset::ProgressFn = Arc::new(move |p| {
+        if let avatar_console::reset::Stage::Note(n) = p.stage {
+            n2.lock().unwrap().push(n);
+        }
+    });
+    let reports = engine
+        .run(targets(&["alice"]), CancelToken::default(), Some(progress))
+        .await;
+    assert_eq!(reports[0].outcome, Outcome::Verified, "{:?}", reports[0]);
+    assert_eq!(reports[0].strategy, Some(Strategy::SyncSso));
+    let notes = notes.lock().unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("overrides avatars") && n.contains("switching to sync-sso")),
+        "{notes:?}"
+    );
+    assert_audit_consistent(&s);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forced_pick_does_not_switch() {
+    let s = setup("forced", Scenario::default()).await;
+    let engine = s.engine(|o| o.choice = StrategyChoice::Pick);
+    let reports = engine
+        .run(targets(&["alice"]), CancelToken::default(), None)
+        .await;
+    assert_eq!(reports[0].outcome, Outcome::Failed);
+    assert!(
+        reports[0].message.contains("overrides avatars"),
+        "{}",
+        reports[0].message
+    );
+    assert_audit_consistent(&s);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_download_is_unverified_with_causes() {
+    let s = setup("unverified", Scenario::default()).await;
+    s.sandbox.set_faults(Faults {
+        failing_downloads: true,
+        ..Faults::default()
+    });
+    let engine = s.engine(|o| o.verify_timeout = Duration::from_secs(4));
+    let reports = engine
+        .run(targets(&["dave"]), CancelToken::default(), None)
+        .await;
+    let r = &reports[0];
+    assert_eq!(r.outcome, Outcome::Unverified, "{r:?}");
+    for cause in [
+        "cannot be reached",
+        "allowed_internal_hosts",
+        "max_image_size_kb",
+        "not an image",
+        "Sidekiq",
+        "check dave",
+        "verbose_upload_logging",
+    ] {
+        assert!(
+            r.message.contains(cause),
+            "missing {cause:?} in {}",
+            r.message
+        );
+    }
+    assert_audit_consistent(&s);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inactive_user_stays_inactive() {
+    let s = setup("inactive", Scenario::default()).await;
+    assert_eq!(s.sandbox.user("bob.smith").unwrap().active, false);
+    let engine = s.engine(|_| {});
+    let reports = engine
+        .run(targets(&["bob.smith"]), CancelToken::default(), None)
+        .await;
+    assert_eq!(reports[0].outcome, Outcome::Verified, "{:?}", reports[0]);
+    assert_eq!(s.sandbox.user("bob.smith").unwrap().active, false);
+    assert!(
+        s.sandbox.violations().is_empty(),
+        "{:?}",
+        s.sandbox.violations()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_by_external_id_and_email_and_missing_ones() {
+    let s = setup("refs", Scenario::default()).await;
+    let engine = s.engine(|_| {});
+    let reports = engine
+        .run(
+            targets(&["external:2002", "dave@example.com", "nosso", "no-such-user"]),
+            CancelToken::default(),
+            None,
+        )
+        .await;
+    assert_eq!(reports[0].username.as_deref(), Some("山田太郎"));
+    assert_eq!(reports[0].outcome, Outcome::Verified, "{:?}", reports[0]);
+    assert_eq!(reports[2].outcome, Outcome::Failed);
+    assert!(reports[2].message.contains("never logged in through SSO"));
+    assert_eq!(reports[3].outcome, Outcome::Failed);
+    assert!(
+        reports[3].message.contains("no such user"),
+        "{}",
+        reports[3].message
+    );
+    let _ = &reports[1];
+    assert_audit_consistent(&s);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_sends_nothing_and_shows_the_request() {
+    let s = setup("dry", Scenario::default()).await;
+    let engine = s.engine(|o| o.dry_run = true);
+    let reports = engine
+        .run(targets(&["alice"]), CancelToken::default(), None)
+        .await;
+    let r = &reports[0];
+    assert_eq!(r.outcome, Outcome::DryRun);
+    assert!(
+        r.message.contains("POST /admin/users/sync_sso"),
+        "{}",
+        r.message
+    );
+    assert!(r.message.contains("external_id=684"), "{}", r.message);
+    assert!(r.message.contains("avatar_force_update=true"));
+    assert!(r.message.contains("sig="));
+    assert!(!r.message.contains(&s.sandbox.sso_secret()));
+    assert_eq!(s.writes(), 0);
+    let entries = s.audit();
+    assert!(entries.iter().all(|e| e.dry_run));
+    assert!(entries.iter().any(|e| e.outcome == Some(Outcome::DryRun)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_sandbox_all_verified_and_retry_after_respected() {
+    let s = setup("ratelimit", Scenario::default()).await;
+    s.sandbox.set_faults(Faults {
+        storm_429: true,
+        ..Faults::default()
+    });
+    let sb_faults = {
+        let url = s.sandbox.url();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            url
+        })
+    };
+    let engine = s.engine(|_| {});
+    let run = engine.run(
+        targets(&["alice", "dave", "zoe.u"]),
+        CancelToken::default(),
+        None,
+    );
+    let stop = async {
+        let _ = sb_faults.await;
+        s.sandbox.set_faults(Faults::default());
+    };
+    let (reports, ()) = tokio::join!(run, stop);
+    for r in &reports {
+        assert_eq!(r.outcome, Outcome::Verified, "{r:?}");
+    }
+    let v = s.sandbox.violations();
+    assert!(v.is_empty(), "violations: {v:?}");
+    assert!(
+        s.sandbox.requests().iter().any(|r| r.status == 429),
+        "the storm never hit"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_mid_bulk_leaves_the_audit_consistent() {
+    let s = setup("cancel", Scenario::default()).await;
+    let engine = s.engine(|o| o.concurrency = 2);
+    let cancel = CancelToken::default();
+    let c2 = cancel.clone();
+    let progress: avatar_console::reset::ProgressFn = Arc::new(move |p| {
+        if matches!(p.stage, avatar_console::reset::Stage::Sending(_)) {
+            c2.cancel();
+        }
+    });
+    let inputs = [
+        "alice",
+        "dave",
+        "zoe.u",
+        "emoji_fan",
+        "rtl_user",
+        "longname",
+    ];
+    let reports = engine.run(targets(&inputs), cancel, Some(progress)).await;
+    assert_eq!(reports.len(), inputs.len());
+    let skipped = reports
+        .iter()
+        .filter(|r| r.message.contains("cancelled"))
+        .count();
+    assert!(skipped >= 3, "{reports:?}");
+    assert_audit_consistent(&s);
+}
+
+/// Bulk request economy: at most 1.5 requests per verified reset over 50 users whose external
+/// ids the queue knows, on a server that splits `filter`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_resets_cost_at_most_one_and_a_half_requests_each() {
+    let s = setup(
+        "bulk",
+        Scenario {
+            overrides_groups: false,
+            admin_rate_limit: 0,
+            flagged: 80,
+            ..Scenario::default()
+        },
+    )
+    .await;
+    let users: Vec<_> = s
+        .sandbox
+        .users()
+        .into_iter()
+        .filter(|u| u.sso.is_some() && u.uploaded_avatar_id.is_some() && u.id >= 100)
+        .take(50)
+        .collect();
+    assert_eq!(users.len(), 50);
+    let targets: Vec<Target> = users
+        .iter()
+        .map(|u| {
+            let mut t = Target::from_input(&u.username).unwrap();
+            t.known_external_id = u.sso.as_ref().map(|s| s.external_id.clone());
+            t.known_email = Some(u.email.clone());
+            t
+        })
+        .collect();
+    let engine = s.engine(|o| o.concurrency = 16);
+    engine.decision().await;
+    let before = s.session.discourse.requests_sent();
+    let reports = engine.run(targets, CancelToken::default(), None).await;
+    let verified = reports
+        .iter()
+        .filter(|r| r.outcome == Outcome::Verified)
+        .count();
+    assert_eq!(
+        verified,
+        50,
+        "{:?}",
+        reports.iter().find(|r| r.outcome != Outcome::Verified)
+    );
+    let cost = (s.session.discourse.requests_sent() - before) as f64 / 50.0;
+    eprintln!("bulk: {cost:.2} requests per verified reset");
+    assert!(cost <= 1.5, "{cost:.2} requests per verified reset");
+    assert_audit_consistent(&s);
+}
