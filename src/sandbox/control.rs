@@ -22,7 +22,13 @@ use axum::response::Response;
 use serde_json::json;
 use std::time::Duration;
 
-pub async fn handle(shared: &Shared, method: &Method, path: &str, query: Option<&str>, body: &[u8]) -> Response {
+pub async fn handle(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    body: &[u8],
+) -> Response {
     let q = Params(sso::parse_params(query.unwrap_or("")).unwrap_or_default());
     let b = Params(sso::parse_params(&String::from_utf8_lossy(body)).unwrap_or_default());
     let p = Params::merged(&q, &b);
@@ -31,8 +37,18 @@ pub async fn handle(shared: &Shared, method: &Method, path: &str, query: Option<
     match (method.as_str(), rest) {
         ("GET", "state") | ("GET", "") => {
             let all = p.get("all").is_some_and(|v| v == "1" || v == "true");
-            let users: Vec<_> = st.users.iter().filter(|u| u.id > 0).take(if all { usize::MAX } else { 500 }).map(|u| st.snapshot(u)).collect();
-            let settings: serde_json::Map<String, serde_json::Value> = st.settings.iter().map(|s| (s.name.to_string(), json!(s.value))).collect();
+            let users: Vec<_> = st
+                .users
+                .iter()
+                .filter(|u| u.id > 0)
+                .take(if all { usize::MAX } else { 500 })
+                .map(|u| st.snapshot(u))
+                .collect();
+            let settings: serde_json::Map<String, serde_json::Value> = st
+                .settings
+                .iter()
+                .map(|s| (s.name.to_string(), json!(s.value)))
+                .collect();
             let f = st.faults().clone();
             json(
                 200,
@@ -65,12 +81,18 @@ pub async fn handle(shared: &Shared, method: &Method, path: &str, query: Option<
         ("GET", r) if r.starts_with("users/") => {
             let name = http::decode_segment(&r["users/".len()..]);
             match st.user_idx_by_username(&name) {
-                Some(i) => json(200, &serde_json::to_value(st.snapshot(&st.users[i])).unwrap_or_default()),
+                Some(i) => json(
+                    200,
+                    &serde_json::to_value(st.snapshot(&st.users[i])).unwrap_or_default(),
+                ),
                 None => json(404, &json!({"error": "no such user"})),
             }
         }
         ("GET", "requests") => json(200, &serde_json::to_value(&st.requests).unwrap_or_default()),
-        ("GET", "violations") => json(200, &serde_json::to_value(&st.violations).unwrap_or_default()),
+        ("GET", "violations") => json(
+            200,
+            &serde_json::to_value(&st.violations).unwrap_or_default(),
+        ),
         ("GET", "config") => http::with_type(200, "application/toml", super::config_toml_for(&st)),
         ("POST", "login") => {
             let kind = match p.get("kind").unwrap_or("ok") {
@@ -89,10 +111,17 @@ pub async fn handle(shared: &Shared, method: &Method, path: &str, query: Option<
         }
         ("POST", "faults") => {
             let flag = |k: &str| p.get(k).is_some_and(|v| v == "true" || v == "1");
-            let ms = |k: &str| p.get(k).and_then(|v| v.parse::<u64>().ok()).map(Duration::from_millis);
+            let ms = |k: &str| {
+                p.get(k)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .map(Duration::from_millis)
+            };
             st.scenario.faults = Faults {
                 latency: ms("latency_ms").unwrap_or_default(),
-                error_rate: p.get("error_rate").and_then(|v| v.parse().ok()).unwrap_or(0.0),
+                error_rate: p
+                    .get("error_rate")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0.0),
                 storm_429: flag("storm_429"),
                 slow_body: ms("slow_body_ms"),
                 html_errors: flag("html_errors"),
@@ -131,19 +160,29 @@ pub fn simulate_login(st: &mut State, kind: LoginKind) {
     st.login_counter += 1;
     let verbose = st.setting_on("verbose_discourse_connect_logging");
     // A user who is not flagged, so timer logins do not undo demo resets.
-    let flagged_ids: std::collections::HashSet<i64> = st.reviewables.iter().map(|r| r.target_user).collect();
-    let flagged_names: std::collections::HashSet<&str> = st.app_flags.iter().map(|f| f.username.as_str()).collect();
+    let flagged_ids: std::collections::HashSet<i64> =
+        st.reviewables.iter().map(|r| r.target_user).collect();
+    let flagged_names: std::collections::HashSet<&str> =
+        st.app_flags.iter().map(|f| f.username.as_str()).collect();
     let candidates: Vec<usize> = st
         .users
         .iter()
         .enumerate()
         .filter(|(_, u)| u.sso.is_some() && u.active && u.id > 0)
-        .filter(|(_, u)| !flagged_ids.contains(&u.id) && !flagged_names.contains(u.username.as_str()))
+        .filter(|(_, u)| {
+            !flagged_ids.contains(&u.id) && !flagged_names.contains(u.username.as_str())
+        })
         .map(|(i, _)| i)
         .collect();
-    let Some(&idx) = candidates.get((st.login_counter as usize) % candidates.len().max(1)) else { return };
+    let Some(&idx) = candidates.get((st.login_counter as usize) % candidates.len().max(1)) else {
+        return;
+    };
     let u = st.users[idx].clone();
-    let ext = u.sso.as_ref().map(|s| s.external_id.clone()).unwrap_or_default();
+    let ext = u
+        .sso
+        .as_ref()
+        .map(|s| s.external_id.clone())
+        .unwrap_or_default();
     let diagnostics = |email: &str, username: &str| {
         sso::ACCESSORS
             .iter()
@@ -154,7 +193,10 @@ pub fn simulate_login(st: &mut State, kind: LoginKind) {
                     "username" => username.to_string(),
                     "name" => u.name.clone(),
                     "avatar_url" => format!("https://idp.example.com/avatars/{ext}.png"),
-                    "nonce" => format!("{:032x}", st.login_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                    "nonce" => format!(
+                        "{:032x}",
+                        st.login_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    ),
                     "return_sso_url" => format!("{}/session/sso_login", st.base_url),
                     _ => String::new(),
                 };
@@ -170,7 +212,10 @@ pub fn simulate_login(st: &mut State, kind: LoginKind) {
             if verbose {
                 let d = diagnostics(&u.email, &u.username);
                 st.log(2, &format!("Verbose SSO log: Started SSO process\n\n{d}"));
-                st.log(2, &format!("Verbose SSO log: User was logged on {}\n\n{d}", u.username));
+                st.log(
+                    2,
+                    &format!("Verbose SSO log: User was logged on {}\n\n{d}", u.username),
+                );
             }
         }
         LoginKind::TakenEmail => {

@@ -32,7 +32,11 @@ pub fn is_private(ip: IpAddr) -> bool {
                 return is_private(IpAddr::V4(v4));
             }
             let s = v6.segments();
-            v6.is_loopback() || v6.is_unspecified() || (s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfe80 || (s[0] & 0xff00) == 0xff00
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xff00) == 0xff00
         }
     }
 }
@@ -56,16 +60,28 @@ pub fn spawn(shared: Arc<Shared>, job: DownloadJob) {
 pub async fn run(shared: &Shared, job: DownloadJob) {
     let (verbose, failing) = {
         let st = shared.lock();
-        (st.setting_on("verbose_upload_logging"), st.faults().failing_downloads)
+        (
+            st.setting_on("verbose_upload_logging"),
+            st.faults().failing_downloads,
+        )
     };
     if verbose {
         // `UserAvatar.import_url_for_user`: `Rails.logger.warn("Verbose Upload Logging: Downloading sso-avatar from #{url}")`
-        shared.lock().log(2, &format!("Verbose Upload Logging: Downloading sso-avatar from {}", job.url));
+        shared.lock().log(
+            2,
+            &format!(
+                "Verbose Upload Logging: Downloading sso-avatar from {}",
+                job.url
+            ),
+        );
     }
     let result = if failing {
         Err(Fail::Logged(format!(
             "Job exception: Failed to open TCP connection to {} (Connection refused - connect(2))\nJobs::DownloadAvatarFromUrl",
-            url::Url::parse(&job.url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default()
+            url::Url::parse(&job.url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_default()
         )))
     } else {
         fetch(shared, &job.url).await
@@ -74,17 +90,31 @@ pub async fn run(shared: &Shared, job: DownloadJob) {
         Ok(bytes) => store(shared, &job, bytes),
         Err(Fail::Silent(why)) => {
             tracing::debug!(url = %job.url, why, "sandbox avatar download dropped silently");
-            shared.lock().silent_download_failures.push((job.url.clone(), why.to_string()));
+            shared
+                .lock()
+                .silent_download_failures
+                .push((job.url.clone(), why.to_string()));
         }
         Err(Fail::Logged(msg)) => shared.lock().log(3, &msg),
     }
 }
 
 async fn allowed(shared: &Shared, url: &url::Url) -> Result<(), Fail> {
-    let host = url.host_str().ok_or(Fail::Silent("no host"))?.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = url
+        .host_str()
+        .ok_or(Fail::Silent("no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let (own, internal) = {
         let st = shared.lock();
-        let internal: Vec<String> = st.setting("allowed_internal_hosts").unwrap_or("").split('|').map(|h| h.trim().to_lowercase()).filter(|h| !h.is_empty()).collect();
+        let internal: Vec<String> = st
+            .setting("allowed_internal_hosts")
+            .unwrap_or("")
+            .split('|')
+            .map(|h| h.trim().to_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
         (st.host.clone(), internal)
     };
     // `SsrfDetector.allowed_internal_hosts`: the forum's own host and `allowed_internal_hosts`.
@@ -96,7 +126,11 @@ async fn allowed(shared: &Shared, url: &url::Url) -> Result<(), Fail> {
         Ok(ip) => vec![ip],
         Err(_) => match tokio::net::lookup_host((host.as_str(), port)).await {
             Ok(addrs) => addrs.map(|a| a.ip()).collect(),
-            Err(e) => return Err(Fail::Logged(format!("Job exception: getaddrinfo: {e} ({host})\nJobs::DownloadAvatarFromUrl"))),
+            Err(e) => {
+                return Err(Fail::Logged(format!(
+                    "Job exception: getaddrinfo: {e} ({host})\nJobs::DownloadAvatarFromUrl"
+                )));
+            }
         },
     };
     if ips.iter().all(|ip| is_private(*ip)) {
@@ -108,12 +142,21 @@ async fn allowed(shared: &Shared, url: &url::Url) -> Result<(), Fail> {
 
 async fn fetch(shared: &Shared, raw: &str) -> Result<Vec<u8>, Fail> {
     // `FileHelper.download`: `//host` gets https:, anything not http(s) is InvalidParameters (swallowed).
-    let raw = if raw.starts_with("//") { format!("https:{raw}") } else { raw.to_string() };
+    let raw = if raw.starts_with("//") {
+        format!("https:{raw}")
+    } else {
+        raw.to_string()
+    };
     let mut url = url::Url::parse(&raw).map_err(|_| Fail::Silent("invalid url"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Fail::Silent("not http(s)"));
     }
-    let max = shared.lock().setting("max_image_size_kb").and_then(|v| v.parse::<u64>().ok()).unwrap_or(4096) * 1024;
+    let max = shared
+        .lock()
+        .setting("max_image_size_kb")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(4096)
+        * 1024;
     // follow_redirect: true, each hop checked again (FinalDestination).
     for _ in 0..5 {
         allowed(shared, &url).await?;
@@ -123,9 +166,17 @@ async fn fetch(shared: &Shared, raw: &str) -> Result<Vec<u8>, Fail> {
             .header("X-Sandbox-Job", "download_avatar_from_url")
             .send()
             .await
-            .map_err(|e| Fail::Logged(format!("Job exception: {e}\nJobs::DownloadAvatarFromUrl url={url}")))?;
+            .map_err(|e| {
+                Fail::Logged(format!(
+                    "Job exception: {e}\nJobs::DownloadAvatarFromUrl url={url}"
+                ))
+            })?;
         if resp.status().is_redirection() {
-            let next = resp.headers().get("location").and_then(|l| l.to_str().ok()).and_then(|l| url.join(l).ok());
+            let next = resp
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| url.join(l).ok());
             url = next.ok_or(Fail::Silent("redirect without location"))?;
             continue;
         }
@@ -141,7 +192,11 @@ async fn fetch(shared: &Shared, raw: &str) -> Result<Vec<u8>, Fail> {
         loop {
             match tokio::time::timeout(Duration::from_secs(5), resp.chunk()).await {
                 Err(_) => return Err(Fail::Silent("read timeout")), // Net::ReadTimeout, swallowed
-                Ok(Err(e)) => return Err(Fail::Logged(format!("Job exception: {e}\nJobs::DownloadAvatarFromUrl"))),
+                Ok(Err(e)) => {
+                    return Err(Fail::Logged(format!(
+                        "Job exception: {e}\nJobs::DownloadAvatarFromUrl"
+                    )));
+                }
                 Ok(Ok(None)) => break,
                 Ok(Ok(Some(c))) => {
                     body.extend_from_slice(&c);
@@ -159,18 +214,33 @@ async fn fetch(shared: &Shared, raw: &str) -> Result<Vec<u8>, Fail> {
 fn store(shared: &Shared, job: &DownloadJob, bytes: Vec<u8>) {
     // UploadCreator: a non-image fails validation; `return unless upload&.persisted?`.
     if png::image_type(&bytes).is_none() {
-        shared.lock().silent_download_failures.push((job.url.clone(), "not an image".into()));
+        shared
+            .lock()
+            .silent_download_failures
+            .push((job.url.clone(), "not an image".into()));
         return;
     }
-    let sha: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let sha: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let mut st = shared.lock();
-    let Some(&idx) = st.by_id.get(&job.user_id) else { return };
+    let Some(&idx) = st.by_id.get(&job.user_id) else {
+        return;
+    };
     let upload_id = match st.uploads_by_sha.get(&sha) {
         Some(id) => *id,
         None => {
             let id = st.next_upload_id;
             st.next_upload_id += 1;
-            st.uploads.insert(id, super::state::Upload { id, sha: sha.clone(), bytes: Some(Arc::new(bytes)) });
+            st.uploads.insert(
+                id,
+                super::state::Upload {
+                    id,
+                    sha: sha.clone(),
+                    bytes: Some(Arc::new(bytes)),
+                },
+            );
             st.uploads_by_sha.insert(sha, id);
             id
         }
@@ -194,7 +264,17 @@ mod tests {
 
     #[test]
     fn private_ranges() {
-        for ip in ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.20.0.1", "169.254.1.1", "::1", "fd00::1", "::ffff:127.0.0.1", "0.0.0.0"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.20.0.1",
+            "169.254.1.1",
+            "::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "0.0.0.0",
+        ] {
             assert!(is_private(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["8.8.8.8", "203.0.113.5", "2001:db8::1"] {

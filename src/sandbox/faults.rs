@@ -35,8 +35,12 @@ pub async fn before(shared: &Shared, is_app: bool) -> Option<Response> {
                 "text/plain",
                 "Slow down, too many requests from this IP address.\nPlease retry again in 1 seconds.\nError code: ip_10_secs_limit.\n",
             );
-            r.headers_mut().insert("retry-after", HeaderValue::from(1u64));
-            r.headers_mut().insert("discourse-rate-limit-error-code", HeaderValue::from_static("ip_10_secs_limit"));
+            r.headers_mut()
+                .insert("retry-after", HeaderValue::from(1u64));
+            r.headers_mut().insert(
+                "discourse-rate-limit-error-code",
+                HeaderValue::from_static("ip_10_secs_limit"),
+            );
             return Some(r);
         }
         return Some(rate_limited(&mut st, 1 + n % 2, now));
@@ -55,7 +59,10 @@ pub async fn before(shared: &Shared, is_app: bool) -> Option<Response> {
                 "<!DOCTYPE html><html><head><title>Oops - Error 500</title></head><body><h1>Oops</h1><p>The software powering this discussion forum encountered an unexpected problem.</p></body></html>",
             ),
             (false, true) => http::with_type(502, "text/plain", "Bad Gateway"),
-            (false, false) => http::json(500, &serde_json::json!({"errors": ["Internal Server Error"], "error_type": "unknown"})),
+            (false, false) => http::json(
+                500,
+                &serde_json::json!({"errors": ["Internal Server Error"], "error_type": "unknown"}),
+            ),
         });
     }
     None
@@ -64,7 +71,11 @@ pub async fn before(shared: &Shared, is_app: bool) -> Option<Response> {
 /// After routing: malformed JSON (a successful JSON body cut short) and slow bodies.
 pub async fn shape_response(shared: &Shared, resp: Response) -> Response {
     let f = shared.lock().faults().clone();
-    let is_json = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.contains("json"));
+    let is_json = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.contains("json"));
     if !(f.malformed_json && is_json && resp.status().is_success()) && f.slow_body.is_none() {
         return resp;
     }

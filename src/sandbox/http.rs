@@ -28,7 +28,10 @@ pub fn empty(status: u16) -> Response {
 
 /// `ApplicationController#rescue_discourse_actions` for `Discourse::NotFound`.
 pub fn not_found() -> Response {
-    json(404, &serde_json::json!({"errors": ["The requested URL or resource could not be found."], "error_type": "not_found"}))
+    json(
+        404,
+        &serde_json::json!({"errors": ["The requested URL or resource could not be found."], "error_type": "not_found"}),
+    )
 }
 
 /// `Discourse::InvalidAccess` with `invalid_api_credentials`.
@@ -41,16 +44,25 @@ pub fn invalid_access() -> Response {
 
 /// `Discourse::InvalidAccess` for a logged-in user who may not do this.
 pub fn forbidden() -> Response {
-    json(403, &serde_json::json!({"errors": ["You are not permitted to view the requested resource."], "error_type": "invalid_access"}))
+    json(
+        403,
+        &serde_json::json!({"errors": ["You are not permitted to view the requested resource."], "error_type": "invalid_access"}),
+    )
 }
 
 /// `Discourse::NotLoggedIn` (`requires_login`).
 pub fn not_logged_in() -> Response {
-    json(403, &serde_json::json!({"errors": ["You need to be logged in to do that."], "error_type": "not_logged_in"}))
+    json(
+        403,
+        &serde_json::json!({"errors": ["You need to be logged in to do that."], "error_type": "not_logged_in"}),
+    )
 }
 
 pub fn invalid_parameters(msg: &str) -> Response {
-    json(400, &serde_json::json!({"errors": [msg], "error_type": "invalid_parameters"}))
+    json(
+        400,
+        &serde_json::json!({"errors": [msg], "error_type": "invalid_parameters"}),
+    )
 }
 
 /// `ApplicationController#failed_json` with 422.
@@ -63,7 +75,10 @@ pub fn html_shell(title: &str) -> Response {
     with_type(
         200,
         "text/html; charset=utf-8",
-        format!("<!DOCTYPE html>\n<html lang=\"en\"><head><title>{}</title></head><body><noscript>JavaScript required</noscript></body></html>\n", super::state::html_escape(title)),
+        format!(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><title>{}</title></head><body><noscript>JavaScript required</noscript></body></html>\n",
+            super::state::html_escape(title)
+        ),
     )
 }
 
@@ -76,9 +91,15 @@ pub fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 pub struct Params(pub BTreeMap<String, Vec<String>>);
 
 impl Params {
-    pub fn parse(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<(Params, Params), String> {
+    pub fn parse(
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(Params, Params), String> {
         let q = Params(sso::parse_params(query.unwrap_or(""))?);
-        let ctype = header(headers, "content-type").unwrap_or("").to_ascii_lowercase();
+        let ctype = header(headers, "content-type")
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let b = if body.is_empty() {
             Params::default()
         } else if ctype.starts_with("application/json") {
@@ -131,5 +152,7 @@ fn scalar(v: &Value) -> String {
 
 /// Percent-decodes one path segment (paths arrive encoded; `+` stays a `+` in a path).
 pub fn decode_segment(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }

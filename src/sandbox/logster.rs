@@ -65,7 +65,11 @@ impl LogStore {
         self.next += 1;
         // Keys are random hex in Logster (`SecureRandom.hex`); here a counter mixed to look alike
         // but still sort by insertion through the VecDeque order.
-        let key = format!("{:016x}{:016x}", self.next.wrapping_mul(0x9E37_79B9_7F4A_7C15), self.next);
+        let key = format!(
+            "{:016x}{:016x}",
+            self.next.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            self.next
+        );
         // `base_store.rb#truncate_message`
         let message = if message.chars().count() > MAX_MESSAGE {
             let mut m: String = message.chars().take(MAX_MESSAGE).collect();
@@ -74,7 +78,13 @@ impl LogStore {
         } else {
             message.to_string()
         };
-        self.messages.push_back(LogMessage { key: key.clone(), severity, message, timestamp: Utc::now(), env });
+        self.messages.push_back(LogMessage {
+            key: key.clone(),
+            severity,
+            message,
+            timestamp: Utc::now(),
+            env,
+        });
         while self.messages.len() > MAX_BACKLOG {
             self.messages.pop_front();
         }
@@ -103,7 +113,8 @@ impl LogStore {
                 None => (false, s),
             };
             let needle = s.to_lowercase();
-            let hit = m.message.to_lowercase().contains(&needle) || m.env.to_string().to_lowercase().contains(&needle);
+            let hit = m.message.to_lowercase().contains(&needle)
+                || m.env.to_string().to_lowercase().contains(&needle);
             if hit == neg {
                 return false;
             }
@@ -115,11 +126,21 @@ impl LogStore {
     /// with `after`, the page just newer; otherwise the newest page.
     pub fn latest(&self, q: &Query) -> Vec<&LogMessage> {
         let pos = |key: &str| self.messages.iter().position(|m| m.key == key);
-        let all: Vec<(usize, &LogMessage)> =
-            self.messages.iter().enumerate().filter(|(_, m)| Self::matches(m, q)).collect();
+        let all: Vec<(usize, &LogMessage)> = self
+            .messages
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| Self::matches(m, q))
+            .collect();
         if let Some(after) = q.after {
-            let Some(p) = pos(after) else { return Vec::new() };
-            all.into_iter().filter(|(i, _)| *i > p).take(PAGE).map(|(_, m)| m).collect()
+            let Some(p) = pos(after) else {
+                return Vec::new();
+            };
+            all.into_iter()
+                .filter(|(i, _)| *i > p)
+                .take(PAGE)
+                .map(|(_, m)| m)
+                .collect()
         } else {
             let end = match q.before {
                 Some(b) => match pos(b) {
@@ -128,7 +149,11 @@ impl LogStore {
                 },
                 None => usize::MAX,
             };
-            let older: Vec<&LogMessage> = all.into_iter().filter(|(i, _)| *i < end).map(|(_, m)| m).collect();
+            let older: Vec<&LogMessage> = all
+                .into_iter()
+                .filter(|(i, _)| *i < end)
+                .map(|(_, m)| m)
+                .collect();
             let start = older.len().saturating_sub(PAGE);
             older[start..].to_vec()
         }
@@ -142,9 +167,16 @@ mod tests {
     #[test]
     fn pages_oldest_first_with_after_and_before() {
         let mut s = LogStore::default();
-        let keys: Vec<String> = (0..120).map(|i| s.add(2 + (i % 2), &format!("m{i}"), json!({})).unwrap()).collect();
+        let keys: Vec<String> = (0..120)
+            .map(|i| s.add(2 + (i % 2), &format!("m{i}"), json!({})).unwrap())
+            .collect();
         assert!(s.add(1, "info", json!({})).is_none());
-        let q = |after, before| Query { severities: None, search: None, after, before };
+        let q = |after, before| Query {
+            severities: None,
+            search: None,
+            after,
+            before,
+        };
         let newest = s.latest(&q(None, None));
         assert_eq!(newest.len(), 50);
         assert_eq!(newest[0].message, "m70");
@@ -154,7 +186,15 @@ mod tests {
         assert_eq!(after.len(), 50);
         let before = s.latest(&q(None, Some(&keys[10])));
         assert_eq!(before.len(), 10);
-        let errs = s.latest(&Query { severities: Some(vec![3]), search: Some("M11"), after: None, before: None });
-        assert!(errs.iter().all(|m| m.severity == 3 && m.message.contains("m11")));
+        let errs = s.latest(&Query {
+            severities: Some(vec![3]),
+            search: Some("M11"),
+            after: None,
+            before: None,
+        });
+        assert!(
+            errs.iter()
+                .all(|m| m.severity == 3 && m.message.contains("m11"))
+        );
     }
 }

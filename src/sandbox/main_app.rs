@@ -15,9 +15,16 @@ pub fn handle(shared: &Shared, ctx: &Ctx) -> axum::response::Response {
     let mut st = shared.lock();
     let token_ok = header(&ctx.headers, "authorization")
         .and_then(|a| a.split_once(' '))
-        .is_some_and(|(scheme, t)| scheme.eq_ignore_ascii_case("bearer") && t.trim() == st.main_app_token);
+        .is_some_and(|(scheme, t)| {
+            scheme.eq_ignore_ascii_case("bearer") && t.trim() == st.main_app_token
+        });
     if ctx.query.has("token") || ctx.query.has("access_token") {
-        st.violate("credentials_in_query", "the main app token was sent in the query string", ctx.method.as_str(), &ctx.path);
+        st.violate(
+            "credentials_in_query",
+            "the main app token was sent in the query string",
+            ctx.method.as_str(),
+            &ctx.path,
+        );
     }
     let path = ctx.path.as_str();
     if path != FLAGGED_PATH && path != RESOLVED_PATH {
@@ -25,12 +32,19 @@ pub fn handle(shared: &Shared, ctx: &Ctx) -> axum::response::Response {
     }
     if !token_ok {
         let mut r = json(401, &json!({"error": "invalid or missing bearer token"}));
-        r.headers_mut().insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
+        r.headers_mut().insert(
+            "www-authenticate",
+            axum::http::HeaderValue::from_static("Bearer"),
+        );
         return r;
     }
     match (ctx.method.as_str(), path) {
         ("GET", FLAGGED_PATH) => {
-            let cursor = ctx.query.get("cursor").and_then(|c| c.parse::<usize>().ok()).unwrap_or(0);
+            let cursor = ctx
+                .query
+                .get("cursor")
+                .and_then(|c| c.parse::<usize>().ok())
+                .unwrap_or(0);
             let open: Vec<_> = st.app_flags.iter().filter(|f| !f.resolved).collect();
             let items: Vec<Value> = open
                 .iter()
@@ -69,7 +83,10 @@ pub fn handle(shared: &Shared, ctx: &Ctx) -> axum::response::Response {
                 }
                 Value::Object(m)
             };
-            let ext = body.get("external_id").and_then(|v| v.as_str()).map(str::to_string);
+            let ext = body
+                .get("external_id")
+                .and_then(|v| v.as_str())
+                .map(str::to_string);
             let outcome = body.get("outcome").and_then(|v| v.as_str()).unwrap_or("");
             if let Some(ext) = ext {
                 if matches!(outcome, "verified" | "applied") {
@@ -88,6 +105,10 @@ pub fn handle(shared: &Shared, ctx: &Ctx) -> axum::response::Response {
             st.resolved.push(body);
             json(200, &json!({"ok": true}))
         }
-        _ => http::with_type(405, "application/json", "{\"error\":\"method not allowed\"}"),
+        _ => http::with_type(
+            405,
+            "application/json",
+            "{\"error\":\"method not allowed\"}",
+        ),
     }
 }

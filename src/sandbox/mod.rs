@@ -86,7 +86,11 @@ impl Default for Scenario {
 impl Scenario {
     /// What `--demo` uses: timer logins every 5 s and verbose logging on.
     pub fn demo() -> Self {
-        Scenario { login_interval: Some(Duration::from_secs(5)), verbose_logging: true, ..Scenario::default() }
+        Scenario {
+            login_interval: Some(Duration::from_secs(5)),
+            verbose_logging: true,
+            ..Scenario::default()
+        }
     }
 }
 
@@ -164,8 +168,13 @@ impl Sandbox {
             .user_agent("Discourse Forum Onebox v3.5.0")
             .build()
             .map_err(std::io::Error::other)?;
-        let shared = Arc::new(Shared { state: Mutex::new(st), http });
-        let app = Router::new().fallback(routes::dispatch).with_state(shared.clone());
+        let shared = Arc::new(Shared {
+            state: Mutex::new(st),
+            http,
+        });
+        let app = Router::new()
+            .fallback(routes::dispatch)
+            .with_state(shared.clone());
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::warn!("sandbox server stopped: {e}");
@@ -188,7 +197,12 @@ impl Sandbox {
                 }
             })
         });
-        Ok(Sandbox { shared, port, server, timer })
+        Ok(Sandbox {
+            shared,
+            port,
+            server,
+            timer,
+        })
     }
 
     /// `http://127.0.0.1:PORT`, the Discourse base URL.
@@ -228,16 +242,24 @@ impl Sandbox {
     }
     pub fn user(&self, username: &str) -> Option<SandboxUser> {
         let st = self.shared.lock();
-        st.user_idx_by_username(username).filter(|i| st.users[*i].id > 0).map(|i| st.snapshot(&st.users[i]))
+        st.user_idx_by_username(username)
+            .filter(|i| st.users[*i].id > 0)
+            .map(|i| st.snapshot(&st.users[i]))
     }
     pub fn user_by_external_id(&self, external_id: &str) -> Option<SandboxUser> {
         let st = self.shared.lock();
-        st.by_external.get(external_id).map(|i| st.snapshot(&st.users[*i]))
+        st.by_external
+            .get(external_id)
+            .map(|i| st.snapshot(&st.users[*i]))
     }
     /// Every user but `system`.
     pub fn users(&self) -> Vec<SandboxUser> {
         let st = self.shared.lock();
-        st.users.iter().filter(|u| u.id > 0).map(|u| st.snapshot(u)).collect()
+        st.users
+            .iter()
+            .filter(|u| u.id > 0)
+            .map(|u| st.snapshot(u))
+            .collect()
     }
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.lock().requests.clone()
@@ -267,7 +289,15 @@ impl Sandbox {
             Some(s) => s.value = value.to_string(),
             None => {
                 let name: &'static str = Box::leak(name.to_string().into_boxed_str());
-                st.settings.push(state::Setting { name, value: value.to_string(), default: "", kind: "string", category: "uncategorized", description: "", secret: false });
+                st.settings.push(state::Setting {
+                    name,
+                    value: value.to_string(),
+                    default: "",
+                    kind: "string",
+                    category: "uncategorized",
+                    description: "",
+                    secret: false,
+                });
             }
         }
     }
@@ -291,7 +321,12 @@ impl Sandbox {
     }
     /// The Logster messages currently stored (message, severity), oldest first.
     pub fn logs(&self) -> Vec<(i64, String)> {
-        self.shared.lock().logs.all().map(|m| (m.severity, m.message.clone())).collect()
+        self.shared
+            .lock()
+            .logs
+            .all()
+            .map(|m| (m.severity, m.message.clone()))
+            .collect()
     }
     pub fn shutdown(self) {
         drop(self);
@@ -335,9 +370,15 @@ pub(crate) fn config_toml_for(st: &state::State) -> String {
 /// `sandbox-config.toml` into the data dir (`$AVATAR_CONSOLE_DATA_DIR`, else the project data
 /// dir) and prints its path, then serves until Ctrl-C.
 pub async fn run_cli(port: Option<u16>, flagged: usize, seed: u64) -> Result<(), String> {
-    let scenario = Scenario { seed, flagged, ..Scenario::demo() };
+    let scenario = Scenario {
+        seed,
+        flagged,
+        ..Scenario::demo()
+    };
     let started = std::time::Instant::now();
-    let sb = Sandbox::start_on(port.unwrap_or(0), scenario).await.map_err(|e| format!("cannot start the sandbox: {e}"))?;
+    let sb = Sandbox::start_on(port.unwrap_or(0), scenario)
+        .await
+        .map_err(|e| format!("cannot start the sandbox: {e}"))?;
     let dir = match std::env::var_os("AVATAR_CONSOLE_DATA_DIR").filter(|v| !v.is_empty()) {
         Some(d) => std::path::PathBuf::from(d),
         None => directories::ProjectDirs::from("", "", "avatar-console")
@@ -346,7 +387,8 @@ pub async fn run_cli(port: Option<u16>, flagged: usize, seed: u64) -> Result<(),
     };
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let path = dir.join("sandbox-config.toml");
-    write_private(&path, &sb.config_toml()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    write_private(&path, &sb.config_toml())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     println!("sandbox listening on {}", sb.url());
     println!("config written to {}", path.display());
     eprintln!(
@@ -355,7 +397,9 @@ pub async fn run_cli(port: Option<u16>, flagged: usize, seed: u64) -> Result<(),
         started.elapsed().as_millis(),
         path.display()
     );
-    tokio::signal::ctrl_c().await.map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
     sb.shutdown();
     Ok(())
 }

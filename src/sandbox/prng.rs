@@ -41,10 +41,12 @@ mod tests {
 
     #[test]
     fn deterministic() {
-        let a: Vec<u64> = (0..5).map({
-            let mut p = Prng::new(7);
-            move |_| p.next_u64()
-        }).collect();
+        let a: Vec<u64> = (0..5)
+            .map({
+                let mut p = Prng::new(7);
+                move |_| p.next_u64()
+            })
+            .collect();
         let mut p = Prng::new(7);
         let b: Vec<u64> = (0..5).map(|_| p.next_u64()).collect();
         assert_eq!(a, b);

@@ -19,7 +19,11 @@ impl Limiter {
         if limit == 0 {
             return Ok(());
         }
-        while self.hits.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+        while self
+            .hits
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+        {
             self.hits.pop_front();
         }
         if self.hits.len() < limit as usize {
@@ -40,7 +44,13 @@ impl Limiter {
 /// `RateLimiter::LimitExceeded#time_left` (`lib/rate_limiter/limit_exceeded.rb`): the
 /// `rate_limiter.seconds/minutes/hours` strings of the English locale.
 pub fn time_left(secs: u64) -> String {
-    let plural = |n: u64, unit: &str| if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") };
+    let plural = |n: u64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    };
     if secs < 120 {
         plural(secs, "second")
     } else if secs < 7200 {

@@ -16,7 +16,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 const SECRET_HEADERS: &[&str] = &["api-key", "authorization", "cookie", "user-api-key"];
-const CREDENTIAL_PARAMS: &[&str] = &["api_key", "api_username", "api-key", "api-username", "user_api_key"];
+const CREDENTIAL_PARAMS: &[&str] = &[
+    "api_key",
+    "api_username",
+    "api-key",
+    "api-username",
+    "user_api_key",
+];
 
 pub struct Ctx {
     pub method: Method,
@@ -48,7 +54,9 @@ pub async fn dispatch(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Re
         return control::handle(&shared, &parts.method, &path, query.as_deref(), &body).await;
     }
     let internal = parts.headers.contains_key("x-sandbox-job");
-    let is_static = path.starts_with("/images/") || path.starts_with("/user_avatar/") || path.starts_with("/letter_avatar_proxy/");
+    let is_static = path.starts_with("/images/")
+        || path.starts_with("/user_avatar/")
+        || path.starts_with("/letter_avatar_proxy/");
     let is_app = path.starts_with("/app/");
     let now = Instant::now();
 
@@ -63,7 +71,12 @@ pub async fn dispatch(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Re
             .map(|(k, v)| {
                 let k = k.as_str().to_ascii_lowercase();
                 let v = if SECRET_HEADERS.contains(&k.as_str()) {
-                    match v.to_str().ok().and_then(|s| s.split_once(' ')).filter(|(s, _)| s.eq_ignore_ascii_case("bearer")) {
+                    match v
+                        .to_str()
+                        .ok()
+                        .and_then(|s| s.split_once(' '))
+                        .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
+                    {
                         Some(_) => "Bearer [redacted]".to_string(),
                         None => "[redacted]".to_string(),
                     }
@@ -74,7 +87,11 @@ pub async fn dispatch(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Re
             })
             .collect();
         let mut body_text = String::from_utf8_lossy(&body[..body.len().min(8192)]).into_owned();
-        for secret in [st.api_key.clone(), st.main_app_token.clone(), st.sso_secret()] {
+        for secret in [
+            st.api_key.clone(),
+            st.main_app_token.clone(),
+            st.sso_secret(),
+        ] {
             if secret.len() >= 6 {
                 body_text = body_text.replace(&secret, "[redacted]");
             }
@@ -102,15 +119,40 @@ pub async fn dispatch(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Re
         Some(idx)
     };
 
-    let resp = handle(&shared, parts.method.clone(), path.clone(), query, parts.headers, body.to_vec(), is_static, is_app, internal, now).await;
-    let resp = if is_static || internal { resp } else { faults::shape_response(&shared, resp).await };
+    let resp = handle(
+        &shared,
+        parts.method.clone(),
+        path.clone(),
+        query,
+        parts.headers,
+        body.to_vec(),
+        is_static,
+        is_app,
+        internal,
+        now,
+    )
+    .await;
+    let resp = if is_static || internal {
+        resp
+    } else {
+        faults::shape_response(&shared, resp).await
+    };
     if let Some(i) = rec_idx {
         let mut st = shared.lock();
         // The log may have been trimmed meanwhile; find the entry by its instant.
         let status = resp.status().as_u16();
-        if let Some(r) = st.requests.get_mut(i).filter(|r| r.at == now && r.path == path) {
+        if let Some(r) = st
+            .requests
+            .get_mut(i)
+            .filter(|r| r.at == now && r.path == path)
+        {
             r.status = status;
-        } else if let Some(r) = st.requests.iter_mut().rev().find(|r| r.at == now && r.path == path) {
+        } else if let Some(r) = st
+            .requests
+            .iter_mut()
+            .rev()
+            .find(|r| r.at == now && r.path == path)
+        {
             r.status = status;
         }
     }
@@ -136,29 +178,65 @@ async fn handle(
     let (q, b) = match Params::parse(query.as_deref(), &headers, &body) {
         Ok(p) => p,
         // Rails: `ActionController::BadRequest` for a broken escape or JSON body.
-        Err(e) => return http::with_type(400, "text/plain; charset=utf-8", format!("Bad Request: {e}")),
+        Err(e) => {
+            return http::with_type(
+                400,
+                "text/plain; charset=utf-8",
+                format!("Bad Request: {e}"),
+            );
+        }
     };
     let params = Params::merged(&q, &b);
-    let wants_json = path.ends_with(".json") || header(&headers, "accept").is_some_and(|a| a.contains("application/json"));
-    let ctx = Ctx { method, path, headers, query: q.clone(), params, wants_json };
+    let wants_json = path.ends_with(".json")
+        || header(&headers, "accept").is_some_and(|a| a.contains("application/json"));
+    let ctx = Ctx {
+        method,
+        path,
+        headers,
+        query: q.clone(),
+        params,
+        wants_json,
+    };
 
     // Client rules that hold everywhere.
     {
         let mut st = shared.lock();
         for k in CREDENTIAL_PARAMS {
             if q.has(k) {
-                st.violate("credentials_in_query", format!("{k} sent in the query string (ignored by Discourse, and leaks into logs)"), ctx.method.as_str(), &ctx.path);
+                st.violate(
+                    "credentials_in_query",
+                    format!(
+                        "{k} sent in the query string (ignored by Discourse, and leaks into logs)"
+                    ),
+                    ctx.method.as_str(),
+                    &ctx.path,
+                );
             }
             if b.has(k) {
-                st.violate("credentials_in_body", format!("{k} sent as a request parameter instead of a header"), ctx.method.as_str(), &ctx.path);
+                st.violate(
+                    "credentials_in_body",
+                    format!("{k} sent as a request parameter instead of a header"),
+                    ctx.method.as_str(),
+                    &ctx.path,
+                );
             }
         }
         if is_app && header(&ctx.headers, "api-key").is_some() {
-            st.violate("secret_to_wrong_host", "the Discourse Api-Key header was sent to the main app", ctx.method.as_str(), &ctx.path);
+            st.violate(
+                "secret_to_wrong_host",
+                "the Discourse Api-Key header was sent to the main app",
+                ctx.method.as_str(),
+                &ctx.path,
+            );
         }
         let token = st.main_app_token.clone();
         if !is_app && header(&ctx.headers, "authorization").is_some_and(|a| a.contains(&token)) {
-            st.violate("secret_to_wrong_host", "the main app's token was sent to Discourse", ctx.method.as_str(), &ctx.path);
+            st.violate(
+                "secret_to_wrong_host",
+                "the main app's token was sent to Discourse",
+                ctx.method.as_str(),
+                &ctx.path,
+            );
         }
         if !is_app && !internal {
             if let Some(t) = st.retry_not_before {
@@ -166,7 +244,10 @@ async fn handle(
                     let early = t.duration_since(now);
                     st.violate(
                         "retry_after_ignored",
-                        format!("request sent {:.1}s before the Retry-After it was given had elapsed", early.as_secs_f64()),
+                        format!(
+                            "request sent {:.1}s before the Retry-After it was given had elapsed",
+                            early.as_secs_f64()
+                        ),
                         ctx.method.as_str(),
                         &ctx.path,
                     );
@@ -217,8 +298,12 @@ pub fn rate_limited(st: &mut State, wait: u64, now: Instant) -> Response {
             "extras": {"wait_seconds": wait, "time_left": left},
         }),
     );
-    r.headers_mut().insert("retry-after", HeaderValue::from(wait));
-    r.headers_mut().insert("discourse-rate-limit-error-code", HeaderValue::from_static("admin_api_key_rate_limit"));
+    r.headers_mut()
+        .insert("retry-after", HeaderValue::from(wait));
+    r.headers_mut().insert(
+        "discourse-rate-limit-error-code",
+        HeaderValue::from_static("admin_api_key_rate_limit"),
+    );
     r
 }
 
@@ -233,7 +318,9 @@ pub fn authenticate(st: &State, h: &HeaderMap) -> Auth {
         let name = String::from_utf8_lossy(name.as_bytes()).into_owned();
         st.user_idx_by_username(&decode_segment(&name))
     } else if let Some(id) = header(h, "api-user-id") {
-        id.parse::<i64>().ok().and_then(|id| st.by_id.get(&id).copied())
+        id.parse::<i64>()
+            .ok()
+            .and_then(|id| st.by_id.get(&id).copied())
     } else if let Some(ext) = header(h, "api-user-external-id") {
         st.by_external.get(ext).copied()
     } else {
@@ -253,7 +340,12 @@ fn strip_json(s: &str) -> &str {
 type Routed = (Response, Option<sync::DownloadJob>);
 
 fn route(st: &mut State, ctx: &Ctx, auth: Auth) -> Routed {
-    let segs: Vec<String> = ctx.path.trim_start_matches('/').split('/').map(decode_segment).collect();
+    let segs: Vec<String> = ctx
+        .path
+        .trim_start_matches('/')
+        .split('/')
+        .map(decode_segment)
+        .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let m = &ctx.method;
     let viewer = match auth {
@@ -285,7 +377,9 @@ fn route(st: &mut State, ctx: &Ctx, auth: Auth) -> Routed {
             // `fetch_user_from_params`: `.json` stripped, then `SingleSignOnRecord.find_by(external_id:)`.
             let id = strip_json(id);
             match st.by_external.get(id).copied() {
-                Some(i) if st.users[i].active || staff => none(json(200, &user_show(st, i, viewer.as_ref()))),
+                Some(i) if st.users[i].active || staff => {
+                    none(json(200, &user_show(st, i, viewer.as_ref())))
+                }
                 _ => none(http::not_found()),
             }
         }
@@ -297,29 +391,47 @@ fn route(st: &mut State, ctx: &Ctx, auth: Auth) -> Routed {
                 return none(http::html_shell(name));
             }
             match st.user_idx_by_username(strip_json(name)) {
-                Some(i) if st.users[i].active || staff => none(json(200, &user_show(st, i, viewer.as_ref()))),
+                Some(i) if st.users[i].active || staff => {
+                    none(json(200, &user_show(st, i, viewer.as_ref())))
+                }
                 _ => none(http::not_found()),
             }
         }
-        ("GET", [root, name, what]) if is_users(root) && matches!(strip_json(what), "emails" | "sso-payload" | "sso-email") => {
+        ("GET", [root, name, what])
+            if is_users(root)
+                && matches!(strip_json(what), "emails" | "sso-payload" | "sso-email") =>
+        {
             if auth == Auth::Bad {
                 return none(http::invalid_access());
             }
-            let Some(v) = &viewer else { return none(http::not_logged_in()) };
-            let Some(i) = st.user_idx_by_username(name) else { return none(http::not_found()) };
+            let Some(v) = &viewer else {
+                return none(http::not_logged_in());
+            };
+            let Some(i) = st.user_idx_by_username(name) else {
+                return none(http::not_found());
+            };
             let u = &st.users[i];
             match strip_json(what) {
                 // `UsersController#check_emails`: staff or self.
-                "emails" if staff || v.id == u.id => {
-                    none(json(200, &json!({"email": u.email, "secondary_emails": [], "unconfirmed_emails": [], "associated_accounts": []})))
-                }
+                "emails" if staff || v.id == u.id => none(json(
+                    200,
+                    &json!({"email": u.email, "secondary_emails": [], "unconfirmed_emails": [], "associated_accounts": []}),
+                )),
                 // `#check_sso_payload` / `#check_sso_email`: admins only.
-                "sso-payload" if admin => none(json(200, &json!({"payload": u.sso.as_ref().map(|s| s.last_payload.clone())}))),
-                "sso-email" if admin => none(json(200, &json!({"email": u.sso.as_ref().and_then(|s| s.external_email.clone())}))),
+                "sso-payload" if admin => none(json(
+                    200,
+                    &json!({"payload": u.sso.as_ref().map(|s| s.last_payload.clone())}),
+                )),
+                "sso-email" if admin => none(json(
+                    200,
+                    &json!({"email": u.sso.as_ref().and_then(|s| s.external_email.clone())}),
+                )),
                 _ => none(http::forbidden()),
             }
         }
-        ("PUT", [root, name, "preferences", "avatar", "pick"]) if is_users(root) => none(pick_avatar(st, ctx, auth, viewer.as_ref(), name)),
+        ("PUT", [root, name, "preferences", "avatar", "pick"]) if is_users(root) => {
+            none(pick_avatar(st, ctx, auth, viewer.as_ref(), name))
+        }
 
         // ---- admin ----
         (_, ["admin", ..]) if !staff => none(http::not_found()),
@@ -332,7 +444,14 @@ fn route(st: &mut State, ctx: &Ctx, auth: Auth) -> Routed {
             none(json(200, &admin_list(st, ctx, q, &v)))
         }
         ("POST", ["admin", "users", "sync_sso"]) => admin_only(st, &|st, v| {
-            let r = sync::sync_sso(st, ctx.params.get("sso"), ctx.params.get("sig"), v.id, ctx.method.as_str(), &ctx.path);
+            let r = sync::sync_sso(
+                st,
+                ctx.params.get("sso"),
+                ctx.params.get("sig"),
+                v.id,
+                ctx.method.as_str(),
+                &ctx.path,
+            );
             let resp = match r.body {
                 Some(b) => json(r.status, &b),
                 None => http::empty(r.status),
@@ -344,24 +463,51 @@ fn route(st: &mut State, ctx: &Ctx, auth: Auth) -> Routed {
                 return none(http::html_shell("user"));
             }
             let v = viewer.clone().expect("staff");
-            match strip_json(id).parse::<i64>().ok().and_then(|id| st.by_id.get(&id).copied()) {
+            match strip_json(id)
+                .parse::<i64>()
+                .ok()
+                .and_then(|id| st.by_id.get(&id).copied())
+            {
                 Some(i) => none(json(200, &st.admin_detail_json(&st.users[i], &v))),
                 None => none(http::not_found()),
             }
         }
         ("GET", ["admin", "site_settings"]) | ("GET", ["admin", "site_settings.json"]) => {
-            admin_only(st, &|st, _| (json(200, &json!({"site_settings": settings_json(st, None)})), None))
+            admin_only(st, &|st, _| {
+                (
+                    json(200, &json!({"site_settings": settings_json(st, None)})),
+                    None,
+                )
+            })
         }
-        ("GET", ["admin", "config", "site_settings"]) | ("GET", ["admin", "config", "site_settings.json"]) => admin_only(st, &|st, _| {
+        ("GET", ["admin", "config", "site_settings"])
+        | ("GET", ["admin", "config", "site_settings.json"]) => admin_only(st, &|st, _| {
             // `Admin::Config::SiteSettingsController#index`: `filter_names` (or a category/area) required.
             let names = ctx.query.list("filter_names");
-            if names.is_empty() && !ctx.query.has("categories") && !ctx.query.has("filter_area") && !ctx.query.has("plugin") {
-                return (http::invalid_parameters("param is missing or the value is empty or invalid: filter_names"), None);
+            if names.is_empty()
+                && !ctx.query.has("categories")
+                && !ctx.query.has("filter_area")
+                && !ctx.query.has("plugin")
+            {
+                return (
+                    http::invalid_parameters(
+                        "param is missing or the value is empty or invalid: filter_names",
+                    ),
+                    None,
+                );
             }
             let names = (!names.is_empty()).then_some(names);
-            (json(200, &json!({"site_settings": settings_json(st, names.as_deref())})), None)
+            (
+                json(
+                    200,
+                    &json!({"site_settings": settings_json(st, names.as_deref())}),
+                ),
+                None,
+            )
         }),
-        ("PUT", ["admin", "site_settings", name]) => admin_only(st, &|st, _| (update_setting(st, ctx, name), None)),
+        ("PUT", ["admin", "site_settings", name]) => {
+            admin_only(st, &|st, _| (update_setting(st, ctx, name), None))
+        }
 
         // ---- review queue (`ReviewablesController#index`) ----
         ("GET", ["review"]) | ("GET", ["review.json"]) => {
@@ -385,7 +531,11 @@ fn route(st: &mut State, ctx: &Ctx, auth: Auth) -> Routed {
         ("POST", ["logs", "messages.json"]) => none(logs(st, ctx)),
         (_, ["logs", ..]) => none(http::with_type(404, "text/plain", "Not found")),
 
-        _ => none(if ctx.wants_json { http::not_found() } else { http::with_type(404, "text/html; charset=utf-8", "<h1>Page Not Found</h1>") }),
+        _ => none(if ctx.wants_json {
+            http::not_found()
+        } else {
+            http::with_type(404, "text/html; charset=utf-8", "<h1>Page Not Found</h1>")
+        }),
     }
 }
 
@@ -402,12 +552,22 @@ fn user_show(st: &State, i: usize, viewer: Option<&User>) -> Value {
 }
 
 /// `UsersController#pick_avatar` (`app/controllers/users_controller.rb`), checks in order.
-fn pick_avatar(st: &mut State, ctx: &Ctx, auth: Auth, viewer: Option<&User>, name: &str) -> Response {
+fn pick_avatar(
+    st: &mut State,
+    ctx: &Ctx,
+    auth: Auth,
+    viewer: Option<&User>,
+    name: &str,
+) -> Response {
     if auth == Auth::Bad {
         return http::invalid_access();
     }
-    let Some(v) = viewer else { return http::not_logged_in() };
-    let Some(i) = st.user_idx_by_username(strip_json(name)) else { return http::not_found() };
+    let Some(v) = viewer else {
+        return http::not_logged_in();
+    };
+    let Some(i) = st.user_idx_by_username(strip_json(name)) else {
+        return http::not_found();
+    };
     let staff = v.admin || v.moderator;
     if !staff && v.id != st.users[i].id {
         return http::forbidden();
@@ -424,9 +584,16 @@ fn pick_avatar(st: &mut State, ctx: &Ctx, auth: Auth, viewer: Option<&User>, nam
         st.users[i].uploaded_avatar_id = None;
         return json(200, &json!({"success": "OK"}));
     }
-    let upload = ctx.params.get("upload_id").and_then(|s| s.parse::<u64>().ok()).filter(|id| st.upload_exists(*id));
+    let upload = ctx
+        .params
+        .get("upload_id")
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|id| st.upload_exists(*id));
     let Some(upload) = upload else {
-        return json(422, &json!({"errors": ["Sorry, but we couldn't find that avatar."]}));
+        return json(
+            422,
+            &json!({"errors": ["Sorry, but we couldn't find that avatar."]}),
+        );
     };
     let u = &mut st.users[i];
     u.custom_upload_id = Some(upload);
@@ -438,11 +605,27 @@ fn pick_avatar(st: &mut State, ctx: &Ctx, auth: Auth, viewer: Option<&User>, nam
 fn admin_list(st: &State, ctx: &Ctx, q: &str, viewer: &User) -> Value {
     let p = &ctx.params;
     let emails_desired = p.get("show_emails") == Some("true");
-    let page = p.get("page").and_then(|s| s.parse::<usize>().ok()).unwrap_or(1).max(1);
-    let filter = p.get("filter").map(str::trim).filter(|f| !f.is_empty()).map(str::to_lowercase);
-    let email = p.get("email").map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty());
+    let page = p
+        .get("page")
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let filter = p
+        .get("filter")
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(str::to_lowercase);
+    let email = p
+        .get("email")
+        .map(|e| e.trim().to_lowercase())
+        .filter(|e| !e.is_empty());
     let terms: Vec<String> = match &filter {
-        Some(f) if st.scenario.split_filter => f.split(|c: char| c == ',' || c.is_whitespace()).filter(|t| !t.is_empty()).take(100).map(str::to_string).collect(),
+        Some(f) if st.scenario.split_filter => f
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|t| !t.is_empty())
+            .take(100)
+            .map(str::to_string)
+            .collect(),
         Some(f) => vec![f.clone()],
         None => Vec::new(),
     };
@@ -463,14 +646,19 @@ fn admin_list(st: &State, ctx: &Ctx, q: &str, viewer: &User) -> Value {
             "leader" => u.trust_level == 4,
             _ => true,
         })
-        .filter(|u| email.as_ref().is_none_or(|e| u.email.eq_ignore_ascii_case(e)))
+        .filter(|u| {
+            email
+                .as_ref()
+                .is_none_or(|e| u.email.eq_ignore_ascii_case(e))
+        })
         .filter(|u| {
             terms.is_empty()
                 || terms.iter().any(|t| {
                     if st.scenario.split_filter && t.contains('@') {
                         u.email.eq_ignore_ascii_case(t)
                     } else {
-                        u.username.to_lowercase().contains(t.as_str()) || u.email.to_lowercase().contains(t.as_str())
+                        u.username.to_lowercase().contains(t.as_str())
+                            || u.email.to_lowercase().contains(t.as_str())
                     }
                 })
         })
@@ -491,7 +679,12 @@ fn admin_list(st: &State, ctx: &Ctx, q: &str, viewer: &User) -> Value {
     if asc {
         hits.reverse();
     }
-    let page: Vec<Value> = hits.into_iter().skip((page - 1) * 100).take(100).map(|u| st.admin_list_json(u, viewer, emails_desired)).collect();
+    let page: Vec<Value> = hits
+        .into_iter()
+        .skip((page - 1) * 100)
+        .take(100)
+        .map(|u| st.admin_list_json(u, viewer, emails_desired))
+        .collect();
     Value::Array(page)
 }
 
@@ -526,22 +719,37 @@ fn settings_json(st: &State, names: Option<&[String]>) -> Vec<Value> {
 fn update_setting(st: &mut State, ctx: &Ctx, name: &str) -> Response {
     let name = strip_json(name);
     let Some(value) = ctx.params.get(name).map(str::to_string) else {
-        return json(400, &json!({"errors": [format!("param is missing or the value is empty or invalid: {name}")], "error_type": "invalid_parameters"}));
+        return json(
+            400,
+            &json!({"errors": [format!("param is missing or the value is empty or invalid: {name}")], "error_type": "invalid_parameters"}),
+        );
     };
     let Some(s) = st.settings.iter_mut().find(|s| s.name == name) else {
-        return json(422, &json!({"errors": [format!("No setting named '{name}' exists")]}));
+        return json(
+            422,
+            &json!({"errors": [format!("No setting named '{name}' exists")]}),
+        );
     };
     let value = value.trim().to_string();
     match s.kind {
-        "bool" if value != "true" && value != "false" => return json(422, &json!({"errors": ["Value must be true or false."]})),
-        "integer" if value.parse::<i64>().is_err() => return json(422, &json!({"errors": ["Value must be an integer."]})),
+        "bool" if value != "true" && value != "false" => {
+            return json(422, &json!({"errors": ["Value must be true or false."]}));
+        }
+        "integer" if value.parse::<i64>().is_err() => {
+            return json(422, &json!({"errors": ["Value must be an integer."]}));
+        }
         _ => {}
     }
     s.value = value;
     http::with_type(200, "text/plain; charset=utf-8", Body::empty())
 }
 
-const REVIEW_TYPES: &[&str] = &["ReviewableUser", "ReviewableFlaggedPost", "ReviewableQueuedPost", "ReviewablePost"];
+const REVIEW_TYPES: &[&str] = &[
+    "ReviewableUser",
+    "ReviewableFlaggedPost",
+    "ReviewableQueuedPost",
+    "ReviewablePost",
+];
 pub const REVIEW_PAGE: usize = 10;
 
 /// `ReviewablesController#index` (`app/controllers/reviewables_controller.rb`): pages of 10
@@ -554,7 +762,10 @@ fn review(st: &State, ctx: &Ctx) -> Response {
             return http::invalid_parameters(&format!("Invalid type: {t}"));
         }
     }
-    let status = p.get("status").filter(|s| !s.is_empty()).unwrap_or("pending");
+    let status = p
+        .get("status")
+        .filter(|s| !s.is_empty())
+        .unwrap_or("pending");
     let wanted: &[u8] = match status {
         "pending" => &[0],
         "approved" => &[1],
@@ -565,14 +776,23 @@ fn review(st: &State, ctx: &Ctx) -> Response {
         "all" => &[0, 1, 2, 3, 4],
         other => return http::invalid_parameters(&format!("Invalid status: {other}")),
     };
-    let offset = p.get("offset").and_then(|o| o.parse::<i64>().ok()).unwrap_or(0).max(0) as usize;
+    let offset = p
+        .get("offset")
+        .and_then(|o| o.parse::<i64>().ok())
+        .unwrap_or(0)
+        .max(0) as usize;
     let username = p.get("username").map(str::to_lowercase);
     let mut items: Vec<&Reviewable> = st
         .reviewables
         .iter()
         .filter(|r| wanted.contains(&r.status))
         .filter(|r| kind.is_none_or(|t| r.kind.type_name() == t))
-        .filter(|r| username.as_ref().is_none_or(|n| st.user_by_id(r.target_user).is_some_and(|u| u.username.to_lowercase() == *n)))
+        .filter(|r| {
+            username.as_ref().is_none_or(|n| {
+                st.user_by_id(r.target_user)
+                    .is_some_and(|u| u.username.to_lowercase() == *n)
+            })
+        })
         .collect();
     // sort_order "score" (the default): score desc, then newest first.
     items.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.id.cmp(&a.id)));
@@ -628,7 +848,11 @@ fn review(st: &State, ctx: &Ctx) -> Response {
                 if let Some(u) = target {
                     j["payload"] = json!({"username": u.username, "name": u.name, "email": u.email, "bio": u.bio, "website": u.website});
                     j["link_admin"] = json!(true);
-                    j["target_url"] = json!(format!("{}/u/{}/summary", st.base_url, encode_component(&u.username)));
+                    j["target_url"] = json!(format!(
+                        "{}/u/{}/summary",
+                        st.base_url,
+                        encode_component(&u.username)
+                    ));
                 }
             }
             ReviewKind::FlaggedPost => {
@@ -640,13 +864,20 @@ fn review(st: &State, ctx: &Ctx) -> Response {
                 j["topic_url"] = json!(format!("{}/t/{}", st.base_url, r.topic_id));
                 j["target_url"] = json!(format!("{}/t/{}/1", st.base_url, r.topic_id));
                 j["raw"] = json!(format!("Look at my avatar! {}", r.reason));
-                j["cooked"] = json!(format!("<p>Look at my avatar! {}</p>", html_escape(&r.reason)));
+                j["cooked"] = json!(format!(
+                    "<p>Look at my avatar! {}</p>",
+                    html_escape(&r.reason)
+                ));
                 j["post_number"] = json!(1);
             }
         }
         out.push(j);
     }
-    let users: Vec<Value> = user_ids.iter().filter_map(|id| st.user_by_id(*id)).map(|u| st.basic_user_json(u)).collect();
+    let users: Vec<Value> = user_ids
+        .iter()
+        .filter_map(|id| st.user_by_id(*id))
+        .map(|u| st.basic_user_json(u))
+        .collect();
     let mut meta = json!({
         "status": status,
         "total_rows_reviewables": total,
@@ -686,7 +917,10 @@ fn review(st: &State, ctx: &Ctx) -> Response {
 fn logs(st: &State, ctx: &Ctx) -> Response {
     let p = &ctx.params;
     let filter_raw: Vec<String> = if p.has("filter") {
-        p.list("filter").iter().flat_map(|f| f.split('_').map(str::to_string).collect::<Vec<_>>()).collect()
+        p.list("filter")
+            .iter()
+            .flat_map(|f| f.split('_').map(str::to_string).collect::<Vec<_>>())
+            .collect()
     } else {
         Vec::new()
     };
@@ -698,7 +932,12 @@ fn logs(st: &State, ctx: &Ctx) -> Response {
         before: p.get("before").filter(|s| !s.is_empty()),
     };
     let with_env = q.search.is_some_and(|s| !s.is_empty());
-    let msgs: Vec<Value> = st.logs.latest(&q).into_iter().map(|m| m.to_json(with_env)).collect();
+    let msgs: Vec<Value> = st
+        .logs
+        .latest(&q)
+        .into_iter()
+        .map(|m| m.to_json(with_env))
+        .collect();
     http::with_type(
         200,
         "application/json",
@@ -712,30 +951,60 @@ fn logs(st: &State, ctx: &Ctx) -> Response {
 fn serve_static(shared: &Shared, path: &str) -> Response {
     let st = shared.lock();
     match path {
-        "/images/default-avatar.png" => http::with_type(200, "image/png", st.default_avatar_png.as_ref().clone()),
-        "/images/other-avatar.png" => http::with_type(200, "image/png", png::solid(64, [0x6a, 0x1b, 0x9a])),
-        "/images/not-an-image.png" => http::with_type(200, "image/png", "this is not an image, whatever the name says\n"),
-        "/images/huge.png" => http::with_type(200, "image/png", png::solid(200, [0xc6, 0x28, 0x28])),
+        "/images/default-avatar.png" => {
+            http::with_type(200, "image/png", st.default_avatar_png.as_ref().clone())
+        }
+        "/images/other-avatar.png" => {
+            http::with_type(200, "image/png", png::solid(64, [0x6a, 0x1b, 0x9a]))
+        }
+        "/images/not-an-image.png" => http::with_type(
+            200,
+            "image/png",
+            "this is not an image, whatever the name says\n",
+        ),
+        "/images/huge.png" => {
+            http::with_type(200, "image/png", png::solid(200, [0xc6, 0x28, 0x28]))
+        }
         "/images/redirect.png" => {
             let mut r = http::empty(302);
-            r.headers_mut().insert("location", HeaderValue::from_static("/images/default-avatar.png"));
+            r.headers_mut().insert(
+                "location",
+                HeaderValue::from_static("/images/default-avatar.png"),
+            );
             r
         }
         p if p.starts_with("/user_avatar/") => {
             // /user_avatar/<host>/<username>/<size>/<upload_id>_2.png
-            let id = p.rsplit('/').next().and_then(|f| f.split('_').next()).and_then(|s| s.parse::<u64>().ok());
+            let id = p
+                .rsplit('/')
+                .next()
+                .and_then(|f| f.split('_').next())
+                .and_then(|s| s.parse::<u64>().ok());
             match id.and_then(|id| st.uploads.get(&id)) {
                 Some(up) => match &up.bytes {
                     Some(b) => http::with_type(200, "image/png", b.as_ref().clone()),
                     None => {
                         let mut p = Prng::new(up.id);
-                        http::with_type(200, "image/png", png::solid(48, [p.below(200) as u8 + 30, p.below(200) as u8 + 30, p.below(200) as u8 + 30]))
+                        http::with_type(
+                            200,
+                            "image/png",
+                            png::solid(
+                                48,
+                                [
+                                    p.below(200) as u8 + 30,
+                                    p.below(200) as u8 + 30,
+                                    p.below(200) as u8 + 30,
+                                ],
+                            ),
+                        )
                     }
                 },
                 None => http::with_type(404, "text/plain", "Not found"),
             }
         }
-        p if p.starts_with("/letter_avatar_proxy/") => http::with_type(200, "image/png", png::solid(48, [0xb3, 0xb5, 0xb4])),
+        p if p.starts_with("/letter_avatar_proxy/") => {
+            http::with_type(200, "image/png", png::solid(48, [0xb3, 0xb5, 0xb4]))
+        }
         _ => http::with_type(404, "text/plain", "Not found"),
     }
 }

@@ -41,7 +41,9 @@ pub const MANUAL_GROUPS: &[(u64, &str, &str)] = &[
 ];
 
 fn epoch() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().expect("valid date")
+    Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
+        .single()
+        .expect("valid date")
 }
 
 fn hex(p: &mut Prng, bytes: usize) -> String {
@@ -65,25 +67,177 @@ pub fn settings(s: &Scenario, secret: &str) -> Vec<Setting> {
         secret,
     };
     vec![
-        mk("enable_discourse_connect", b(true), "false", "bool", "login", "Enable sign on via DiscourseConnect.", false),
-        mk("discourse_connect_url", "https://app.example.com/discourse/sso".into(), "", "url", "login", "URL of DiscourseConnect endpoint.", false),
-        mk("discourse_connect_secret", secret.to_string(), "", "secret", "login", "Secret string used to authenticate DiscourseConnect information.", true),
-        mk("discourse_connect_overrides_avatar", b(s.overrides_avatar), "false", "bool", "login", "Overrides user avatar with value from DiscourseConnect payload.", false),
-        mk("discourse_connect_overrides_groups", b(s.overrides_groups), "false", "bool", "login", "Synchronize all manual group membership with groups specified in the groups attribute.", false),
-        mk("discourse_connect_overrides_bio", b(false), "false", "bool", "login", "Overrides user bio in user profile.", false),
-        mk("auth_overrides_email", b(s.overrides_email), "false", "bool", "login", "Overrides local email with external site email on every login.", false),
-        mk("auth_overrides_username", b(false), "false", "bool", "login", "Overrides local username with external site username on every login.", false),
-        mk("auth_overrides_name", b(false), "false", "bool", "login", "Overrides local full name with external site full name on every login.", false),
-        mk("verbose_discourse_connect_logging", b(s.verbose_logging), "false", "bool", "login", "Log verbose DiscourseConnect related diagnostics to /logs.", false),
-        mk("verbose_upload_logging", b(s.verbose_logging), "false", "bool", "files", "Enable verbose logging of uploads.", false),
-        mk("max_image_size_kb", "4096".into(), "4096", "integer", "files", "The maximum image upload size in kB.", false),
-        mk("allowed_internal_hosts", String::new(), "", "list", "security", "Internal hosts that the system can crawl for onebox and other reasons.", false),
-        mk("blocked_ip_blocks", String::new(), "", "list", "security", "A list of private IP blocks that should never be crawled.", false),
-        mk("external_system_avatars_enabled", b(true), "true", "bool", "files", "Use external system avatars service.", false),
-        mk("external_system_avatars_url", "/letter_avatar_proxy/v4/letter/{first_letter}/{color}/{size}.png".into(), "/letter_avatar_proxy/v4/letter/{first_letter}/{color}/{size}.png", "string", "files", "URL of the external system avatars service.", false),
-        mk("selectable_avatars_mode", "disabled".into(), "disabled", "enum", "files", "Allow users to select an avatar from a list.", false),
-        mk("unicode_usernames", b(true), "false", "bool", "users", "Allow usernames and group names to contain Unicode letters and numbers.", false),
-        mk("must_approve_users", b(false), "false", "bool", "login", "Staff must approve all new user accounts.", false),
+        mk(
+            "enable_discourse_connect",
+            b(true),
+            "false",
+            "bool",
+            "login",
+            "Enable sign on via DiscourseConnect.",
+            false,
+        ),
+        mk(
+            "discourse_connect_url",
+            "https://app.example.com/discourse/sso".into(),
+            "",
+            "url",
+            "login",
+            "URL of DiscourseConnect endpoint.",
+            false,
+        ),
+        mk(
+            "discourse_connect_secret",
+            secret.to_string(),
+            "",
+            "secret",
+            "login",
+            "Secret string used to authenticate DiscourseConnect information.",
+            true,
+        ),
+        mk(
+            "discourse_connect_overrides_avatar",
+            b(s.overrides_avatar),
+            "false",
+            "bool",
+            "login",
+            "Overrides user avatar with value from DiscourseConnect payload.",
+            false,
+        ),
+        mk(
+            "discourse_connect_overrides_groups",
+            b(s.overrides_groups),
+            "false",
+            "bool",
+            "login",
+            "Synchronize all manual group membership with groups specified in the groups attribute.",
+            false,
+        ),
+        mk(
+            "discourse_connect_overrides_bio",
+            b(false),
+            "false",
+            "bool",
+            "login",
+            "Overrides user bio in user profile.",
+            false,
+        ),
+        mk(
+            "auth_overrides_email",
+            b(s.overrides_email),
+            "false",
+            "bool",
+            "login",
+            "Overrides local email with external site email on every login.",
+            false,
+        ),
+        mk(
+            "auth_overrides_username",
+            b(false),
+            "false",
+            "bool",
+            "login",
+            "Overrides local username with external site username on every login.",
+            false,
+        ),
+        mk(
+            "auth_overrides_name",
+            b(false),
+            "false",
+            "bool",
+            "login",
+            "Overrides local full name with external site full name on every login.",
+            false,
+        ),
+        mk(
+            "verbose_discourse_connect_logging",
+            b(s.verbose_logging),
+            "false",
+            "bool",
+            "login",
+            "Log verbose DiscourseConnect related diagnostics to /logs.",
+            false,
+        ),
+        mk(
+            "verbose_upload_logging",
+            b(s.verbose_logging),
+            "false",
+            "bool",
+            "files",
+            "Enable verbose logging of uploads.",
+            false,
+        ),
+        mk(
+            "max_image_size_kb",
+            "4096".into(),
+            "4096",
+            "integer",
+            "files",
+            "The maximum image upload size in kB.",
+            false,
+        ),
+        mk(
+            "allowed_internal_hosts",
+            String::new(),
+            "",
+            "list",
+            "security",
+            "Internal hosts that the system can crawl for onebox and other reasons.",
+            false,
+        ),
+        mk(
+            "blocked_ip_blocks",
+            String::new(),
+            "",
+            "list",
+            "security",
+            "A list of private IP blocks that should never be crawled.",
+            false,
+        ),
+        mk(
+            "external_system_avatars_enabled",
+            b(true),
+            "true",
+            "bool",
+            "files",
+            "Use external system avatars service.",
+            false,
+        ),
+        mk(
+            "external_system_avatars_url",
+            "/letter_avatar_proxy/v4/letter/{first_letter}/{color}/{size}.png".into(),
+            "/letter_avatar_proxy/v4/letter/{first_letter}/{color}/{size}.png",
+            "string",
+            "files",
+            "URL of the external system avatars service.",
+            false,
+        ),
+        mk(
+            "selectable_avatars_mode",
+            "disabled".into(),
+            "disabled",
+            "enum",
+            "files",
+            "Allow users to select an avatar from a list.",
+            false,
+        ),
+        mk(
+            "unicode_usernames",
+            b(true),
+            "false",
+            "bool",
+            "users",
+            "Allow usernames and group names to contain Unicode letters and numbers.",
+            false,
+        ),
+        mk(
+            "must_approve_users",
+            b(false),
+            "false",
+            "bool",
+            "login",
+            "Staff must approve all new user accounts.",
+            false,
+        ),
     ]
 }
 
@@ -108,18 +262,30 @@ enum AvatarSeed {
 }
 
 const FIRST: &[&str] = &[
-    "anna", "ben", "chen", "dmitri", "elif", "fatima", "goran", "hana", "ivan", "jun", "kofi", "lena", "malik", "nora", "oskar",
-    "priya", "quinn", "rosa", "sven", "tomas", "uma", "vera", "wei", "xavier", "yusuf", "zara",
+    "anna", "ben", "chen", "dmitri", "elif", "fatima", "goran", "hana", "ivan", "jun", "kofi",
+    "lena", "malik", "nora", "oskar", "priya", "quinn", "rosa", "sven", "tomas", "uma", "vera",
+    "wei", "xavier", "yusuf", "zara",
 ];
 const LAST: &[&str] = &[
-    "abe", "berg", "costa", "dahl", "ek", "fox", "gupta", "holm", "ito", "jensen", "kim", "lund", "mori", "nagy", "ortiz", "park",
-    "quist", "ruiz", "sato", "tran", "ueda", "varga", "wong", "xu", "yilmaz", "zhou",
+    "abe", "berg", "costa", "dahl", "ek", "fox", "gupta", "holm", "ito", "jensen", "kim", "lund",
+    "mori", "nagy", "ortiz", "park", "quist", "ruiz", "sato", "tran", "ueda", "varga", "wong",
+    "xu", "yilmaz", "zhou",
 ];
 const LONG_REASON: &str = "a very long reason that goes on and on, quoting the whole report the user filed in the main app, with every detail of why this photo is not acceptable under the community rules, section four, paragraph two, and then some more words to make sure that any table cell will have to cut it somewhere sensible";
 const SEPS: &[&str] = &[".", "-", "_", ""];
 const EXOTIC_NAMES: &[&str] = &[
-    "王小明", "佐藤 花子", "김민준", "Ольга Петрова", "مريم الحسن", "דוד כהן", "Zoë Ångström", "Jose\u{0301} Nun\u{0303}ez",
-    "🐙 Octo Cat", "Ṱ̺̺̕o͞ ̷i̲̬͇̪͙n̝̗͕v̟̜̘̦͟o̶̙̰̠kè", "Nguyễn Văn A", "Þórr Óðinsson",
+    "王小明",
+    "佐藤 花子",
+    "김민준",
+    "Ольга Петрова",
+    "مريم الحسن",
+    "דוד כהן",
+    "Zoë Ångström",
+    "Jose\u{0301} Nun\u{0303}ez",
+    "🐙 Octo Cat",
+    "Ṱ̺̺̕o͞ ̷i̲̬͇̪͙n̝̗͕v̟̜̘̦͟o̶̙̰̠kè",
+    "Nguyễn Văn A",
+    "Þórr Óðinsson",
 ];
 const HOSTILE: &[&str] = &[
     "\u{1b}[2J\u{1b}[HCleared",
@@ -140,8 +306,12 @@ const REASONS: &[&str] = &[
     "inappropriate",
     "reported by 3 users",
 ];
-const HOSTILE_REASONS: &[&str] =
-    &["\u{1b}[1;31mURGENT\u{1b}[0m offensive", "offensive\u{7}\u{7}\u{7}", "see \u{1b}]8;;http://evil.example\u{7}link\u{1b}]8;;\u{7}", "line one\r\nline two"];
+const HOSTILE_REASONS: &[&str] = &[
+    "\u{1b}[1;31mURGENT\u{1b}[0m offensive",
+    "offensive\u{7}\u{7}\u{7}",
+    "see \u{1b}]8;;http://evil.example\u{7}link\u{1b}]8;;\u{7}",
+    "line one\r\nline two",
+];
 
 pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
     let mut p = Prng::new(s.seed);
@@ -151,15 +321,40 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
     let t0 = epoch();
 
     let mut groups: Vec<Group> = vec![
-        Group { id: 1, name: "admins".into(), automatic: true, full_name: None },
-        Group { id: 2, name: "moderators".into(), automatic: true, full_name: None },
-        Group { id: 3, name: "staff".into(), automatic: true, full_name: None },
+        Group {
+            id: 1,
+            name: "admins".into(),
+            automatic: true,
+            full_name: None,
+        },
+        Group {
+            id: 2,
+            name: "moderators".into(),
+            automatic: true,
+            full_name: None,
+        },
+        Group {
+            id: 3,
+            name: "staff".into(),
+            automatic: true,
+            full_name: None,
+        },
     ];
     for t in 0..=4u64 {
-        groups.push(Group { id: 10 + t, name: format!("trust_level_{t}"), automatic: true, full_name: None });
+        groups.push(Group {
+            id: 10 + t,
+            name: format!("trust_level_{t}"),
+            automatic: true,
+            full_name: None,
+        });
     }
     for (id, name, full) in MANUAL_GROUPS {
-        groups.push(Group { id: *id, name: name.to_string(), automatic: false, full_name: Some(full.to_string()) });
+        groups.push(Group {
+            id: *id,
+            name: name.to_string(),
+            automatic: false,
+            full_name: Some(full.to_string()),
+        });
     }
 
     let base_user = |id: i64, username: &str, name: String, email: String| User {
@@ -181,7 +376,8 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
         sso: None,
         ip_address: Some(format!("203.0.113.{}", (id.unsigned_abs() % 250) + 1)),
         registration_ip_address: Some("198.51.100.7".into()),
-        created_at: t0 - ChronoDuration::days(400) + ChronoDuration::minutes(id.unsigned_abs() as i64),
+        created_at: t0 - ChronoDuration::days(400)
+            + ChronoDuration::minutes(id.unsigned_abs() as i64),
         last_seen_at: Some(t0 - ChronoDuration::hours((id.unsigned_abs() % 500) as i64)),
         custom_fields: Vec::new(),
     };
@@ -224,23 +420,192 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
     system.ip_address = None;
     users.push(system);
 
-    let long_name: String = "Maximiliana Wolfeschlegelsteinhausenbergerdorff ".repeat(7).chars().take(300).collect();
+    let long_name: String = "Maximiliana Wolfeschlegelsteinhausenbergerdorff "
+        .repeat(7)
+        .chars()
+        .take(300)
+        .collect();
     let fixed = vec![
-        Fixed { id: 1, username: "alice", name: "Alice Liddell".into(), external: Some("684"), email: "alice@example.com".into(), active: true, groups: vec![41], avatar: AvatarSeed::Custom, app: Some(("nudity", false)), review: Some((ReviewKind::User, "inappropriate profile photo")) },
-        Fixed { id: 2, username: "bob.smith", name: "Bob Smith".into(), external: Some("1001"), email: "bob.smith@example.com".into(), active: false, groups: vec![], avatar: AvatarSeed::Custom, app: Some(("violence", false)), review: None },
-        Fixed { id: 3, username: "nosso", name: "No SSO Record".into(), external: None, email: "nosso@example.org".into(), active: true, groups: vec![], avatar: AvatarSeed::Custom, app: None, review: Some((ReviewKind::FlaggedPost, "offensive avatar in post")) },
-        Fixed { id: 4, username: "山田太郎", name: "山田 太郎".into(), external: Some("2002"), email: "yamada@example.jp".into(), active: true, groups: vec![], avatar: AvatarSeed::Custom, app: Some(("不適切なプロフィール画像", true)), review: None },
-        Fixed { id: 5, username: "carol-dev_x", name: "Carol Dev".into(), external: Some("3003"), email: "carol@example.com".into(), active: true, groups: vec![], avatar: AvatarSeed::LetterWithOldCustom, app: Some(("copyright", false)), review: None },
-        Fixed { id: 6, username: "dave", name: "Dave Null".into(), external: Some("4004"), email: "dave@example.com".into(), active: true, groups: vec![41, 42], avatar: AvatarSeed::Custom, app: Some(("hate symbol", false)), review: Some((ReviewKind::FlaggedPost, "avatar shows a hate symbol")) },
-        Fixed { id: 7, username: "eve", name: "\u{1b}[31mEve\u{1b}[0m \u{7}Mallory\u{202e}lave".into(), external: Some("5005"), email: "eve@example.net".into(), active: true, groups: vec![], avatar: AvatarSeed::Custom, app: Some(("\u{1b}[2J\u{1b}[Hcleared your screen\u{7}", false)), review: Some((ReviewKind::User, "\u{1b}]0;owned\u{7}title change")) },
-        Fixed { id: 8, username: "mia_mod", name: "Mia Moderator".into(), external: Some("6006"), email: "mia@example.com".into(), active: true, groups: vec![], avatar: AvatarSeed::Custom, app: None, review: None },
-        Fixed { id: 9, username: "zoe.u", name: "Zoe\u{0308} U\u{0308}ni\u{0308}code".into(), external: Some("7007"), email: "zoe@example.com".into(), active: true, groups: vec![43], avatar: AvatarSeed::Custom, app: None, review: Some((ReviewKind::User, "suspicious new account")) },
-        Fixed { id: 10, username: "tilde", name: "Tilde ~>~> Tester".into(), external: Some("ext~77"), email: "t~i~l~d~e@example.com".into(), active: true, groups: vec![], avatar: AvatarSeed::Custom, app: Some(("impersonation", false)), review: None },
-        Fixed { id: 11, username: "rtl_user", name: "مستخدم تجريبي".into(), external: Some("8008"), email: "rtl@example.com".into(), active: true, groups: vec![], avatar: AvatarSeed::Custom, app: Some(("صورة غير لائقة", false)), review: None },
-        Fixed { id: 12, username: "emoji_fan", name: "🦀 Ferris 🎉".into(), external: Some("9009"), email: "ferris@example.com".into(), active: true, groups: vec![42], avatar: AvatarSeed::Custom, app: Some(("🔞 explicit", true)), review: Some((ReviewKind::FlaggedPost, "🚩 flagged")) },
-        Fixed { id: 13, username: "longname", name: long_name, external: Some("1010"), email: "long@example.com".into(), active: true, groups: vec![], avatar: AvatarSeed::Custom, app: Some((LONG_REASON, false)), review: None },
-        Fixed { id: 14, username: "ghost", name: "Ghost Upload".into(), external: Some("1111"), email: "ghost@example.com".into(), active: true, groups: vec![], avatar: AvatarSeed::Missing, app: Some(("inappropriate", false)), review: None },
-        Fixed { id: 15, username: "frank", name: "Frank Normal".into(), external: Some("1212"), email: "frank@example.com".into(), active: true, groups: vec![], avatar: AvatarSeed::Custom, app: None, review: None },
+        Fixed {
+            id: 1,
+            username: "alice",
+            name: "Alice Liddell".into(),
+            external: Some("684"),
+            email: "alice@example.com".into(),
+            active: true,
+            groups: vec![41],
+            avatar: AvatarSeed::Custom,
+            app: Some(("nudity", false)),
+            review: Some((ReviewKind::User, "inappropriate profile photo")),
+        },
+        Fixed {
+            id: 2,
+            username: "bob.smith",
+            name: "Bob Smith".into(),
+            external: Some("1001"),
+            email: "bob.smith@example.com".into(),
+            active: false,
+            groups: vec![],
+            avatar: AvatarSeed::Custom,
+            app: Some(("violence", false)),
+            review: None,
+        },
+        Fixed {
+            id: 3,
+            username: "nosso",
+            name: "No SSO Record".into(),
+            external: None,
+            email: "nosso@example.org".into(),
+            active: true,
+            groups: vec![],
+            avatar: AvatarSeed::Custom,
+            app: None,
+            review: Some((ReviewKind::FlaggedPost, "offensive avatar in post")),
+        },
+        Fixed {
+            id: 4,
+            username: "山田太郎",
+            name: "山田 太郎".into(),
+            external: Some("2002"),
+            email: "yamada@example.jp".into(),
+            active: true,
+            groups: vec![],
+            avatar: AvatarSeed::Custom,
+            app: Some(("不適切なプロフィール画像", true)),
+            review: None,
+        },
+        Fixed {
+            id: 5,
+            username: "carol-dev_x",
+            name: "Carol Dev".into(),
+            external: Some("3003"),
+            email: "carol@example.com".into(),
+            active: true,
+            groups: vec![],
+            avatar: AvatarSeed::LetterWithOldCustom,
+            app: Some(("copyright", false)),
+            review: None,
+        },
+        Fixed {
+            id: 6,
+            username: "dave",
+            name: "Dave Null".into(),
+            external: Some("4004"),
+            email: "dave@example.com".into(),
+            active: true,
+            groups: vec![41, 42],
+            avatar: AvatarSeed::Custom,
+            app: Some(("hate symbol", false)),
+            review: Some((ReviewKind::FlaggedPost, "avatar shows a hate symbol")),
+        },
+        Fixed {
+            id: 7,
+            username: "eve",
+            name: "\u{1b}[31mEve\u{1b}[0m \u{7}Mallory\u{202e}lave".into(),
+            external: Some("5005"),
+            email: "eve@example.net".into(),
+            active: true,
+            groups: vec![],
+            avatar: AvatarSeed::Custom,
+            app: Some(("\u{1b}[2J\u{1b}[Hcleared your screen\u{7}", false)),
+            review: Some((ReviewKind::User, "\u{1b}]0;owned\u{7}title change")),
+        },
+        Fixed {
+            id: 8,
+            username: "mia_mod",
+            name: "Mia Moderator".into(),
+            external: Some("6006"),
+            email: "mia@example.com".into(),
+            active: true,
+            groups: vec![],
+            avatar: AvatarSeed::Custom,
+            app: None,
+            review: None,
+        },
+        Fixed {
+            id: 9,
+            username: "zoe.u",
+            name: "Zoe\u{0308} U\u{0308}ni\u{0308}code".into(),
+            external: Some("7007"),
+            email: "zoe@example.com".into(),
+            active: true,
+            groups: vec![43],
+            avatar: AvatarSeed::Custom,
+            app: None,
+            review: Some((ReviewKind::User, "suspicious new account")),
+        },
+        Fixed {
+            id: 10,
+            username: "tilde",
+            name: "Tilde ~>~> Tester".into(),
+            external: Some("ext~77"),
+            email: "t~i~l~d~e@example.com".into(),
+            active: true,
+            groups: vec![],
+            avatar: AvatarSeed::Custom,
+            app: Some(("impersonation", false)),
+            review: None,
+        },
+        Fixed {
+            id: 11,
+            username: "rtl_user",
+            name: "مستخدم تجريبي".into(),
+            external: Some("8008"),
+            email: "rtl@example.com".into(),
+            active: true,
+            groups: vec![],
+            avatar: AvatarSeed::Custom,
+            app: Some(("صورة غير لائقة", false)),
+            review: None,
+        },
+        Fixed {
+            id: 12,
+            username: "emoji_fan",
+            name: "🦀 Ferris 🎉".into(),
+            external: Some("9009"),
+            email: "ferris@example.com".into(),
+            active: true,
+            groups: vec![42],
+            avatar: AvatarSeed::Custom,
+            app: Some(("🔞 explicit", true)),
+            review: Some((ReviewKind::FlaggedPost, "🚩 flagged")),
+        },
+        Fixed {
+            id: 13,
+            username: "longname",
+            name: long_name,
+            external: Some("1010"),
+            email: "long@example.com".into(),
+            active: true,
+            groups: vec![],
+            avatar: AvatarSeed::Custom,
+            app: Some((LONG_REASON, false)),
+            review: None,
+        },
+        Fixed {
+            id: 14,
+            username: "ghost",
+            name: "Ghost Upload".into(),
+            external: Some("1111"),
+            email: "ghost@example.com".into(),
+            active: true,
+            groups: vec![],
+            avatar: AvatarSeed::Missing,
+            app: Some(("inappropriate", false)),
+            review: None,
+        },
+        Fixed {
+            id: 15,
+            username: "frank",
+            name: "Frank Normal".into(),
+            external: Some("1212"),
+            email: "frank@example.com".into(),
+            active: true,
+            groups: vec![],
+            avatar: AvatarSeed::Custom,
+            app: None,
+            review: None,
+        },
     ];
 
     let mut flagged_count = 0usize;
@@ -259,16 +624,33 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
             u.location = Some("Wonderland".into());
             u.bio = Some("Curiouser and curiouser.".into());
         }
-        let idp_avatar = format!("https://idp.example.com/avatars/{}.jpg", f.external.unwrap_or("none"));
+        let idp_avatar = format!(
+            "https://idp.example.com/avatars/{}.jpg",
+            f.external.unwrap_or("none")
+        );
         match f.avatar {
             AvatarSeed::Custom => {
-                uploads.insert(next_upload, Upload { id: next_upload, sha: format!("seed{next_upload}"), bytes: None });
+                uploads.insert(
+                    next_upload,
+                    Upload {
+                        id: next_upload,
+                        sha: format!("seed{next_upload}"),
+                        bytes: None,
+                    },
+                );
                 u.uploaded_avatar_id = Some(next_upload);
                 u.custom_upload_id = Some(next_upload);
                 next_upload += 1;
             }
             AvatarSeed::LetterWithOldCustom => {
-                uploads.insert(next_upload, Upload { id: next_upload, sha: format!("seed{next_upload}"), bytes: None });
+                uploads.insert(
+                    next_upload,
+                    Upload {
+                        id: next_upload,
+                        sha: format!("seed{next_upload}"),
+                        bytes: None,
+                    },
+                );
                 u.custom_upload_id = Some(next_upload);
                 next_upload += 1;
             }
@@ -283,14 +665,23 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
         let mut flagged = false;
         if let Some((reason, numeric)) = f.app {
             flag_time += ChronoDuration::minutes(7);
-            let external_id = f.external.map(|e| if numeric { AppId::Num(e.parse().unwrap_or(0)) } else { AppId::Str(e.to_string()) });
+            let external_id = f.external.map(|e| {
+                if numeric {
+                    AppId::Num(e.parse().unwrap_or(0))
+                } else {
+                    AppId::Str(e.to_string())
+                }
+            });
             app_flags.push(AppFlag {
                 external_id,
                 username: u.username.clone(),
                 email: Some(u.email.clone()),
                 reason: reason.to_string(),
                 flagged_at: flag_time,
-                photo_url: Some(format!("https://idp.example.com/avatars/{}.jpg", f.external.unwrap_or("x"))),
+                photo_url: Some(format!(
+                    "https://idp.example.com/avatars/{}.jpg",
+                    f.external.unwrap_or("x")
+                )),
                 resolved: false,
             });
             flagged = true;
@@ -301,7 +692,11 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
                 kind,
                 status: 0,
                 target_user: u.id,
-                created_by: if kind == ReviewKind::User { SYSTEM_ID } else { 8 },
+                created_by: if kind == ReviewKind::User {
+                    SYSTEM_ID
+                } else {
+                    8
+                },
                 post_id: next_post,
                 topic_id: 300 + next_reviewable,
                 created_at: flag_time,
@@ -366,13 +761,17 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
             n.push_str(&last[1..]);
             n
         };
-        let email = format!("{username}@example.{}", if i % 3 == 0 { "org" } else { "com" });
+        let email = format!(
+            "{username}@example.{}",
+            if i % 3 == 0 { "org" } else { "com" }
+        );
         let mut u = base_user(next_id, &username, name, email);
         u.created_at = t0 - ChronoDuration::minutes(i as i64 + 1);
         u.trust_level = (p.below(4)) as u8;
         u.active = !p.chance(0.08);
         if p.chance(0.2) {
-            u.manual_groups.push(MANUAL_GROUPS[p.below(MANUAL_GROUPS.len() as u64) as usize].0);
+            u.manual_groups
+                .push(MANUAL_GROUPS[p.below(MANUAL_GROUPS.len() as u64) as usize].0);
             if p.chance(0.3) {
                 u.manual_groups.push(42);
                 u.manual_groups.sort_unstable();
@@ -380,7 +779,14 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
             }
         }
         if p.chance(0.85) {
-            uploads.insert(next_upload, Upload { id: next_upload, sha: format!("seed{next_upload}"), bytes: None });
+            uploads.insert(
+                next_upload,
+                Upload {
+                    id: next_upload,
+                    sha: format!("seed{next_upload}"),
+                    bytes: None,
+                },
+            );
             u.uploaded_avatar_id = Some(next_upload);
             u.custom_upload_id = Some(next_upload);
             next_upload += 1;
@@ -400,7 +806,11 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
             };
             flag_time += ChronoDuration::seconds(37 + p.below(600) as i64);
             let hostile = p.chance(0.05);
-            let reason = if hostile { p.pick(HOSTILE_REASONS).to_string() } else { p.pick(REASONS).to_string() };
+            let reason = if hostile {
+                p.pick(HOSTILE_REASONS).to_string()
+            } else {
+                p.pick(REASONS).to_string()
+            };
             if source != 1 {
                 let external_id = if p.chance(0.03) {
                     None
@@ -420,13 +830,21 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
                 });
             }
             if source != 0 {
-                let kind = if p.chance(0.5) { ReviewKind::User } else { ReviewKind::FlaggedPost };
+                let kind = if p.chance(0.5) {
+                    ReviewKind::User
+                } else {
+                    ReviewKind::FlaggedPost
+                };
                 reviewables.push(Reviewable {
                     id: next_reviewable,
                     kind,
                     status: 0,
                     target_user: u.id,
-                    created_by: if kind == ReviewKind::User { SYSTEM_ID } else { 8 },
+                    created_by: if kind == ReviewKind::User {
+                        SYSTEM_ID
+                    } else {
+                        8
+                    },
                     post_id: next_post,
                     topic_id: 300 + next_reviewable,
                     created_at: flag_time,
@@ -498,7 +916,13 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
     for (id, up) in &st.uploads {
         st.uploads_by_sha.insert(up.sha.clone(), *id);
     }
-    st.log(2, "Sidekiq is consuming too much memory (using: 612.41M) for 'sandbox.local', restarting");
-    st.log(3, "Job exception: Net::ReadTimeout\n\u{1b}[31mwith an escape sequence\u{1b}[0m from a plugin");
+    st.log(
+        2,
+        "Sidekiq is consuming too much memory (using: 612.41M) for 'sandbox.local', restarting",
+    );
+    st.log(
+        3,
+        "Job exception: Net::ReadTimeout\n\u{1b}[31mwith an escape sequence\u{1b}[0m from a plugin",
+    );
     st
 }

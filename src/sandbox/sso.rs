@@ -62,7 +62,10 @@ pub fn unescape(s: &str) -> Result<String, String> {
             b'+' => out.push(b' '),
             b'%' => {
                 let hex = |c: u8| (c as char).to_digit(16);
-                match (b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
+                match (
+                    b.get(i + 1).and_then(|&c| hex(c)),
+                    b.get(i + 2).and_then(|&c| hex(c)),
+                ) {
                     (Some(h), Some(l)) => {
                         out.push((h * 16 + l) as u8);
                         i += 2;
@@ -136,7 +139,9 @@ pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for &b in s.as_bytes() {
         match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => out.push(b as char),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -203,9 +208,14 @@ pub fn decode64(s: &str) -> Vec<u8> {
 
 /// `DiscourseConnectBase.sign`: lower-case hex HMAC-SHA256 of the Base64 text as received.
 pub fn sign(payload: &str, secret: &str) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("any key length");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("any key length");
     mac.update(payload.as_bytes());
-    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The accessors of `DiscourseConnectBase::ACCESSORS` (newest).
@@ -351,7 +361,10 @@ pub fn parse(request_string: &str, secret: &str) -> Result<Payload, ParseError> 
 /// discourse/discourse#42024 do with the parameters as Rails decoded them (no second decode).
 pub fn parse_fields(sso: &str, sig: Option<&str>, secret: &str) -> Result<Payload, ParseError> {
     let sso = sso.to_string();
-    if sso.bytes().any(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'=' | b'\r' | b'\n' | b'/' | b'+'))) {
+    if sso
+        .bytes()
+        .any(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'=' | b'\r' | b'\n' | b'/' | b'+')))
+    {
         return Err(ParseError::NotBase64);
     }
     let decoded_bytes = decode64(&sso);
@@ -364,7 +377,11 @@ pub fn parse_fields(sso: &str, sig: Option<&str>, secret: &str) -> Result<Payloa
     // In Ruby the decoded payload was parsed before the signature check; an escape error
     // there raises first. Report it after the check so an unsigned payload stays a 422.
     let decoded_hash = decoded_hash.map_err(ParseError::BadEscape)?;
-    let mut p = Payload { sso, decoded, ..Default::default() };
+    let mut p = Payload {
+        sso,
+        decoded,
+        ..Default::default()
+    };
     for &k in ACCESSORS {
         let v = decoded_hash.get(k);
         let field = if BOOLS.contains(&k) {
@@ -412,7 +429,10 @@ mod tests {
     #[test]
     fn parse_query_like_rack() {
         let q = parse_query("a=1&b=x+y&a=2&c&&d=%41").unwrap();
-        assert_eq!(q.get("a"), Some(&QValue::Many(vec![Some("1".into()), Some("2".into())])));
+        assert_eq!(
+            q.get("a"),
+            Some(&QValue::Many(vec![Some("1".into()), Some("2".into())]))
+        );
         assert_eq!(q.str("b"), Some("x y"));
         assert_eq!(q.get("c"), Some(&QValue::Nil));
         assert_eq!(q.str("d"), Some("A"));
@@ -423,7 +443,10 @@ mod tests {
     #[test]
     fn sign_matches_a_known_vector() {
         // python3 -c "import hmac,hashlib;print(hmac.new(b'secret',b'abc',hashlib.sha256).hexdigest())"
-        assert_eq!(sign("abc", "secret"), "9946dad4e00e913fc8be8e5d3f7e110a4a9e832f83fb09c345285d78638d8a0e");
+        assert_eq!(
+            sign("abc", "secret"),
+            "9946dad4e00e913fc8be8e5d3f7e110a4a9e832f83fb09c345285d78638d8a0e"
+        );
     }
 
     #[test]
@@ -433,8 +456,14 @@ mod tests {
         let p = parse(&format!("sso={b64}&sig={sig}"), "s").unwrap();
         assert_eq!(p.str("external_id"), Some("684"));
         assert!(p.is_nil("admin")); // not exactly "true"/"false"
-        assert_eq!(parse(&format!("sso={b64}-&sig={sig}"), "s").unwrap_err(), ParseError::NotBase64);
-        assert!(matches!(parse(&format!("sso={b64}&sig={}", sig.to_uppercase()), "s"), Err(ParseError::BadSignature { .. })));
+        assert_eq!(
+            parse(&format!("sso={b64}-&sig={sig}"), "s").unwrap_err(),
+            ParseError::NotBase64
+        );
+        assert!(matches!(
+            parse(&format!("sso={b64}&sig={}", sig.to_uppercase()), "s"),
+            Err(ParseError::BadSignature { .. })
+        ));
     }
 
     #[test]

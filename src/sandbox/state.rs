@@ -16,7 +16,11 @@ use std::time::Instant;
 pub const SYSTEM_ID: i64 = -1;
 
 /// `UrlHelper.encode_component`: what Discourse escapes in a username inside a URL.
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 pub fn encode_component(s: &str) -> String {
     utf8_percent_encode(s, COMPONENT).to_string()
@@ -156,7 +160,10 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -199,7 +206,11 @@ pub struct SandboxUser {
 
 impl SandboxUser {
     pub fn manual_groups(&self) -> Vec<String> {
-        self.groups.iter().filter(|g| !g.automatic).map(|g| g.name.clone()).collect()
+        self.groups
+            .iter()
+            .filter(|g| !g.automatic)
+            .map(|g| g.name.clone())
+            .collect()
     }
 }
 
@@ -244,7 +255,10 @@ impl State {
     }
 
     pub fn setting(&self, name: &str) -> Option<&str> {
-        self.settings.iter().find(|s| s.name == name).map(|s| s.value.as_str())
+        self.settings
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.value.as_str())
     }
 
     pub fn setting_on(&self, name: &str) -> bool {
@@ -252,7 +266,9 @@ impl State {
     }
 
     pub fn sso_secret(&self) -> String {
-        self.setting("discourse_connect_secret").unwrap_or_default().to_string()
+        self.setting("discourse_connect_secret")
+            .unwrap_or_default()
+            .to_string()
     }
 
     pub fn user_idx_by_username(&self, username: &str) -> Option<usize> {
@@ -263,7 +279,13 @@ impl State {
         self.by_id.get(&id).map(|&i| &self.users[i])
     }
 
-    pub fn reindex(&mut self, idx: usize, old_username: Option<&str>, old_external: Option<&str>, old_email: Option<&str>) {
+    pub fn reindex(
+        &mut self,
+        idx: usize,
+        old_username: Option<&str>,
+        old_external: Option<&str>,
+        old_email: Option<&str>,
+    ) {
         if let Some(u) = old_username {
             self.by_username.remove(&u.to_lowercase());
         }
@@ -329,11 +351,15 @@ impl State {
         ids.extend(u.manual_groups.iter().copied());
         ids.sort_unstable();
         ids.dedup();
-        ids.iter().filter_map(|id| self.groups.iter().find(|g| g.id == *id)).collect()
+        ids.iter()
+            .filter_map(|id| self.groups.iter().find(|g| g.id == *id))
+            .collect()
     }
 
     pub fn group_by_name(&self, name: &str) -> Option<&Group> {
-        self.groups.iter().find(|g| g.name.eq_ignore_ascii_case(name.trim()))
+        self.groups
+            .iter()
+            .find(|g| g.name.eq_ignore_ascii_case(name.trim()))
     }
 
     pub fn snapshot(&self, u: &User) -> SandboxUser {
@@ -348,7 +374,11 @@ impl State {
             groups: self
                 .groups_of(u)
                 .into_iter()
-                .map(|g| GroupRef { id: g.id, name: g.name.clone(), automatic: g.automatic })
+                .map(|g| GroupRef {
+                    id: g.id,
+                    name: g.name.clone(),
+                    automatic: g.automatic,
+                })
                 .collect(),
             uploaded_avatar_id: u.uploaded_avatar_id,
             custom_upload_id: u.custom_upload_id,
@@ -469,7 +499,12 @@ impl State {
         });
         if let Some(w) = &u.website {
             j["website"] = json!(w);
-            j["website_name"] = json!(w.split("://").nth(1).unwrap_or(w).trim_start_matches("www."));
+            j["website_name"] = json!(
+                w.split("://")
+                    .nth(1)
+                    .unwrap_or(w)
+                    .trim_start_matches("www.")
+            );
         }
         if let Some(l) = &u.location {
             j["location"] = json!(l);
@@ -492,7 +527,10 @@ impl State {
                 j["custom_avatar_upload_id"] = json!(c);
                 j["custom_avatar_template"] = json!(upload_template(&self.host, &u.username, c));
             }
-            j["can_change_bio"] = json!(!(self.setting_on("enable_discourse_connect") && self.setting_on("discourse_connect_overrides_bio")));
+            j["can_change_bio"] = json!(
+                !(self.setting_on("enable_discourse_connect")
+                    && self.setting_on("discourse_connect_overrides_bio"))
+            );
         }
         let groups: Vec<Value> = self
             .groups_of(u)
@@ -605,7 +643,11 @@ impl State {
             }),
             None => Value::Null,
         };
-        let groups: Vec<Value> = self.groups_of(u).into_iter().map(|g| self.group_json(g)).collect();
+        let groups: Vec<Value> = self
+            .groups_of(u)
+            .into_iter()
+            .map(|g| self.group_json(g))
+            .collect();
         j["groups"] = json!(groups);
         j
     }
@@ -613,17 +655,30 @@ impl State {
 
 pub fn upload_template(host: &str, username: &str, upload_id: u64) -> String {
     // `UserAvatar.local_avatar_template`: `/user_avatar/<host>/<username_lower>/{size}/<id>_2.png`
-    format!("/user_avatar/{host}/{}/{{size}}/{upload_id}_2.png", encode_component(&username.to_lowercase()))
+    format!(
+        "/user_avatar/{host}/{}/{{size}}/{upload_id}_2.png",
+        encode_component(&username.to_lowercase())
+    )
 }
 
 /// `LetterAvatar` picks a colour from its palette by a digest of the username.
 pub fn letter_color(username: &str) -> &'static str {
-    const COLORS: [&str; 12] =
-        ["e47774", "bc8f8f", "7ba3d5", "9e7ae0", "f0a30a", "41c07a", "d0a24c", "3ab09e", "b3b5b4", "dba1b3", "6c9ddc", "c56aa6"];
-    let h = username.to_lowercase().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    const COLORS: [&str; 12] = [
+        "e47774", "bc8f8f", "7ba3d5", "9e7ae0", "f0a30a", "41c07a", "d0a24c", "3ab09e", "b3b5b4",
+        "dba1b3", "6c9ddc", "c56aa6",
+    ];
+    let h = username
+        .to_lowercase()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        });
     COLORS[(h % COLORS.len() as u64) as usize]
 }
 
 pub fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

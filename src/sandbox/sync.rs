@@ -23,7 +23,11 @@ pub struct SyncResult {
 }
 
 fn err(status: u16, body: Value) -> SyncResult {
-    SyncResult { status, body: Some(body), job: None }
+    SyncResult {
+        status,
+        body: Some(body),
+        job: None,
+    }
 }
 
 fn login_error() -> SyncResult {
@@ -32,17 +36,41 @@ fn login_error() -> SyncResult {
 }
 
 fn server_error() -> SyncResult {
-    err(500, json!({"errors": ["Oops! That page doesn't exist or is private."], "error_type": "unknown"}))
+    err(
+        500,
+        json!({"errors": ["Oops! That page doesn't exist or is private."], "error_type": "unknown"}),
+    )
 }
 
-const FORBIDDEN: &[&str] =
-    &["title", "website", "location", "bio", "admin", "moderator", "add_groups", "remove_groups", "username", "name"];
+const FORBIDDEN: &[&str] = &[
+    "title",
+    "website",
+    "location",
+    "bio",
+    "admin",
+    "moderator",
+    "add_groups",
+    "remove_groups",
+    "username",
+    "name",
+];
 
 /// `app/controllers/admin/users_controller.rb#sync_sso`.
-pub fn sync_sso(st: &mut State, sso_param: Option<&str>, sig_param: Option<&str>, viewer_id: i64, method: &str, path: &str) -> SyncResult {
+pub fn sync_sso(
+    st: &mut State,
+    sso_param: Option<&str>,
+    sig_param: Option<&str>,
+    viewer_id: i64,
+    method: &str,
+    path: &str,
+) -> SyncResult {
     // `unless SiteSetting.enable_discourse_connect; render body: nil, status: 404`
     if !st.setting_on("enable_discourse_connect") {
-        return SyncResult { status: 404, body: None, job: None };
+        return SyncResult {
+            status: 404,
+            body: None,
+            job: None,
+        };
     }
     let sso_raw = sso_param.unwrap_or("");
     let sig_raw = sig_param.unwrap_or("");
@@ -68,7 +96,11 @@ pub fn sync_sso(st: &mut State, sso_param: Option<&str>, sig_param: Option<&str>
 
     // Any accessor sent twice reaches Ruby as an Array; the string methods the model calls on
     // it (`split`, `downcase`, `present?` on blank checks) raise NoMethodError: a 500.
-    let list_field = payload.fields.iter().find(|(_, v)| matches!(v, Field::List(_))).map(|(k, _)| *k);
+    let list_field = payload
+        .fields
+        .iter()
+        .find(|(_, v)| matches!(v, Field::List(_)))
+        .map(|(k, _)| *k);
     if let Some(k) = list_field {
         st.log(3, &format!("NoMethodError (undefined method for an instance of Array): repeated `{k}` in the DiscourseConnect payload"));
         return server_error();
@@ -77,10 +109,17 @@ pub fn sync_sso(st: &mut State, sso_param: Option<&str>, sig_param: Option<&str>
     // `DiscourseConnect#lookup_or_create_user`: blank → BlankExternalId (422), banned → 500.
     let external_id = payload.str("external_id").unwrap_or("").to_string();
     if external_id.trim().is_empty() {
-        return err(422, json!({"failed": "FAILED", "message": "Account lookup failed: missing external id"}));
+        // `discourse_connect.blank_id_error` (English text not re-read: approximated).
+        return err(
+            422,
+            json!({"failed": "FAILED", "message": "Account lookup failed: missing external id"}),
+        );
     }
     if ["none", "nil", "blank", "null"].contains(&external_id.to_lowercase().as_str()) {
-        st.log(3, &format!("DiscourseConnect::BannedExternalId: {external_id}"));
+        st.log(
+            3,
+            &format!("DiscourseConnect::BannedExternalId: {external_id}"),
+        );
         return server_error();
     }
 
@@ -92,7 +131,11 @@ pub fn sync_sso(st: &mut State, sso_param: Option<&str>, sig_param: Option<&str>
         None => {
             // `match_email_or_create_user`
             let email = payload.present("email").map(str::to_lowercase);
-            let found = if require_activation { None } else { email.as_ref().and_then(|e| st.by_email.get(e).copied()) };
+            let found = if require_activation {
+                None
+            } else {
+                email.as_ref().and_then(|e| st.by_email.get(e).copied())
+            };
             let idx = match found {
                 Some(i) => {
                     let old_ext = st.users[i].sso.as_ref().map(|s| s.external_id.clone());
@@ -120,12 +163,21 @@ pub fn sync_sso(st: &mut State, sso_param: Option<&str>, sig_param: Option<&str>
                 }
                 None => {
                     let Some(email) = email else {
-                        return err(403, json!({"failed": "FAILED", "message": "Validation failed: Primary email can't be blank"}));
+                        return err(
+                            403,
+                            json!({"failed": "FAILED", "message": "Validation failed: Primary email can't be blank"}),
+                        );
                     };
                     if st.by_email.contains_key(&email) {
-                        return err(403, json!({"failed": "FAILED", "message": "Validation failed: Primary email has already been taken"}));
+                        return err(
+                            403,
+                            json!({"failed": "FAILED", "message": "Validation failed: Primary email has already been taken"}),
+                        );
                     }
-                    let mut username = payload.present("username").map(str::to_string).unwrap_or_else(|| email.split('@').next().unwrap_or("user").to_string());
+                    let mut username = payload
+                        .present("username")
+                        .map(str::to_string)
+                        .unwrap_or_else(|| email.split('@').next().unwrap_or("user").to_string());
                     while st.by_username.contains_key(&username.to_lowercase()) {
                         username.push('1');
                     }
@@ -201,22 +253,44 @@ pub fn sync_sso(st: &mut State, sso_param: Option<&str>, sig_param: Option<&str>
         ("active", before.active != after.active),
     ] {
         if changed {
-            st.violate("sync_changes_field", format!("sync_sso changed {field} of {}", before.username), method, path);
+            st.violate(
+                "sync_changes_field",
+                format!("sync_sso changed {field} of {}", before.username),
+                method,
+                path,
+            );
         }
     }
-    let viewer = st.user_by_id(viewer_id).cloned().unwrap_or_else(|| st.users[0].clone());
+    let viewer = st
+        .user_by_id(viewer_id)
+        .cloned()
+        .unwrap_or_else(|| st.users[0].clone());
     let body = st.admin_detail_json(&st.users[idx], &viewer);
-    SyncResult { status: 200, body: Some(body), job }
+    SyncResult {
+        status: 200,
+        body: Some(body),
+        job,
+    }
 }
 
 /// Rules about the payload itself, whoever it is for.
 fn check_payload_rules(st: &mut State, p: &Payload, method: &str, path: &str) {
     for k in p.raw.repeated_keys() {
-        st.violate("repeated_key", format!("payload key {k:?} sent more than once (Rack turns it into an Array)"), method, path);
+        st.violate(
+            "repeated_key",
+            format!("payload key {k:?} sent more than once (Rack turns it into an Array)"),
+            method,
+            path,
+        );
     }
     for k in FORBIDDEN {
         if p.raw.get(k).is_some() {
-            st.violate("sync_forbidden_field", format!("payload sends {k:?}, which an avatar reset must never send"), method, path);
+            st.violate(
+                "sync_forbidden_field",
+                format!("payload sends {k:?}, which an avatar reset must never send"),
+                method,
+                path,
+            );
         }
     }
     for k in sso::BOOLS {
@@ -227,7 +301,15 @@ fn check_payload_rules(st: &mut State, p: &Payload, method: &str, path: &str) {
         }
     }
     if !p.custom.is_empty() {
-        st.violate("custom_field", format!("payload writes custom fields {:?}", p.custom.keys().collect::<Vec<_>>()), method, path);
+        st.violate(
+            "custom_field",
+            format!(
+                "payload writes custom fields {:?}",
+                p.custom.keys().collect::<Vec<_>>()
+            ),
+            method,
+            path,
+        );
     }
 }
 
@@ -242,7 +324,15 @@ fn check_user_rules(st: &mut State, p: &Payload, idx: usize, method: &str, path:
         _ => {}
     }
     if !u.active && p.bool("require_activation") != Some(true) {
-        st.violate("user_activated", format!("payload for inactive {} lacks require_activation=true: the user is activated", u.username), method, path);
+        st.violate(
+            "user_activated",
+            format!(
+                "payload for inactive {} lacks require_activation=true: the user is activated",
+                u.username
+            ),
+            method,
+            path,
+        );
     }
     if st.setting_on("discourse_connect_overrides_groups") {
         let current: Vec<String> = u
@@ -251,14 +341,25 @@ fn check_user_rules(st: &mut State, p: &Payload, idx: usize, method: &str, path:
             .filter_map(|id| st.groups.iter().find(|g| g.id == *id))
             .map(|g| g.name.to_lowercase())
             .collect();
-        let sent: Vec<String> = p.str("groups").unwrap_or("").split(',').map(|g| g.trim().to_lowercase()).filter(|g| !g.is_empty()).collect();
+        let sent: Vec<String> = p
+            .str("groups")
+            .unwrap_or("")
+            .split(',')
+            .map(|g| g.trim().to_lowercase())
+            .filter(|g| !g.is_empty())
+            .collect();
         let dropped: Vec<&String> = current.iter().filter(|g| !sent.contains(g)).collect();
         if !dropped.is_empty() {
             st.violate("groups_dropped", format!("payload for {} drops manual groups {dropped:?} (discourse_connect_overrides_groups is on)", u.username), method, path);
         }
         let added: Vec<&String> = sent.iter().filter(|g| !current.contains(g)).collect();
         if !added.is_empty() {
-            st.violate("sync_changes_field", format!("payload for {} adds groups {added:?}", u.username), method, path);
+            st.violate(
+                "sync_changes_field",
+                format!("payload for {} adds groups {added:?}", u.username),
+                method,
+                path,
+            );
         }
     }
 }
@@ -277,7 +378,12 @@ fn apply(st: &mut State, p: &Payload, idx: usize, require_activation: bool) -> O
     let uploaded = st.users[idx].uploaded_avatar_id;
     let avatar_missing = uploaded.is_none_or(|id| !st.upload_exists(id));
     let group_ids = |names: &str, st: &State| -> Vec<u64> {
-        names.split(',').filter_map(|n| st.group_by_name(n)).filter(|g| !g.automatic).map(|g| g.id).collect()
+        names
+            .split(',')
+            .filter_map(|n| st.group_by_name(n))
+            .filter(|g| !g.automatic)
+            .map(|g| g.id)
+            .collect()
     };
     let groups_sync = overrides_groups.then(|| group_ids(p.str("groups").unwrap_or(""), st));
     let add = group_ids(p.str("add_groups").unwrap_or(""), st);
@@ -310,9 +416,16 @@ fn apply(st: &mut State, p: &Payload, idx: usize, require_activation: bool) -> O
     let force = p.bool("avatar_force_update") == Some(true);
     if let Some(url) = p.present("avatar_url") {
         if avatar_missing || force || overrides_avatar {
-            let known = u.sso.as_ref().and_then(|r| r.external_avatar_url.as_deref());
+            let known = u
+                .sso
+                .as_ref()
+                .and_then(|r| r.external_avatar_url.as_deref());
             if force || known != Some(url) || avatar_missing {
-                job = Some(DownloadJob { url: url.to_string(), user_id: u.id, override_gravatar: overrides_avatar });
+                job = Some(DownloadJob {
+                    url: url.to_string(),
+                    user_id: u.id,
+                    override_gravatar: overrides_avatar,
+                });
             }
         }
     }
