@@ -637,7 +637,7 @@ impl DiscourseClient {
     }
 
     /// `GET /admin/users/{id}.json`: email, active, groups, single_sign_on_record.
-    pub async fn admin_user(&self, id: u64) -> Result<AdminUserJson, ClientError> {
+    pub async fn admin_user(&self, id: i64) -> Result<AdminUserJson, ClientError> {
         self.get_json(&format!("/admin/users/{id}.json")).await
     }
 

@@ -35,7 +35,8 @@ pub struct UserEnvelope {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct UserJson {
-    pub id: u64,
+    /// i64: Discourse's system user is -1.
+    pub id: i64,
     pub username: String,
     #[serde(default)]
     pub name: Option<String>,
@@ -58,7 +59,7 @@ pub struct UserJson {
 /// `root: false`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct AdminUserJson {
-    pub id: u64,
+    pub id: i64,
     pub username: String,
     #[serde(default)]
     pub name: Option<String>,
@@ -113,7 +114,7 @@ impl SsoRecordJson {
 /// One row of `GET /admin/users/list/{q}.json` (a bare array, `AdminUserListSerializer`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct AdminListUserJson {
-    pub id: u64,
+    pub id: i64,
     pub username: String,
     #[serde(default)]
     pub email: Option<String>,
@@ -147,7 +148,8 @@ pub fn user_detail(user: Option<&UserJson>, admin: Option<&AdminUserJson>) -> Op
         }
     }
     Some(UserDetail {
-        id,
+        // Discourse's own system user is -1; it is never a reset target.
+        id: u64::try_from(id).unwrap_or(0),
         username,
         name: user
             .and_then(|u| u.name.clone())
@@ -213,11 +215,11 @@ pub struct ReviewableJson {
     #[serde(default)]
     pub created_at: Option<DateTime<Utc>>,
     #[serde(default)]
-    pub user_id: Option<u64>,
+    pub user_id: Option<i64>,
     #[serde(default)]
-    pub target_created_by_id: Option<u64>,
+    pub target_created_by_id: Option<i64>,
     #[serde(default)]
-    pub created_by_id: Option<u64>,
+    pub created_by_id: Option<i64>,
     #[serde(default)]
     pub score: Option<f64>,
     #[serde(default)]
@@ -229,7 +231,8 @@ pub struct ReviewableJson {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ReviewUserJson {
-    pub id: u64,
+    /// The system user (-1) is side-loaded as the creator of `ReviewableUser` items.
+    pub id: i64,
     pub username: String,
     #[serde(default)]
     pub avatar_template: Option<String>,
@@ -285,7 +288,7 @@ impl ReviewPageJson {
                 Some(ReviewFlag {
                     reviewable_id: r.id,
                     kind: r.kind.clone(),
-                    user_id,
+                    user_id: u64::try_from(user_id).ok()?,
                     username: user.map(|u| u.username.clone()),
                     avatar_template: user.and_then(|u| u.avatar_template.clone()),
                     reason,

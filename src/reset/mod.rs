@@ -369,7 +369,7 @@ impl Engine {
             };
             if enough {
                 let detail = UserDetail {
-                    id: row.id,
+                    id: u64::try_from(row.id).unwrap_or(0),
                     username: row.username.clone(),
                     email: row.email.clone(),
                     active: row.active,
@@ -531,7 +531,7 @@ impl Engine {
                         return self.report(t, Some(&user), Some(strategy), Outcome::Failed, e);
                     }
                     if !resolved.admin_read {
-                        match self.client.admin_user(user.id).await {
+                        match self.client.admin_user(user.id as i64).await {
                             Ok(admin) => {
                                 let keep = user.uploaded_avatar_id;
                                 user = user_detail(None, Some(&admin)).unwrap_or(user);

@@ -95,15 +95,19 @@ impl LogStore {
         self.messages.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
     pub fn all(&self) -> impl Iterator<Item = &LogMessage> {
         self.messages.iter()
     }
 
     fn matches(m: &LogMessage, q: &Query) -> bool {
-        if let Some(sev) = &q.severities {
-            if !sev.contains(&m.severity) {
-                return false;
-            }
+        if let Some(sev) = &q.severities
+            && !sev.contains(&m.severity)
+        {
+            return false;
         }
         if let Some(s) = q.search.filter(|s| !s.is_empty()) {
             // `Logster::Message#=~`: case-insensitive substring of the message or env values;

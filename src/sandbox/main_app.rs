@@ -88,17 +88,17 @@ pub fn handle(shared: &Shared, ctx: &Ctx) -> axum::response::Response {
                 .and_then(|v| v.as_str())
                 .map(str::to_string);
             let outcome = body.get("outcome").and_then(|v| v.as_str()).unwrap_or("");
-            if let Some(ext) = ext {
-                if matches!(outcome, "verified" | "applied") {
-                    for f in st.app_flags.iter_mut() {
-                        let same = match &f.external_id {
-                            Some(AppId::Str(s)) => *s == ext,
-                            Some(AppId::Num(n)) => n.to_string() == ext,
-                            None => false,
-                        };
-                        if same {
-                            f.resolved = true;
-                        }
+            if let Some(ext) = ext
+                && matches!(outcome, "verified" | "applied")
+            {
+                for f in st.app_flags.iter_mut() {
+                    let same = match &f.external_id {
+                        Some(AppId::Str(s)) => *s == ext,
+                        Some(AppId::Num(n)) => n.to_string() == ext,
+                        None => false,
+                    };
+                    if same {
+                        f.resolved = true;
                     }
                 }
             }

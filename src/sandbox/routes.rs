@@ -238,21 +238,21 @@ async fn handle(
                 &ctx.path,
             );
         }
-        if !is_app && !internal {
-            if let Some(t) = st.retry_not_before {
-                if now < t {
-                    let early = t.duration_since(now);
-                    st.violate(
-                        "retry_after_ignored",
-                        format!(
-                            "request sent {:.1}s before the Retry-After it was given had elapsed",
-                            early.as_secs_f64()
-                        ),
-                        ctx.method.as_str(),
-                        &ctx.path,
-                    );
-                }
-            }
+        if !is_app
+            && !internal
+            && let Some(t) = st.retry_not_before
+            && now < t
+        {
+            let early = t.duration_since(now);
+            st.violate(
+                "retry_after_ignored",
+                format!(
+                    "request sent {:.1}s before the Retry-After it was given had elapsed",
+                    early.as_secs_f64()
+                ),
+                ctx.method.as_str(),
+                &ctx.path,
+            );
         }
     }
 
@@ -316,7 +316,8 @@ pub fn authenticate(st: &State, h: &HeaderMap) -> Auth {
     }
     let idx = if let Some(name) = h.get("api-username") {
         let name = String::from_utf8_lossy(name.as_bytes()).into_owned();
-        st.user_idx_by_username(&decode_segment(&name))
+        // Used as sent: Discourse does not percent-decode the header.
+        st.user_idx_by_username(&name)
     } else if let Some(id) = header(h, "api-user-id") {
         id.parse::<i64>()
             .ok()
@@ -693,7 +694,7 @@ fn settings_json(st: &State, names: Option<&[String]>) -> Vec<Value> {
     st.settings
         .iter()
         .filter(|s| names.is_none_or(|n| n.iter().any(|x| x == s.name)))
-        .filter(|s| !(s.secret && !st.scenario.expose_secret_in_settings))
+        .filter(|s| !s.secret || st.scenario.expose_secret_in_settings)
         .map(|s| {
             json!({
                 "setting": s.name,
@@ -757,10 +758,10 @@ pub const REVIEW_PAGE: usize = 10;
 fn review(st: &State, ctx: &Ctx) -> Response {
     let p = &ctx.params;
     let kind = p.get("type").filter(|t| !t.is_empty());
-    if let Some(t) = kind {
-        if !REVIEW_TYPES.contains(&t) {
-            return http::invalid_parameters(&format!("Invalid type: {t}"));
-        }
+    if let Some(t) = kind
+        && !REVIEW_TYPES.contains(&t)
+    {
+        return http::invalid_parameters(&format!("Invalid type: {t}"));
     }
     let status = p
         .get("status")

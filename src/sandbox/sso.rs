@@ -181,8 +181,7 @@ pub fn decode64(s: &str) -> Vec<u8> {
         }
         Err(false)
     };
-    loop {
-        let Ok(a) = next(&mut i, false) else { break };
+    while let Ok(a) = next(&mut i, false) {
         let Ok(bb) = next(&mut i, false) else { break };
         let c = match next(&mut i, true) {
             Ok(c) => c,
@@ -402,10 +401,10 @@ pub fn parse_fields(sso: &str, sig: Option<&str>, secret: &str) -> Result<Payloa
         }
     }
     for (k, v) in &decoded_hash.pairs {
-        if let (Some(name), Some(v)) = (k.strip_prefix("custom."), v.as_str()) {
-            if !name.is_empty() {
-                p.custom.insert(name.to_string(), v.to_string());
-            }
+        if let (Some(name), Some(v)) = (k.strip_prefix("custom."), v.as_str())
+            && !name.is_empty()
+        {
+            p.custom.insert(name.to_string(), v.to_string());
         }
     }
     p.raw = decoded_hash;

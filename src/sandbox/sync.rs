@@ -109,6 +109,7 @@ pub fn sync_sso(
     // `DiscourseConnect#lookup_or_create_user`: blank → BlankExternalId (422), banned → 500.
     let external_id = payload.str("external_id").unwrap_or("").to_string();
     if external_id.trim().is_empty() {
+        // `discourse_connect.blank_id_error` (English text not re-read: approximated).
         return err(
             422,
             json!({"failed": "FAILED", "message": "Account lookup failed: missing external id"}),
@@ -293,10 +294,10 @@ fn check_payload_rules(st: &mut State, p: &Payload, method: &str, path: &str) {
         }
     }
     for k in sso::BOOLS {
-        if let Some(v) = p.raw.get(k) {
-            if !matches!(v.as_str(), Some("true") | Some("false")) {
-                st.violate("inexact_boolean", format!("payload sends {k}={v:?}; only the exact strings true/false count, anything else is ignored"), method, path);
-            }
+        if let Some(v) = p.raw.get(k)
+            && !matches!(v.as_str(), Some("true") | Some("false"))
+        {
+            st.violate("inexact_boolean", format!("payload sends {k}={v:?}; only the exact strings true/false count, anything else is ignored"), method, path);
         }
     }
     if !p.custom.is_empty() {
@@ -394,38 +395,41 @@ fn apply(st: &mut State, p: &Payload, idx: usize, require_activation: bool) -> O
         rec.last_payload = p.unsigned_payload();
     }
     // change_external_attributes_and_override
-    if let Some(email) = p.present("email") {
-        if overrides_email && !email.eq_ignore_ascii_case(&u.email) {
-            u.email = email.to_lowercase();
-            if require_activation {
-                u.active = false;
-            }
+    if let Some(email) = p.present("email")
+        && overrides_email
+        && !email.eq_ignore_ascii_case(&u.email)
+    {
+        u.email = email.to_lowercase();
+        if require_activation {
+            u.active = false;
         }
     }
-    if let Some(name) = p.present("username") {
-        if overrides_username && name != u.username {
-            u.username = name.to_string();
-        }
+    if let Some(name) = p.present("username")
+        && overrides_username
+        && name != u.username
+    {
+        u.username = name.to_string();
     }
-    if let Some(name) = p.present("name") {
-        if overrides_name && name != u.name {
-            u.name = name.to_string();
-        }
+    if let Some(name) = p.present("name")
+        && overrides_name
+        && name != u.name
+    {
+        u.name = name.to_string();
     }
     let force = p.bool("avatar_force_update") == Some(true);
-    if let Some(url) = p.present("avatar_url") {
-        if avatar_missing || force || overrides_avatar {
-            let known = u
-                .sso
-                .as_ref()
-                .and_then(|r| r.external_avatar_url.as_deref());
-            if force || known != Some(url) || avatar_missing {
-                job = Some(DownloadJob {
-                    url: url.to_string(),
-                    user_id: u.id,
-                    override_gravatar: overrides_avatar,
-                });
-            }
+    if let Some(url) = p.present("avatar_url")
+        && (avatar_missing || force || overrides_avatar)
+    {
+        let known = u
+            .sso
+            .as_ref()
+            .and_then(|r| r.external_avatar_url.as_deref());
+        if force || known != Some(url) || avatar_missing {
+            job = Some(DownloadJob {
+                url: url.to_string(),
+                user_id: u.id,
+                override_gravatar: overrides_avatar,
+            });
         }
     }
     if let Some(rec) = u.sso.as_mut() {
@@ -457,10 +461,10 @@ fn apply(st: &mut State, p: &Payload, idx: usize, require_activation: bool) -> O
     if let Some(t) = p.str("title") {
         u.title = (!t.is_empty()).then(|| t.to_string());
     }
-    if let Some(b) = p.str("bio") {
-        if u.bio.as_deref().unwrap_or("").trim().is_empty() || overrides_bio {
-            u.bio = (!b.is_empty()).then(|| b.to_string());
-        }
+    if let Some(b) = p.str("bio")
+        && (u.bio.as_deref().unwrap_or("").trim().is_empty() || overrides_bio)
+    {
+        u.bio = (!b.is_empty()).then(|| b.to_string());
     }
     if let Some(w) = p.str("website") {
         u.website = (!w.is_empty()).then(|| w.to_string());
