@@ -116,7 +116,10 @@ mod tests {
     fn strips_csi_osc_and_controls() {
         assert_eq!(clean("a\u{1b}[31mred\u{1b}[0m"), "ared");
         assert_eq!(clean("x\u{1b}]0;title\u{7}y"), "xy");
-        assert_eq!(clean("x\u{1b}]8;;http://e\u{1b}\\link\u{1b}]8;;\u{1b}\\"), "xlink");
+        assert_eq!(
+            clean("x\u{1b}]8;;http://e\u{1b}\\link\u{1b}]8;;\u{1b}\\"),
+            "xlink"
+        );
         assert_eq!(clean("bell\u{7}\u{8}\u{0}!"), "bell!");
         assert_eq!(clean("c1\u{9b}2Jok"), "c1ok");
         assert_eq!(clean("two\nlines"), "two lines");
@@ -135,8 +138,14 @@ mod tests {
         assert_eq!(width(&truncate("山田太郎", 5)), 5);
         assert_eq!(truncate("abc", 3), "abc");
         // e + combining acute stays whole.
-        assert_eq!(truncate("e\u{301}e\u{301}e\u{301}", 3), "e\u{301}e\u{301}e\u{301}");
-        assert_eq!(truncate("e\u{301}e\u{301}e\u{301}x", 3), "e\u{301}e\u{301}…");
+        assert_eq!(
+            truncate("e\u{301}e\u{301}e\u{301}", 3),
+            "e\u{301}e\u{301}e\u{301}"
+        );
+        assert_eq!(
+            truncate("e\u{301}e\u{301}e\u{301}x", 3),
+            "e\u{301}e\u{301}…"
+        );
         assert_eq!(truncate("abc", 0), "");
     }
 }

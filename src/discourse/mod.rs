@@ -1,1 +1,4 @@
-pub mod client; pub mod logs; pub mod sso; pub mod types;
+pub mod client;
+pub mod logs;
+pub mod sso;
+pub mod types;
