@@ -348,7 +348,7 @@ impl Queue {
     }
 
     /// Adds (or completes) a user read from Discourse, such as one looked up by hand with
-    /// `:user`: known users get the missing ids filled in and their avatar kind refreshed; an
+    /// `:user`: a known user gets the missing ids filled in and its avatar kind refreshed; an
     /// unknown one gets a slot with no flag. Returns the slot.
     pub fn upsert_detail(&mut self, detail: &UserDetail) -> usize {
         let ext = detail
@@ -360,11 +360,24 @@ impl Queue {
             Some(s) => s,
             None => self.push(QueuedUser::default()),
         };
-        let u = &mut self.users[slot];
+        self.complete(slot, detail);
+        slot
+    }
+
+    /// Completes the user in `slot` with what Discourse says of it: Discourse id, username (the
+    /// one the API needs; the main app's may differ), email, external id, avatar kind.
+    pub fn complete(&mut self, slot: usize, detail: &UserDetail) {
+        let slot = self.resolve(slot);
+        let Some(u) = self.users.get_mut(slot) else {
+            return;
+        };
+        let ext = detail
+            .external_id()
+            .map(|x| sanitize::clean(x).trim().to_string());
+        let name = sanitize::clean(&detail.username);
         u.discourse_id = Some(detail.id);
-        fill(&mut u.external_id, &ext);
+        fill(&mut u.external_id, &ext.filter(|x| !x.is_empty()));
         if !name.is_empty() {
-            // Discourse's username is the one the API needs; the main app's may differ.
             u.username = Some(name);
         }
         fill(&mut u.email, &clean_opt(detail.email.clone()));
@@ -373,7 +386,6 @@ impl Queue {
             u.avatar = kind;
         }
         self.index(slot);
-        slot
     }
 
     /// Live slots in queue order (see the module documentation).
