@@ -17,3 +17,6 @@ pub use effects::{Backend, BudgetStatus, QueuePage, ResetStep, Setting, SiteInfo
 pub use event::run;
 pub use theme::ThemeChoice;
 pub use ui::view;
+
+#[cfg(test)]
+mod tests;

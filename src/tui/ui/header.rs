@@ -36,28 +36,35 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     spans.push(sep());
     spans.push(Span::styled("strategy ", theme.dim));
     spans.push(Span::styled(app.strategy_text(), theme.accent));
+    let mut second: Vec<Span> = Vec::new();
     if let Some(b) = app.budget {
-        spans.push(sep());
         let style = if b.left == 0 { theme.warn } else { theme.text };
-        spans.push(Span::styled(
-            format!("budget {}/{}", b.left, b.per_minute),
+        second.push(Span::styled(
+            format!("budget {}/{} a minute", b.left, b.per_minute),
             style,
         ));
         if let Some(s) = b.retry_after_secs {
-            spans.push(Span::styled(format!(" retry in {s}s"), theme.err));
+            second.push(Span::styled(format!(" · retry in {s}s"), theme.err));
         }
+        second.push(sep());
     }
     let site = app.site();
-    spans.push(sep());
-    spans.push(Span::styled("SSO log ", theme.dim));
-    spans.push(Span::styled(
+    second.push(Span::styled("verbose SSO log ", theme.dim));
+    second.push(Span::styled(
         switch(site.and_then(|s| s.verbose_sso)),
         theme.text,
     ));
-    spans.push(Span::styled("  upload log ", theme.dim));
-    spans.push(Span::styled(
+    second.push(Span::styled(" · upload log ", theme.dim));
+    second.push(Span::styled(
         switch(site.and_then(|s| s.verbose_upload)),
         theme.text,
     ));
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    let lines = if area.height >= 2 {
+        vec![Line::from(spans), Line::from(second)]
+    } else {
+        spans.push(sep());
+        spans.extend(second);
+        vec![Line::from(spans)]
+    };
+    frame.render_widget(Paragraph::new(lines), area);
 }

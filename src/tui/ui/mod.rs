@@ -43,8 +43,10 @@ pub fn too_small(area: Rect) -> bool {
 /// The layout for `area`. Shared by `view` and by `update` (which needs the queue's height to
 /// page and scroll). Narrow terminals show one pane at a time: the focused one.
 pub fn layout(area: Rect, app: &App) -> Areas {
+    // Two header lines when there is room: the site, then the budget and the switches.
+    let header_h = if area.height >= 20 { 2 } else { 1 };
     let [header, body, status, footer] = Layout::vertical([
-        Constraint::Length(1),
+        Constraint::Length(header_h),
         Constraint::Min(0),
         Constraint::Length(1),
         Constraint::Length(1),

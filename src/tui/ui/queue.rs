@@ -157,7 +157,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         let ext = u.external_id.as_deref().unwrap_or("");
         let reasons = u.reasons().join(", ");
         let reason = if u.flags.len() > 1 {
-            format!("{} ({}×)", reasons, u.flags.len())
+            format!("{}× {}", u.flags.len(), reasons)
         } else if u.flags.is_empty() {
             "looked up".to_string()
         } else {
