@@ -24,6 +24,8 @@ const LOG_POLL_MIN: u32 = 20; // 5 s
 const LOG_POLL_MAX: u32 = 240; // 60 s
 /// While resets run, logs are read at most this often, so resets keep the budget.
 const LOG_POLL_DURING_RESETS: u32 = 60; // 15 s
+/// A message (not an error) stays this many ticks in the status bar.
+const MESSAGE_TICKS: u32 = 40; // 10 s
 /// The log pane keeps this many lines.
 const LOG_CAP: usize = 5_000;
 
@@ -204,6 +206,8 @@ pub struct Batch {
     pub done: usize,
     pub cancelling: bool,
     pub dry_run: bool,
+    /// How many of each outcome so far.
+    pub outcomes: Vec<(Outcome, usize)>,
 }
 
 /// A line of the log pane.
@@ -338,6 +342,8 @@ pub struct App {
     pub(crate) modal: Option<Modal>,
     /// One-line message in the status bar (`true` for an error).
     pub(crate) message: Option<(String, bool)>,
+    /// Ticks until a non-error message goes away.
+    message_ttl: u32,
     sso_decode: Option<SsoDecoder>,
 }
 
@@ -392,6 +398,7 @@ impl App {
             input: Input::Normal,
             modal: None,
             message: None,
+            message_ttl: 0,
             sso_decode: None,
         }
     }
@@ -647,16 +654,15 @@ impl App {
 
     fn note(&mut self, tag: &'static str, text: impl Into<String>) {
         let text = sanitize::clean(&text.into());
-        self.push_log(LogEntry::Note {
-            at: self.now,
-            tag,
-            text,
-        });
+        // The console's own lines go after what it has seen, in the order they happen.
+        let at = self.log.back().map_or(self.now, |e| e.at().max(self.now));
+        self.push_log(LogEntry::Note { at, tag, text });
         self.rebuild_log_view();
     }
 
     fn say(&mut self, text: impl Into<String>, error: bool) {
         self.message = Some((sanitize::clean(&text.into()), error));
+        self.message_ttl = MESSAGE_TICKS;
         self.redraw = true;
     }
 
@@ -763,35 +769,33 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         Msg::ResetFinished { batch } => {
             if app.batch.as_ref().is_some_and(|b| b.id == batch) {
                 let b = app.batch.take().unwrap();
-                let mut counts: Vec<(Outcome, usize)> = Vec::new();
-                for s in app.status.values() {
-                    if let RowStatus::Done { outcome, .. } = s {
-                        match counts.iter_mut().find(|(o, _)| o == outcome) {
-                            Some((_, n)) => *n += 1,
-                            None => counts.push((*outcome, 1)),
-                        }
-                    }
-                }
-                counts.sort_by_key(|(o, _)| o.as_str());
-                let summary: Vec<String> = counts
+                let summary: Vec<String> = b
+                    .outcomes
                     .iter()
                     .map(|(o, n)| format!("{n} {}", o.as_str()))
                     .collect();
                 app.say(
                     format!(
-                        "{} finished ({} users): {}",
+                        "{} ({} user{}): {}",
                         if b.cancelling {
                             "resets cancelled"
                         } else {
-                            "resets"
+                            "resets finished"
                         },
                         b.total,
+                        if b.total == 1 { "" } else { "s" },
                         summary.join(", ")
                     ),
                     false,
                 );
                 if app.hide_done {
                     app.invalidate_filter();
+                }
+                // `q` asked because resets were running; now none are: quit as asked.
+                if app.modal == Some(Modal::Confirm(Confirm::Quit)) {
+                    app.modal = None;
+                    app.quitting = true;
+                    return vec![Effect::Quit];
                 }
             }
             vec![]
@@ -841,6 +845,13 @@ fn on_tick(app: &mut App, now: DateTime<Utc>) -> Vec<Effect> {
     let minute_changed = app.now.timestamp() / 60 != now.timestamp() / 60;
     app.now = now;
     let mut fx = Vec::new();
+    if matches!(app.message, Some((_, false))) {
+        app.message_ttl = app.message_ttl.saturating_sub(1);
+        if app.message_ttl == 0 {
+            app.message = None;
+            app.redraw = true;
+        }
+    }
     // Animations and countdowns only redraw while something moves.
     if app.is_loading()
         || app.batch.is_some()
@@ -984,6 +995,10 @@ fn on_progress(app: &mut App, batch: u64, slot: usize, step: ResetStep) -> Vec<E
         return vec![];
     };
     b.done += 1;
+    match b.outcomes.iter_mut().find(|(o, _)| *o == report.outcome) {
+        Some((_, n)) => *n += 1,
+        None => b.outcomes.push((report.outcome, 1)),
+    }
     let single_dry_run = b.dry_run && b.total == 1;
     let name = app
         .queue
@@ -1160,6 +1175,7 @@ fn confirmed(app: &mut App, c: Confirm) -> Vec<Effect> {
                 done: 0,
                 cancelling: false,
                 dry_run: app.cfg.dry_run,
+                outcomes: Vec::new(),
             });
             app.say(
                 format!(
@@ -1331,14 +1347,16 @@ fn on_normal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 Focus::Queue => Focus::Detail,
                 Focus::Detail => Focus::Log,
                 Focus::Log => Focus::Queue,
-            }
+            };
+            app.scroll_to_sel();
         }
         KeyCode::BackTab => {
             app.focus = match app.focus {
                 Focus::Queue => Focus::Log,
                 Focus::Detail => Focus::Queue,
                 Focus::Log => Focus::Detail,
-            }
+            };
+            app.scroll_to_sel();
         }
         KeyCode::Char('l') => {
             app.log_big = !app.log_big;

@@ -20,7 +20,8 @@ use super::ui;
 
 /// Runs the console until the operator quits. Restores the terminal on return, on error and on
 /// panic (`ratatui::try_init` chains a restoring panic hook before the existing one).
-pub async fn run(app: App, backend: Arc<dyn Backend>) -> io::Result<()> {
+pub async fn run(mut app: App, backend: Arc<dyn Backend>) -> io::Result<()> {
+    app.cfg.no_color |= super::theme::no_color_env();
     let mut terminal = ratatui::try_init()?;
     let result = event_loop(&mut terminal, app, backend).await;
     ratatui::restore();

@@ -295,3 +295,122 @@ async fn user_lookup_and_setting_toggle_go_through_the_backend() {
         vec![(Setting::VerboseUpload, true)]
     );
 }
+
+/// A backend with many users and exchanges, for trying the real terminal loop by hand:
+/// `tmux new 'cargo test --test it live_console -- --ignored --nocapture'`.
+struct LiveBackend {
+    fake: FakeBackend,
+    exchanges: tokio::sync::broadcast::Sender<avatar_console::model::Exchange>,
+}
+
+impl Backend for LiveBackend {
+    fn site(&self) -> BoxFuture<'static, Result<SiteInfo, String>> {
+        self.fake.site()
+    }
+    fn load_queue_page(
+        &self,
+        source: Source,
+        cursor: Option<String>,
+    ) -> BoxFuture<'static, Result<QueuePage, String>> {
+        async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let page: usize = cursor.as_deref().unwrap_or("0").parse().unwrap_or(0);
+            let items = (page * 500..page * 500 + 500)
+                .map(|i| FlagItem {
+                    flagged_at: Some(chrono::Utc::now() - chrono::Duration::minutes(i as i64)),
+                    email: Some(format!("user{i}@example.com")),
+                    ..flag(
+                        source,
+                        (source == Source::App).then(|| i.to_string()).as_deref(),
+                        &format!("user{i}"),
+                    )
+                })
+                .collect();
+            Ok(QueuePage {
+                items,
+                next: (page < 19).then(|| (page + 1).to_string()),
+            })
+        }
+        .boxed()
+    }
+    fn load_user(&self, user: UserRef) -> BoxFuture<'static, Result<UserInfo, String>> {
+        self.fake.load_user(user)
+    }
+    fn reset(
+        &self,
+        user: UserRef,
+        options: ResetOptions,
+        progress: Progress,
+    ) -> BoxFuture<'static, ResetReport> {
+        let tx = self.exchanges.clone();
+        let path = format!("/u/{user}/preferences/avatar/pick");
+        let fut = self.fake.reset(user, options, progress);
+        async move {
+            let r = fut.await;
+            let _ = tx.send(avatar_console::model::Exchange {
+                at: chrono::Utc::now(),
+                method: "PUT".into(),
+                path,
+                status: Some(200),
+                latency_ms: 41,
+                summary: "200 OK".into(),
+                request_body: Some("type=system".into()),
+                response_body: Some("{\"success\":\"OK\"}".into()),
+            });
+            r
+        }
+        .boxed()
+    }
+    fn poll_logs(&self, after: Option<String>) -> BoxFuture<'static, Result<Vec<LogLine>, String>> {
+        async move {
+            if after.is_some() {
+                return Ok(vec![]);
+            }
+            Ok(vec![LogLine {
+                key: "k1".into(),
+                at: chrono::Utc::now(),
+                severity: 2,
+                kind: avatar_console::model::LogKind::Sso,
+                message:
+                    "Verbose SSO log: Signature verification failed\nsso=bm9uY2U9MQ%3D%3D&sig=ab"
+                        .into(),
+                count: 3,
+            }])
+        }
+        .boxed()
+    }
+    fn set_setting(
+        &self,
+        setting: Setting,
+        enable: bool,
+    ) -> BoxFuture<'static, Result<bool, String>> {
+        self.fake.set_setting(setting, enable)
+    }
+    fn budget(&self) -> Option<avatar_console::tui::BudgetStatus> {
+        Some(avatar_console::tui::BudgetStatus {
+            left: 55,
+            per_minute: 60,
+            retry_after_secs: None,
+        })
+    }
+    fn exchanges(
+        &self,
+    ) -> Option<tokio::sync::broadcast::Receiver<avatar_console::model::Exchange>> {
+        Some(self.exchanges.subscribe())
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs a terminal: run by hand in tmux"]
+async fn live_console() {
+    let backend = Arc::new(LiveBackend {
+        fake: FakeBackend::default(),
+        exchanges: tokio::sync::broadcast::channel(256).0,
+    });
+    let app = App::new(AppConfig {
+        site: "forum.test".into(),
+        api_user: "system".into(),
+        ..AppConfig::default()
+    });
+    avatar_console::tui::run(app, backend).await.unwrap();
+}

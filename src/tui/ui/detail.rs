@@ -147,7 +147,10 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     for f in &u.flags {
         let when = f
             .flagged_at
-            .map(|t| format!("{} ({} ago)", stamp(t), age(app.now, Some(t))))
+            .map(|t| match age(app.now, Some(t)).as_str() {
+                "now" => format!("{} (just now)", stamp(t)),
+                a => format!("{} ({a} ago)", stamp(t)),
+            })
             .unwrap_or_else(|| "time unknown".into());
         lines.push(Line::from(vec![
             Span::styled(format!("  {:<9} ", f.source.as_str()), theme.accent),

@@ -89,18 +89,22 @@ pub fn view(app: &App, frame: &mut Frame) {
     let area = frame.area();
     let theme = Theme::new(app.cfg.theme, app.cfg.no_color);
     if too_small(area) {
-        let msg = format!(
-            "terminal too small: {}×{}, need {MIN_WIDTH}×{MIN_HEIGHT}",
-            area.width, area.height
+        let lines = vec![
+            Line::raw("terminal too small"),
+            Line::raw(format!(
+                "{}×{}, need {MIN_WIDTH}×{MIN_HEIGHT}",
+                area.width, area.height
+            )),
+        ];
+        let y = area.y + area.height.saturating_sub(2) / 2;
+        let r = Rect::new(area.x, y, area.width, 2.min(area.bottom() - y));
+        frame.render_widget(
+            Paragraph::new(lines)
+                .style(theme.warn)
+                .centered()
+                .wrap(ratatui::widgets::Wrap { trim: true }),
+            r,
         );
-        let y = area.y + area.height / 2;
-        let line = Rect::new(
-            area.x,
-            y.min(area.bottom().saturating_sub(1)),
-            area.width,
-            1.min(area.height),
-        );
-        frame.render_widget(Paragraph::new(msg).style(theme.warn).centered(), line);
         return;
     }
     let a = layout(area, app);
