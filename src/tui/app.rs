@@ -958,14 +958,17 @@ fn on_user(app: &mut App, req: u64, result: Result<UserInfo, String>) -> Vec<Eff
             app.details
                 .insert(slot, DetailState::Loaded(Box::new(info)));
             if added {
-                app.order = app.queue.sorted();
+                app.order_dirty = true;
+                app.settle();
+            } else {
+                app.invalidate_filter();
             }
-            // Show it even when the filter would hide it.
-            let key = app.hay[slot].clone();
-            if !app.filter.is_empty() && !key.contains(&app.filter.to_lowercase()) {
+            // Show it even when the filter (or hiding done rows) would hide it.
+            if !app.visible.contains(&slot) {
                 app.filter.clear();
+                app.hide_done = false;
+                app.invalidate_filter();
             }
-            app.invalidate_filter();
             if let Some(i) = app.visible.iter().position(|s| *s == slot) {
                 app.select(i);
             }

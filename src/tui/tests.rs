@@ -410,6 +410,8 @@ fn q_quits_at_once_but_asks_while_resets_run() {
 #[test]
 fn command_line_user_refresh_and_quit() {
     let mut app = app3(cfg());
+    press(&mut app, "/alice");
+    update(&mut app, key(KeyCode::Enter));
     let fx = press(&mut app, ":user external:999");
     assert!(fx.is_empty());
     assert_eq!(app.input(), &Input::Command("user external:999".into()));
@@ -418,7 +420,7 @@ fn command_line_user_refresh_and_quit() {
         panic!("{fx:?}")
     };
     assert_eq!(user, &UserRef::ExternalId("999".into()));
-    // A user that is not queued is added at the top and selected.
+    // A user that is not queued is added at the top and selected, even under a filter.
     let detail = UserDetail {
         id: 77,
         username: "zed".into(),
