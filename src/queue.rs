@@ -110,6 +110,22 @@ fn fill(slot: &mut Option<String>, v: &Option<String>) {
     }
 }
 
+/// Folds what `src` knows into `dst`: missing ids and names filled in, a known avatar kind
+/// (the newer information) taken, every flag kept.
+fn fold(dst: &mut QueuedUser, src: QueuedUser) {
+    fill(&mut dst.external_id, &src.external_id);
+    dst.discourse_id = dst.discourse_id.or(src.discourse_id);
+    fill(&mut dst.username, &src.username);
+    fill(&mut dst.email, &src.email);
+    fill(&mut dst.photo_url, &src.photo_url);
+    if src.avatar != AvatarKind::Unknown {
+        dst.avatar = src.avatar;
+    }
+    for f in src.flags {
+        add_flag(dst, f);
+    }
+}
+
 impl Queue {
     pub fn new() -> Self {
         Self::default()
@@ -218,18 +234,7 @@ impl Queue {
     /// Folds `from` into `into` (both live, compatible).
     fn absorb(&mut self, from: usize, into: usize) {
         let src = std::mem::take(&mut self.users[from]);
-        let dst = &mut self.users[into];
-        fill(&mut dst.external_id, &src.external_id);
-        dst.discourse_id = dst.discourse_id.or(src.discourse_id);
-        fill(&mut dst.username, &src.username);
-        fill(&mut dst.email, &src.email);
-        fill(&mut dst.photo_url, &src.photo_url);
-        if dst.avatar == AvatarKind::Unknown {
-            dst.avatar = src.avatar;
-        }
-        for f in src.flags {
-            add_flag(dst, f);
-        }
+        fold(&mut self.users[into], src);
         self.absorbed[from] = Some(into);
         self.live -= 1;
         for v in self
@@ -280,36 +285,25 @@ impl Queue {
                 cands.push(c);
             }
         }
-        let flag = Flag {
-            source: item.source,
-            reason: item.reason.clone(),
-            flagged_at: item.flagged_at,
+        let user = QueuedUser {
+            flags: vec![Flag {
+                source: item.source,
+                reason: item.reason,
+                flagged_at: item.flagged_at,
+            }],
+            external_id: item.external_id,
+            discourse_id: item.discourse_id,
+            username: item.username,
+            email: item.email,
+            avatar: item.avatar,
+            photo_url: item.photo_url,
         };
         let Some(&target) = cands.first() else {
-            let slot = self.push(QueuedUser {
-                external_id: item.external_id,
-                discourse_id: item.discourse_id,
-                username: item.username,
-                email: item.email,
-                flags: vec![flag],
-                avatar: item.avatar,
-                photo_url: item.photo_url,
-            });
+            let slot = self.push(user);
             out.touch(slot);
             return;
         };
-        {
-            let u = &mut self.users[target];
-            fill(&mut u.external_id, &item.external_id);
-            u.discourse_id = u.discourse_id.or(item.discourse_id);
-            fill(&mut u.username, &item.username);
-            fill(&mut u.email, &item.email);
-            fill(&mut u.photo_url, &item.photo_url);
-            if item.avatar != AvatarKind::Unknown {
-                u.avatar = item.avatar;
-            }
-            add_flag(u, flag);
-        }
+        fold(&mut self.users[target], user);
         self.index(target);
         out.touch(target);
         // The item may link users that were apart until now.

@@ -1458,38 +1458,38 @@ fn scroll(app: &mut App, delta: isize) {
     }
 }
 
-fn reset_selected(app: &mut App) -> Vec<Effect> {
-    if refuse_read_only(app, "reset (r)") {
-        return vec![];
+/// Whether a reset may be asked for now; says why not.
+fn may_reset(app: &mut App, what: &str) -> bool {
+    if refuse_read_only(app, what) {
+        return false;
     }
-    let Some(slot) = app.selected_slot() else {
-        app.say("no user selected", true);
-        return vec![];
-    };
     if app.batch.is_some() {
         app.say(
             "resets are running: wait for them, or Esc to cancel them",
             true,
         );
+        return false;
+    }
+    true
+}
+
+fn reset_selected(app: &mut App) -> Vec<Effect> {
+    if !may_reset(app, "reset (r)") {
         return vec![];
     }
-    app.modal = Some(Modal::Confirm(Confirm::Reset { slots: vec![slot] }));
+    match app.selected_slot() {
+        Some(slot) => app.modal = Some(Modal::Confirm(Confirm::Reset { slots: vec![slot] })),
+        None => app.say("no user selected", true),
+    }
     vec![]
 }
 
 fn reset_marked(app: &mut App) -> Vec<Effect> {
-    if refuse_read_only(app, "reset of marked users (R)") {
+    if !may_reset(app, "reset of marked users (R)") {
         return vec![];
     }
     if app.marks.is_empty() {
         app.say("no marked users: mark with space, or v for a range", true);
-        return vec![];
-    }
-    if app.batch.is_some() {
-        app.say(
-            "resets are running: wait for them, or Esc to cancel them",
-            true,
-        );
         return vec![];
     }
     // In queue order, so the batch goes top to bottom.
