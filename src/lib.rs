@@ -17,4 +17,5 @@ pub mod sandbox;
 pub mod sanitize;
 pub mod secret;
 pub mod session;
+pub mod sources;
 pub mod tui;

@@ -90,7 +90,7 @@ pub enum MainAppError {
 pub struct MainAppClient {
     http: reqwest::Client,
     settings: Arc<MainAppSettings>,
-    observer: Option<Observer>,
+    observer: Arc<std::sync::Mutex<Option<Observer>>>,
 }
 
 impl MainAppClient {
@@ -102,8 +102,13 @@ impl MainAppClient {
         MainAppClient {
             http,
             settings: Arc::new(settings),
-            observer,
+            observer: Arc::new(std::sync::Mutex::new(observer)),
         }
+    }
+
+    /// Sends every exchange to `observer` from now on (shared by clones).
+    pub fn set_observer(&self, observer: Observer) {
+        *self.observer.lock().unwrap_or_else(|e| e.into_inner()) = Some(observer);
     }
 
     pub fn first_page_url(&self) -> Url {
@@ -134,7 +139,8 @@ impl MainAppClient {
             response_body: None,
         };
         tracing::info!(method, path = %ex.path, status = ?status, "main app exchange");
-        if let Some(o) = &self.observer {
+        let observer = self.observer.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(o) = observer {
             o(&ex);
         }
     }

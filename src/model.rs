@@ -242,3 +242,118 @@ pub struct LogLine {
     /// Logster's grouping count (1 when not grouped).
     pub count: u64,
 }
+
+/// One flagged user as one source reports it: an item of a main-app page or of Discourse's review
+/// queue. `queue::merge` folds these into [`QueuedUser`]s. Text is untrusted until merged (the
+/// merge sanitizes it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlagItem {
+    pub source: Source,
+    pub external_id: Option<String>,
+    /// Discourse's numeric user id, when the source knows it (the review queue does).
+    pub discourse_id: Option<u64>,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub reason: String,
+    pub flagged_at: Option<DateTime<Utc>>,
+    /// The main app's copy of the flagged photo, when it gives one.
+    pub photo_url: Option<String>,
+    pub avatar: AvatarKind,
+}
+
+/// One user of the merged queue: every flag from every source, deduplicated by external id,
+/// then Discourse user id, then case-insensitive username (see `queue.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct QueuedUser {
+    pub external_id: Option<String>,
+    pub discourse_id: Option<u64>,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub flags: Vec<Flag>,
+    pub avatar: AvatarKind,
+    pub photo_url: Option<String>,
+}
+
+impl QueuedUser {
+    /// The sources that flagged this user, each once, `app` before `discourse`.
+    pub fn sources(&self) -> Vec<Source> {
+        let mut s: Vec<Source> = self.flags.iter().map(|f| f.source).collect();
+        s.sort();
+        s.dedup();
+        s
+    }
+
+    pub fn has_source(&self, source: Source) -> bool {
+        self.flags.iter().any(|f| f.source == source)
+    }
+
+    /// The newest flag time, if any flag carries one.
+    pub fn newest_flag(&self) -> Option<DateTime<Utc>> {
+        self.flags.iter().filter_map(|f| f.flagged_at).max()
+    }
+
+    /// The reasons, each once, in the order they came.
+    pub fn reasons(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for f in &self.flags {
+            if !f.reason.is_empty() && !out.contains(&f.reason.as_str()) {
+                out.push(&f.reason);
+            }
+        }
+        out
+    }
+
+    /// How to name this user to the reset engine and the clients: the external id first (the
+    /// DiscourseConnect link, unambiguous), then the username, then the email.
+    pub fn user_ref(&self) -> Option<UserRef> {
+        if let Some(x) = &self.external_id {
+            Some(UserRef::ExternalId(x.clone()))
+        } else if let Some(u) = &self.username {
+            Some(UserRef::Username(u.clone()))
+        } else {
+            self.email.as_ref().map(|e| UserRef::Email(e.clone()))
+        }
+    }
+
+    /// A short name for screens: the username, else `external:ID`, else the email.
+    pub fn label(&self) -> String {
+        match (&self.username, &self.external_id, &self.email) {
+            (Some(u), _, _) => u.clone(),
+            (None, Some(x), _) => format!("external:{x}"),
+            (None, None, Some(e)) => e.clone(),
+            _ => "?".to_string(),
+        }
+    }
+}
+
+/// A user as the operator names one (interface.md: `alice`, `external:684`, `a@example.com`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum UserRef {
+    Username(String),
+    ExternalId(String),
+    Email(String),
+}
+
+impl UserRef {
+    /// `external:ID` is an external id, anything with `@` an email, the rest a username.
+    pub fn parse(text: &str) -> Self {
+        let t = text.trim();
+        if let Some(x) = t.strip_prefix("external:") {
+            UserRef::ExternalId(x.trim().to_string())
+        } else if t.contains('@') {
+            UserRef::Email(t.to_string())
+        } else {
+            UserRef::Username(t.to_string())
+        }
+    }
+}
+
+impl std::fmt::Display for UserRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserRef::Username(u) => f.write_str(u),
+            UserRef::ExternalId(x) => write!(f, "external:{x}"),
+            UserRef::Email(e) => f.write_str(e),
+        }
+    }
+}

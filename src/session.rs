@@ -72,6 +72,14 @@ impl Session {
         })
     }
 
+    /// Every exchange with Discourse and the main app goes to `observer` (the log pane).
+    pub fn set_observer(&self, observer: crate::discourse::client::Observer) {
+        self.discourse.set_observer(observer.clone());
+        if let Some(m) = &self.main_app {
+            m.set_observer(observer);
+        }
+    }
+
     pub fn reset_options(
         config: &Config,
         strategy: Option<ResetStrategy>,

@@ -1,3 +1,5 @@
+//! The Discourse admin API: the client, its budget, payloads, settings, types and logs.
+
 pub mod budget;
 pub mod client;
 pub mod logs;

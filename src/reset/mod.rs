@@ -20,37 +20,22 @@ use crate::discourse::settings::DcSettings;
 use crate::discourse::sso::Payload;
 use crate::discourse::types::{AdminListUserJson, user_detail};
 use crate::main_app::MainAppClient;
-use crate::model::{Outcome, ResetReport, Strategy, UserDetail};
+use crate::model::{Outcome, ResetReport, Strategy, UserDetail, UserRef};
 use crate::secret::Secret;
 pub use plan::{Decision, StrategyChoice};
 
-/// `USER` on the command line: a username, `external:ID` or an email (interface.md).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum UserRef {
-    Username(String),
-    External(String),
-    Email(String),
-}
-
-impl UserRef {
-    pub fn parse(input: &str) -> Result<UserRef, String> {
-        let s = input.trim();
-        if s.is_empty() {
-            return Err("empty user: give a username, external:ID or an email".into());
+/// Parses `USER` from the command line (interface.md), refusing the empty forms with a message
+/// that says what to write.
+pub fn parse_user(input: &str) -> Result<UserRef, String> {
+    let s = input.trim();
+    if s.is_empty() {
+        return Err("empty user: give a username, external:ID or an email".into());
+    }
+    match UserRef::parse(s) {
+        UserRef::ExternalId(id) if id.is_empty() => {
+            Err(format!("{input:?}: external: needs an id, e.g. external:684"))
         }
-        if let Some(id) = s.strip_prefix("external:") {
-            let id = id.trim();
-            if id.is_empty() {
-                return Err(format!(
-                    "{input:?}: external: needs an id, e.g. external:684"
-                ));
-            }
-            return Ok(UserRef::External(id.to_string()));
-        }
-        if s.contains('@') {
-            return Ok(UserRef::Email(s.to_string()));
-        }
-        Ok(UserRef::Username(s.to_string()))
+        r => Ok(r),
     }
 }
 
@@ -70,7 +55,7 @@ impl Target {
     pub fn from_input(input: &str) -> Result<Target, String> {
         Ok(Target {
             input: input.to_string(),
-            user: UserRef::parse(input)?,
+            user: parse_user(input)?,
             known_username: None,
             known_external_id: None,
             known_email: None,
@@ -404,7 +389,7 @@ impl Engine {
                 let u = self.client.user(name).await.map_err(describe)?;
                 (u.id, Some(u))
             }
-            (None, UserRef::External(ext)) => {
+            (None, UserRef::ExternalId(ext)) => {
                 let u = self.client.user_by_external(ext).await.map_err(describe)?;
                 (u.id, Some(u))
             }
@@ -453,12 +438,12 @@ impl Engine {
         }
         if detail.sso.is_none()
             && let Some(ext) = t.known_external_id.clone().or(match &t.user {
-                UserRef::External(e) => Some(e.clone()),
+                UserRef::ExternalId(e) => Some(e.clone()),
                 _ => None,
             })
         {
             // /u/by-external answered, so the record exists even if this server hides it.
-            if matches!(t.user, UserRef::External(_)) {
+            if matches!(t.user, UserRef::ExternalId(_)) {
                 detail.sso = Some(crate::model::SsoRecord {
                     external_id: ext,
                     ..Default::default()

@@ -1,0 +1,1680 @@
+//! The console's state and `update`, the only place it changes.
+//!
+//! `update(app, msg)` is synchronous and does no I/O: it changes the state and returns the
+//! [`Effect`]s the loop must start. Tests drive it with messages and check state and effects.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use crate::model::{Exchange, LogLine, Outcome, Source, Strategy, UserRef};
+use crate::queue::Queue;
+use crate::sanitize;
+
+use super::effects::{BudgetStatus, QueuePage, ResetStep, Setting, SiteInfo, UserInfo};
+use super::theme::ThemeChoice;
+use super::ui;
+
+/// The interval of [`Msg::Tick`], which the loop sends.
+pub const TICK_MS: u64 = 250;
+/// Discourse log polling: first interval and the back-off ceiling, in ticks.
+const LOG_POLL_MIN: u32 = 20; // 5 s
+const LOG_POLL_MAX: u32 = 240; // 60 s
+/// While resets run, logs are read at most this often, so resets keep the budget.
+const LOG_POLL_DURING_RESETS: u32 = 60; // 15 s
+/// A message (not an error) stays this many ticks in the status bar.
+const MESSAGE_TICKS: u32 = 40; // 10 s
+/// The log pane keeps this many lines.
+const LOG_CAP: usize = 5_000;
+
+/// Decodes a DiscourseConnect payload (`sso=…&sig=…`, a URL holding them, or bare Base64) into
+/// its fields. The command code plugs in `discourse::sso::decode`.
+pub type SsoDecoder = Arc<dyn Fn(&str) -> Option<Vec<(String, String)>> + Send + Sync>;
+
+/// What the console is opened with.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// The forum, as shown in the header (`forum.example.com`).
+    pub site: String,
+    pub api_user: String,
+    pub read_only: bool,
+    pub dry_run: bool,
+    pub theme: ThemeChoice,
+    /// `NO_COLOR` was set: no colour whatever the theme.
+    pub no_color: bool,
+    /// The sources to load (`Discourse` always; `App` when `[main_app]` is configured).
+    pub sources: Vec<Source>,
+    /// `--user USER`: open on that user.
+    pub initial_user: Option<String>,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            site: String::new(),
+            api_user: String::new(),
+            read_only: false,
+            dry_run: false,
+            theme: ThemeChoice::Auto,
+            no_color: false,
+            sources: vec![Source::App, Source::Discourse],
+            initial_user: None,
+        }
+    }
+}
+
+/// Everything that happens to the console.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Key(KeyEvent),
+    Resize {
+        width: u16,
+        height: u16,
+    },
+    /// Every [`TICK_MS`]: animations, countdowns, debounced loads, log polling.
+    Tick {
+        now: DateTime<Utc>,
+    },
+    SiteLoaded(Result<SiteInfo, String>),
+    QueuePage {
+        source: Source,
+        generation: u64,
+        result: Result<QueuePage, String>,
+    },
+    UserLoaded {
+        req: u64,
+        result: Result<UserInfo, String>,
+    },
+    ResetProgress {
+        batch: u64,
+        slot: usize,
+        step: ResetStep,
+    },
+    ResetFinished {
+        batch: u64,
+    },
+    Exchange(Exchange),
+    DiscourseLog(Result<Vec<LogLine>, String>),
+    SettingChanged {
+        setting: Setting,
+        result: Result<bool, String>,
+    },
+    Budget(BudgetStatus),
+}
+
+/// What `update` asks the world to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    LoadSite,
+    LoadQueuePage {
+        source: Source,
+        generation: u64,
+        cursor: Option<String>,
+    },
+    LoadUser {
+        req: u64,
+        user: UserRef,
+    },
+    /// Reset these users (queue slot, how to name them), one after the other.
+    Reset {
+        batch: u64,
+        users: Vec<(usize, UserRef)>,
+        dry_run: bool,
+    },
+    /// Stop the running batch after the user in progress.
+    CancelResets,
+    PollLogs {
+        after: Option<String>,
+    },
+    ToggleSetting {
+        setting: Setting,
+        enable: bool,
+    },
+    Quit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Queue,
+    Detail,
+    Log,
+}
+
+/// What the keyboard is typing into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Normal,
+    Filter,
+    Command(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirm {
+    Reset { slots: Vec<usize> },
+    Toggle { setting: Setting, enable: bool },
+    Quit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Modal {
+    Confirm(Confirm),
+    Help {
+        scroll: u16,
+    },
+    /// A text shown whole: a log line, a dry-run plan.
+    Text {
+        title: String,
+        lines: Vec<String>,
+        scroll: u16,
+    },
+}
+
+/// Where a row is in a reset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowStatus {
+    Waiting,
+    Running(ResetStep),
+    Done { outcome: Outcome, message: String },
+}
+
+impl RowStatus {
+    pub fn is_done(&self) -> bool {
+        matches!(self, RowStatus::Done { .. })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DetailState {
+    Loading,
+    Loaded(Box<UserInfo>),
+    Failed(String),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceState {
+    pub loading: bool,
+    pub pages: u32,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub id: u64,
+    pub total: usize,
+    pub done: usize,
+    pub cancelling: bool,
+    pub dry_run: bool,
+    /// How many of each outcome so far.
+    pub outcomes: Vec<(Outcome, usize)>,
+}
+
+/// A line of the log pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEntry {
+    Api(Exchange),
+    Discourse(LogLine),
+    /// The console's own line: a source error, a reset outcome, a dry-run plan.
+    Note {
+        at: DateTime<Utc>,
+        tag: &'static str,
+        text: String,
+    },
+}
+
+impl LogEntry {
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            LogEntry::Api(e) => e.at,
+            LogEntry::Discourse(l) => l.at,
+            LogEntry::Note { at, .. } => *at,
+        }
+    }
+
+    /// The source mark: `API`, `SSO`, `UPLOAD`, `ERR`, `LOG` or the note's tag.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            LogEntry::Api(_) => "API",
+            LogEntry::Discourse(l) => l.kind.label(),
+            LogEntry::Note { tag, .. } => tag,
+        }
+    }
+
+    /// Text to match when narrowing the pane to a user.
+    fn haystack(&self) -> String {
+        match self {
+            LogEntry::Api(e) => format!(
+                "{} {} {} {}",
+                e.path,
+                e.summary,
+                e.request_body.as_deref().unwrap_or(""),
+                e.response_body.as_deref().unwrap_or("")
+            ),
+            LogEntry::Discourse(l) => l.message.clone(),
+            LogEntry::Note { text, .. } => text.clone(),
+        }
+        .to_lowercase()
+    }
+}
+
+/// Narrowing the log pane to one user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogNarrow {
+    pub label: String,
+    needles: Vec<String>,
+}
+
+/// True when `needle` occurs in `hay` with no letter, digit, `_` or `-` right before or after it
+/// (so `al` does not match `alice`, nor `68` match `684`). Both are lowercase.
+fn contains_word(hay: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return false;
+    }
+    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    hay.match_indices(needle).any(|(i, _)| {
+        let before = hay[..i].chars().next_back();
+        let after = hay[i + needle.len()..].chars().next();
+        !before.is_some_and(word) && !after.is_some_and(word)
+    })
+}
+
+/// The console.
+pub struct App {
+    pub(crate) cfg: AppConfig,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) ticks: u64,
+    pub(crate) size: (u16, u16),
+    pub(crate) redraw: bool,
+    pub(crate) quitting: bool,
+
+    // Header.
+    pub(crate) site: Option<SiteInfo>,
+    pub(crate) site_error: Option<String>,
+    pub(crate) budget: Option<BudgetStatus>,
+
+    // Queue and its derived views.
+    pub(crate) queue: Queue,
+    pub(crate) generation: u64,
+    pub(crate) sources: HashMap<Source, SourceState>,
+    /// Per slot: lowercase `username \t external id \t email \t reasons`, for the filter.
+    hay: Vec<String>,
+    /// Live slots in queue order.
+    order: Vec<usize>,
+    order_dirty: bool,
+    /// The slots shown (order ∩ filter ∩ hide-done).
+    pub(crate) visible: Vec<usize>,
+    /// The filter `visible` was computed for, to narrow incrementally while typing.
+    visible_for: Option<(String, bool)>,
+    pub(crate) filter: String,
+    pub(crate) hide_done: bool,
+    pub(crate) sel: usize,
+    pub(crate) offset: usize,
+    pub(crate) marks: HashSet<usize>,
+    pub(crate) range_anchor: Option<usize>,
+    pub(crate) status: HashMap<usize, RowStatus>,
+
+    // Detail.
+    pub(crate) details: HashMap<usize, DetailState>,
+    pending_users: HashMap<u64, Option<usize>>,
+    next_req: u64,
+    pub(crate) detail_scroll: u16,
+
+    // Resets.
+    pub(crate) batch: Option<Batch>,
+    next_batch: u64,
+
+    // Log pane.
+    pub(crate) log: VecDeque<LogEntry>,
+    pub(crate) log_visible: Vec<usize>,
+    /// Selected line of `log_visible`; `None` follows the newest.
+    pub(crate) log_sel: Option<usize>,
+    pub(crate) log_narrow: Option<LogNarrow>,
+    pub(crate) log_big: bool,
+    log_after: Option<String>,
+    log_poll_in: u32,
+    log_interval: u32,
+    log_polling: bool,
+
+    // Interaction.
+    pub(crate) focus: Focus,
+    pub(crate) input: Input,
+    pub(crate) modal: Option<Modal>,
+    /// One-line message in the status bar (`true` for an error).
+    pub(crate) message: Option<(String, bool)>,
+    /// Ticks until a non-error message goes away.
+    message_ttl: u32,
+    sso_decode: Option<SsoDecoder>,
+}
+
+impl App {
+    pub fn new(cfg: AppConfig) -> Self {
+        let sources = cfg
+            .sources
+            .iter()
+            .map(|s| (*s, SourceState::default()))
+            .collect();
+        Self {
+            cfg,
+            now: Utc::now(),
+            ticks: 0,
+            size: (80, 24),
+            redraw: true,
+            quitting: false,
+            site: None,
+            site_error: None,
+            budget: None,
+            queue: Queue::new(),
+            generation: 0,
+            sources,
+            hay: Vec::new(),
+            order: Vec::new(),
+            order_dirty: false,
+            visible: Vec::new(),
+            visible_for: None,
+            filter: String::new(),
+            hide_done: false,
+            sel: 0,
+            offset: 0,
+            marks: HashSet::new(),
+            range_anchor: None,
+            status: HashMap::new(),
+            details: HashMap::new(),
+            pending_users: HashMap::new(),
+            next_req: 1,
+            detail_scroll: 0,
+            batch: None,
+            next_batch: 1,
+            log: VecDeque::new(),
+            log_visible: Vec::new(),
+            log_sel: None,
+            log_narrow: None,
+            log_big: false,
+            log_after: None,
+            log_poll_in: 0,
+            log_interval: LOG_POLL_MIN,
+            log_polling: false,
+            focus: Focus::Queue,
+            input: Input::Normal,
+            modal: None,
+            message: None,
+            message_ttl: 0,
+            sso_decode: None,
+        }
+    }
+
+    /// Plugs in the DiscourseConnect payload decoder used when a log line is shown whole.
+    pub fn with_sso_decoder(mut self, decode: SsoDecoder) -> Self {
+        self.sso_decode = Some(decode);
+        self
+    }
+
+    /// The effects to start with: site settings, the first page of each source, the first log
+    /// poll, and `--user`.
+    pub fn init(&mut self) -> Vec<Effect> {
+        let mut fx = vec![Effect::LoadSite];
+        fx.extend(self.start_loading());
+        fx.push(self.poll_logs());
+        if let Some(user) = self.cfg.initial_user.clone() {
+            fx.push(self.lookup(&user));
+        }
+        fx
+    }
+
+    // ----- read access, for the view and for tests -----
+
+    pub fn config(&self) -> &AppConfig {
+        &self.cfg
+    }
+
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    /// The slots shown, in order.
+    pub fn visible(&self) -> &[usize] {
+        &self.visible
+    }
+
+    pub fn selected_slot(&self) -> Option<usize> {
+        self.visible.get(self.sel).copied()
+    }
+
+    pub fn selected_index(&self) -> usize {
+        self.sel
+    }
+
+    pub fn marked(&self) -> Vec<usize> {
+        let mut m: Vec<usize> = self.marks.iter().copied().collect();
+        m.sort_unstable();
+        m
+    }
+
+    pub fn modal(&self) -> Option<&Modal> {
+        self.modal.as_ref()
+    }
+
+    pub fn input(&self) -> &Input {
+        &self.input
+    }
+
+    pub fn focus(&self) -> Focus {
+        self.focus
+    }
+
+    pub fn filter(&self) -> &str {
+        &self.filter
+    }
+
+    pub fn row_status(&self, slot: usize) -> Option<&RowStatus> {
+        self.status.get(&slot)
+    }
+
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_ref().map(|(m, _)| m.as_str())
+    }
+
+    pub fn batch(&self) -> Option<&Batch> {
+        self.batch.as_ref()
+    }
+
+    pub fn detail(&self, slot: usize) -> Option<&DetailState> {
+        self.details.get(&slot)
+    }
+
+    pub fn log_entries(&self) -> impl Iterator<Item = &LogEntry> {
+        self.log_visible.iter().map(|i| &self.log[*i])
+    }
+
+    pub fn log_narrow(&self) -> Option<&LogNarrow> {
+        self.log_narrow.as_ref()
+    }
+
+    pub fn site(&self) -> Option<&SiteInfo> {
+        self.site.as_ref()
+    }
+
+    pub fn is_loading(&self) -> bool {
+        self.sources.values().any(|s| s.loading)
+    }
+
+    pub fn source_state(&self, source: Source) -> Option<&SourceState> {
+        self.sources.get(&source)
+    }
+
+    /// True once after something visible changed; the loop draws then.
+    pub fn take_redraw(&mut self) -> bool {
+        std::mem::take(&mut self.redraw)
+    }
+
+    pub fn should_quit(&self) -> bool {
+        self.quitting
+    }
+
+    /// Brings the derived views (order, filter) up to date after queue pages. `update` calls it
+    /// for every message but queue pages, which arrive in bursts: the loop calls it once after
+    /// draining them, before drawing.
+    pub fn settle(&mut self) {
+        if self.order_dirty {
+            self.order_dirty = false;
+            self.order = self.queue.sorted();
+            self.visible_for = None;
+            self.refilter();
+        }
+    }
+
+    // ----- derived data -----
+
+    fn hay_for(&self, slot: usize) -> String {
+        let Some(u) = self.queue.get(slot) else {
+            return String::new();
+        };
+        let mut h = String::new();
+        for part in [&u.username, &u.external_id, &u.email] {
+            h.push_str(part.as_deref().unwrap_or(""));
+            h.push('\t');
+        }
+        for r in u.reasons() {
+            h.push_str(r);
+            h.push('\t');
+        }
+        h.to_lowercase()
+    }
+
+    fn rehay(&mut self, slot: usize) {
+        if self.hay.len() < self.queue.slots() {
+            self.hay.resize(self.queue.slots(), String::new());
+        }
+        self.hay[slot] = self.hay_for(slot);
+    }
+
+    /// Recomputes `visible` from `order`, keeping the selected slot selected.
+    fn refilter(&mut self) {
+        let keep = self.selected_slot();
+        let (inverted, needle) = match self.filter.strip_prefix('!') {
+            Some(rest) => (true, rest.to_lowercase()),
+            None => (false, self.filter.to_lowercase()),
+        };
+        let key = (self.filter.clone(), self.hide_done);
+        // Typing more of a plain filter only narrows: search the current result.
+        let narrowing = !inverted
+            && matches!(&self.visible_for, Some((f, h)) if *h == self.hide_done
+                && !f.starts_with('!') && self.filter.starts_with(f.as_str()));
+        let pool: Vec<usize> = if narrowing {
+            std::mem::take(&mut self.visible)
+        } else {
+            self.order.clone()
+        };
+        let hay = &self.hay;
+        let status = &self.status;
+        let hide_done = self.hide_done;
+        self.visible = pool
+            .into_iter()
+            .filter(|s| {
+                (needle.is_empty() || hay[*s].contains(needle.as_str()) != inverted)
+                    && !(hide_done && status.get(s).is_some_and(RowStatus::is_done))
+            })
+            .collect();
+        self.visible_for = Some(key);
+        self.sel = keep
+            .and_then(|k| self.visible.iter().position(|s| *s == k))
+            .unwrap_or(self.sel)
+            .min(self.visible.len().saturating_sub(1));
+        self.scroll_to_sel();
+        self.redraw = true;
+    }
+
+    fn invalidate_filter(&mut self) {
+        self.visible_for = None;
+        self.refilter();
+    }
+
+    /// Rows of the queue pane for the current size.
+    pub(crate) fn queue_rows(&self) -> usize {
+        let area = ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1);
+        ui::layout(area, self)
+            .queue
+            .map(ui::queue::rows_in)
+            .unwrap_or(1)
+            .max(1)
+    }
+
+    fn scroll_to_sel(&mut self) {
+        let rows = self.queue_rows();
+        if self.sel < self.offset {
+            self.offset = self.sel;
+        } else if self.sel >= self.offset + rows {
+            self.offset = self.sel + 1 - rows;
+        }
+        let max_offset = self.visible.len().saturating_sub(rows);
+        self.offset = self.offset.min(max_offset);
+    }
+
+    fn select(&mut self, index: usize) {
+        let index = index.min(self.visible.len().saturating_sub(1));
+        if index != self.sel {
+            self.detail_scroll = 0;
+        }
+        self.sel = index;
+        self.scroll_to_sel();
+        self.redraw = true;
+    }
+
+    fn move_sel(&mut self, delta: isize) {
+        let target = (self.sel as isize + delta).max(0) as usize;
+        self.select(target);
+    }
+
+    fn rebuild_log_view(&mut self) {
+        let narrow = self.log_narrow.as_ref();
+        self.log_visible = (0..self.log.len())
+            .filter(|i| match narrow {
+                None => true,
+                Some(n) => {
+                    let h = self.log[*i].haystack();
+                    n.needles.iter().any(|needle| contains_word(&h, needle))
+                }
+            })
+            .collect();
+        if let Some(s) = self.log_sel {
+            self.log_sel = Some(s.min(self.log_visible.len().saturating_sub(1)));
+        }
+        self.redraw = true;
+    }
+
+    fn push_log(&mut self, entry: LogEntry) {
+        // Interleave by time; most lines are newest and go at the end.
+        let at = entry.at();
+        let pos = self.log.partition_point(|e| e.at() <= at);
+        self.log.insert(pos, entry);
+        while self.log.len() > LOG_CAP {
+            self.log.pop_front();
+        }
+    }
+
+    fn note(&mut self, tag: &'static str, text: impl Into<String>) {
+        let text = sanitize::clean(&text.into());
+        // The console's own lines go after what it has seen, in the order they happen.
+        let at = self.log.back().map_or(self.now, |e| e.at().max(self.now));
+        self.push_log(LogEntry::Note { at, tag, text });
+        self.rebuild_log_view();
+    }
+
+    fn say(&mut self, text: impl Into<String>, error: bool) {
+        self.message = Some((sanitize::clean(&text.into()), error));
+        self.message_ttl = MESSAGE_TICKS;
+        self.redraw = true;
+    }
+
+    // ----- effects builders -----
+
+    fn start_loading(&mut self) -> Vec<Effect> {
+        let generation = self.generation;
+        self.cfg
+            .sources
+            .clone()
+            .into_iter()
+            .map(|source| {
+                self.sources.insert(
+                    source,
+                    SourceState {
+                        loading: true,
+                        pages: 0,
+                        error: None,
+                    },
+                );
+                Effect::LoadQueuePage {
+                    source,
+                    generation,
+                    cursor: None,
+                }
+            })
+            .collect()
+    }
+
+    fn poll_logs(&mut self) -> Effect {
+        self.log_polling = true;
+        Effect::PollLogs {
+            after: self.log_after.clone(),
+        }
+    }
+
+    fn lookup(&mut self, who: &str) -> Effect {
+        let req = self.next_req;
+        self.next_req += 1;
+        self.pending_users.insert(req, None);
+        self.say(format!("looking up {}…", sanitize::clean(who)), false);
+        Effect::LoadUser {
+            req,
+            user: UserRef::parse(who),
+        }
+    }
+
+    fn load_detail(&mut self, slot: usize) -> Option<Effect> {
+        let user = self.queue.get(slot)?.user_ref()?;
+        let req = self.next_req;
+        self.next_req += 1;
+        self.pending_users.insert(req, Some(slot));
+        self.details.insert(slot, DetailState::Loading);
+        Some(Effect::LoadUser { req, user })
+    }
+
+    /// What the header says about the strategy.
+    pub fn strategy_text(&self) -> String {
+        match &self.site {
+            Some(s) => format!("{} ({})", s.strategy.as_str(), sanitize::clean(&s.why)),
+            None => match &self.site_error {
+                Some(_) => "unknown (settings unreadable)".into(),
+                None => "reading settings…".into(),
+            },
+        }
+    }
+
+    pub fn strategy(&self) -> Option<Strategy> {
+        self.site.as_ref().map(|s| s.strategy)
+    }
+}
+
+/// The only place state changes.
+pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
+    let settle = !matches!(msg, Msg::QueuePage { .. });
+    let fx = match msg {
+        Msg::Key(key) => on_key(app, key),
+        Msg::Resize { width, height } => {
+            app.size = (width, height);
+            app.scroll_to_sel();
+            app.redraw = true;
+            vec![]
+        }
+        Msg::Tick { now } => on_tick(app, now),
+        Msg::SiteLoaded(Ok(site)) => {
+            app.site = Some(site);
+            app.site_error = None;
+            app.redraw = true;
+            vec![]
+        }
+        Msg::SiteLoaded(Err(e)) => {
+            app.note("ERR", format!("site settings: {e}"));
+            app.site_error = Some(e);
+            app.redraw = true;
+            vec![]
+        }
+        Msg::QueuePage {
+            source,
+            generation,
+            result,
+        } => on_page(app, source, generation, result),
+        Msg::UserLoaded { req, result } => on_user(app, req, result),
+        Msg::ResetProgress { batch, slot, step } => on_progress(app, batch, slot, step),
+        Msg::ResetFinished { batch } => {
+            if app.batch.as_ref().is_some_and(|b| b.id == batch) {
+                let b = app.batch.take().unwrap();
+                let summary: Vec<String> = b
+                    .outcomes
+                    .iter()
+                    .map(|(o, n)| format!("{n} {}", o.as_str()))
+                    .collect();
+                app.say(
+                    format!(
+                        "{} ({} user{}): {}",
+                        if b.cancelling {
+                            "resets cancelled"
+                        } else {
+                            "resets finished"
+                        },
+                        b.total,
+                        if b.total == 1 { "" } else { "s" },
+                        summary.join(", ")
+                    ),
+                    false,
+                );
+                if app.hide_done {
+                    app.invalidate_filter();
+                }
+                // `q` asked because resets were running; now none are: quit as asked.
+                if app.modal == Some(Modal::Confirm(Confirm::Quit)) {
+                    app.modal = None;
+                    app.quitting = true;
+                    return vec![Effect::Quit];
+                }
+            }
+            vec![]
+        }
+        Msg::Exchange(e) => {
+            app.push_log(LogEntry::Api(e));
+            app.rebuild_log_view();
+            vec![]
+        }
+        Msg::DiscourseLog(result) => on_logs(app, result),
+        Msg::SettingChanged { setting, result } => {
+            match result {
+                Ok(value) => {
+                    if let Some(site) = app.site.as_mut() {
+                        match setting {
+                            Setting::VerboseSso => site.verbose_sso = Some(value),
+                            Setting::VerboseUpload => site.verbose_upload = Some(value),
+                        }
+                    }
+                    let v = if value { "on" } else { "off" };
+                    app.say(format!("{} is now {v}", setting.name()), false);
+                    app.note("NOTE", format!("{} set to {value}", setting.name()));
+                }
+                Err(e) => {
+                    app.say(format!("{}: {e}", setting.name()), true);
+                    app.note("ERR", format!("setting {}: {e}", setting.name()));
+                }
+            }
+            vec![]
+        }
+        Msg::Budget(b) => {
+            if app.budget != Some(b) {
+                app.budget = Some(b);
+                app.redraw = true;
+            }
+            vec![]
+        }
+    };
+    if settle {
+        app.settle();
+    }
+    fx
+}
+
+fn on_tick(app: &mut App, now: DateTime<Utc>) -> Vec<Effect> {
+    app.ticks += 1;
+    let minute_changed = app.now.timestamp() / 60 != now.timestamp() / 60;
+    app.now = now;
+    let mut fx = Vec::new();
+    if matches!(app.message, Some((_, false))) {
+        app.message_ttl = app.message_ttl.saturating_sub(1);
+        if app.message_ttl == 0 {
+            app.message = None;
+            app.redraw = true;
+        }
+    }
+    // Animations and countdowns only redraw while something moves.
+    if app.is_loading()
+        || app.batch.is_some()
+        || minute_changed
+        || app.budget.is_some_and(|b| b.retry_after_secs.is_some())
+        || app
+            .details
+            .values()
+            .any(|d| matches!(d, DetailState::Loading))
+    {
+        app.redraw = true;
+    }
+    // The selected row's details, once it stays selected for a tick.
+    if let Some(slot) = app.selected_slot()
+        && !app.details.contains_key(&slot)
+        && let Some(e) = app.load_detail(slot)
+    {
+        fx.push(e);
+        app.redraw = true;
+    }
+    // Discourse logs, with back-off.
+    if !app.log_polling {
+        app.log_poll_in = app.log_poll_in.saturating_sub(1);
+        if app.log_poll_in == 0 {
+            fx.push(app.poll_logs());
+        }
+    }
+    fx
+}
+
+fn on_page(
+    app: &mut App,
+    source: Source,
+    generation: u64,
+    result: Result<QueuePage, String>,
+) -> Vec<Effect> {
+    if generation != app.generation {
+        return vec![]; // an answer to a queue we threw away (`:refresh`)
+    }
+    app.redraw = true;
+    let state = app.sources.entry(source).or_default();
+    match result {
+        Ok(page) => {
+            state.pages += 1;
+            state.loading = page.next.is_some();
+            let merged = app.queue.merge(page.items);
+            for (from, into) in &merged.absorbed {
+                // Per-slot state follows the user into the slot that absorbed it.
+                if app.marks.remove(from) {
+                    app.marks.insert(*into);
+                }
+                if let Some(s) = app.status.remove(from) {
+                    app.status.entry(*into).or_insert(s);
+                }
+                app.details.remove(from);
+            }
+            for slot in merged.changed {
+                app.rehay(slot);
+            }
+            app.order_dirty = true;
+            match page.next {
+                Some(cursor) => vec![Effect::LoadQueuePage {
+                    source,
+                    generation,
+                    cursor: Some(cursor),
+                }],
+                None => vec![],
+            }
+        }
+        Err(e) => {
+            state.loading = false;
+            let e = sanitize::clean(&e);
+            state.error = Some(e.clone());
+            app.say(format!("{}: {e}", source.as_str()), true);
+            app.note("ERR", format!("{} queue: {e}", source.as_str()));
+            vec![]
+        }
+    }
+}
+
+fn on_user(app: &mut App, req: u64, result: Result<UserInfo, String>) -> Vec<Effect> {
+    let Some(target) = app.pending_users.remove(&req) else {
+        return vec![];
+    };
+    app.redraw = true;
+    match (target, result) {
+        (Some(slot), Ok(info)) => {
+            let slot = app.queue.resolve(slot);
+            app.queue.complete(slot, &info.detail);
+            app.rehay(slot);
+            app.invalidate_filter();
+            app.details
+                .insert(slot, DetailState::Loaded(Box::new(info)));
+        }
+        (Some(slot), Err(e)) => {
+            app.details
+                .insert(slot, DetailState::Failed(sanitize::clean(&e)));
+        }
+        (None, Ok(info)) => {
+            let before = app.queue.len();
+            let slot = app.queue.upsert_detail(&info.detail);
+            app.rehay(slot);
+            let added = app.queue.len() != before;
+            app.details
+                .insert(slot, DetailState::Loaded(Box::new(info)));
+            if added {
+                app.order_dirty = true;
+                app.settle();
+            } else {
+                app.invalidate_filter();
+            }
+            // Show it even when the filter (or hiding done rows) would hide it.
+            if !app.visible.contains(&slot) {
+                app.filter.clear();
+                app.hide_done = false;
+                app.invalidate_filter();
+            }
+            if let Some(i) = app.visible.iter().position(|s| *s == slot) {
+                app.select(i);
+            }
+            let label = app.queue.get(slot).map(|u| u.label()).unwrap_or_default();
+            app.say(
+                if added {
+                    format!("{label}: not queued, shown at the top")
+                } else {
+                    label
+                },
+                false,
+            );
+        }
+        (None, Err(e)) => app.say(format!("user not found: {e}"), true),
+    }
+    vec![]
+}
+
+fn on_progress(app: &mut App, batch: u64, slot: usize, step: ResetStep) -> Vec<Effect> {
+    let Some(b) = app.batch.as_mut().filter(|b| b.id == batch) else {
+        return vec![];
+    };
+    app.redraw = true;
+    let slot = app.queue.resolve(slot);
+    let ResetStep::Done(report) = step else {
+        app.status.insert(slot, RowStatus::Running(step));
+        return vec![];
+    };
+    b.done += 1;
+    match b.outcomes.iter_mut().find(|(o, _)| *o == report.outcome) {
+        Some((_, n)) => *n += 1,
+        None => b.outcomes.push((report.outcome, 1)),
+    }
+    let single_dry_run = b.dry_run && b.total == 1;
+    let name = app
+        .queue
+        .get(slot)
+        .map(|u| u.label())
+        .unwrap_or_else(|| report.user.clone());
+    let message = sanitize::clean_multiline(&report.message);
+    let strategy = report
+        .strategy
+        .map(|s| format!(" ({})", s.as_str()))
+        .unwrap_or_default();
+    app.note(
+        if report.outcome == Outcome::Failed {
+            "ERR"
+        } else {
+            "RESET"
+        },
+        format!(
+            "reset {name}{strategy}: {} — {message}",
+            report.outcome.as_str()
+        ),
+    );
+    if single_dry_run {
+        app.modal = Some(Modal::Text {
+            title: format!("dry run: what would be sent for {name}"),
+            lines: message.lines().map(str::to_string).collect(),
+            scroll: 0,
+        });
+    }
+    app.status.insert(
+        slot,
+        RowStatus::Done {
+            outcome: report.outcome,
+            message,
+        },
+    );
+    // The avatar changed (or not): read it again when it is looked at.
+    app.details.remove(&slot);
+    if app.hide_done {
+        app.invalidate_filter();
+    }
+    vec![]
+}
+
+fn on_logs(app: &mut App, result: Result<Vec<LogLine>, String>) -> Vec<Effect> {
+    app.log_polling = false;
+    match result {
+        Ok(lines) => {
+            if lines.is_empty() {
+                app.log_interval = (app.log_interval * 2).min(LOG_POLL_MAX);
+            } else {
+                app.log_interval = LOG_POLL_MIN;
+                for line in lines {
+                    app.log_after = Some(line.key.clone());
+                    // Logster may send a grouped line again with a new count: replace it.
+                    if let Some(i) = app
+                        .log
+                        .iter()
+                        .rposition(|e| matches!(e, LogEntry::Discourse(l) if l.key == line.key))
+                    {
+                        app.log.remove(i);
+                    }
+                    app.push_log(LogEntry::Discourse(line));
+                }
+                app.rebuild_log_view();
+            }
+        }
+        Err(e) => {
+            app.log_interval = LOG_POLL_MAX;
+            app.note("ERR", format!("discourse logs: {e}"));
+        }
+    }
+    app.log_poll_in = if app.batch.is_some() {
+        app.log_interval.max(LOG_POLL_DURING_RESETS)
+    } else {
+        app.log_interval
+    };
+    vec![]
+}
+
+// ----- keys -----
+
+fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    if key.kind != KeyEventKind::Press {
+        return vec![];
+    }
+    app.redraw = true;
+    if app.modal.is_some() {
+        return on_modal_key(app, key);
+    }
+    match app.input.clone() {
+        Input::Filter => on_filter_key(app, key),
+        Input::Command(line) => on_command_key(app, key, line),
+        Input::Normal => on_normal_key(app, key),
+    }
+}
+
+fn ctrl(key: &KeyEvent) -> bool {
+    key.modifiers.contains(KeyModifiers::CONTROL)
+}
+
+fn on_modal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    let Some(modal) = app.modal.clone() else {
+        return vec![];
+    };
+    match modal {
+        Modal::Confirm(c) => match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
+                app.modal = None;
+                confirmed(app, c)
+            }
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {
+                app.modal = None;
+                app.say("cancelled", false);
+                vec![]
+            }
+            _ => vec![],
+        },
+        Modal::Help { scroll } | Modal::Text { scroll, .. } => {
+            let new_scroll = match key.code {
+                KeyCode::Char('j') | KeyCode::Down => Some(scroll.saturating_add(1)),
+                KeyCode::Char('k') | KeyCode::Up => Some(scroll.saturating_sub(1)),
+                KeyCode::PageDown | KeyCode::Char(' ') => Some(scroll.saturating_add(10)),
+                KeyCode::PageUp => Some(scroll.saturating_sub(10)),
+                KeyCode::Char('g') | KeyCode::Home => Some(0),
+                KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?') | KeyCode::Enter => {
+                    app.modal = None;
+                    None
+                }
+                _ => Some(scroll),
+            };
+            if let (Some(s), Some(Modal::Help { scroll } | Modal::Text { scroll, .. })) =
+                (new_scroll, app.modal.as_mut())
+            {
+                *scroll = s;
+            }
+            vec![]
+        }
+    }
+}
+
+fn confirmed(app: &mut App, c: Confirm) -> Vec<Effect> {
+    match c {
+        Confirm::Quit => {
+            app.quitting = true;
+            vec![Effect::CancelResets, Effect::Quit]
+        }
+        Confirm::Toggle { setting, enable } => {
+            app.say(format!("setting {} to {enable}…", setting.name()), false);
+            vec![Effect::ToggleSetting { setting, enable }]
+        }
+        Confirm::Reset { slots } => {
+            let users: Vec<(usize, UserRef)> = slots
+                .iter()
+                .filter_map(|s| Some((*s, app.queue.get(*s)?.user_ref()?)))
+                .collect();
+            if users.is_empty() {
+                app.say(
+                    "nothing to reset: no user id known for the marked rows",
+                    true,
+                );
+                return vec![];
+            }
+            let id = app.next_batch;
+            app.next_batch += 1;
+            for (s, _) in &users {
+                app.status.insert(*s, RowStatus::Waiting);
+                app.marks.remove(s);
+            }
+            app.range_anchor = None;
+            app.batch = Some(Batch {
+                id,
+                total: users.len(),
+                done: 0,
+                cancelling: false,
+                dry_run: app.cfg.dry_run,
+                outcomes: Vec::new(),
+            });
+            app.say(
+                format!(
+                    "{} {} user(s)…",
+                    if app.cfg.dry_run {
+                        "dry run: building resets for"
+                    } else {
+                        "resetting"
+                    },
+                    users.len()
+                ),
+                false,
+            );
+            vec![Effect::Reset {
+                batch: id,
+                users,
+                dry_run: app.cfg.dry_run,
+            }]
+        }
+    }
+}
+
+fn on_filter_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    match key.code {
+        KeyCode::Esc => {
+            app.input = Input::Normal;
+            app.filter.clear();
+            app.refilter();
+        }
+        KeyCode::Enter => app.input = Input::Normal,
+        KeyCode::Backspace => {
+            if app.filter.pop().is_none() {
+                app.input = Input::Normal;
+            }
+            app.refilter();
+        }
+        KeyCode::Char('u') if ctrl(&key) => {
+            app.filter.clear();
+            app.refilter();
+        }
+        KeyCode::Down => app.move_sel(1),
+        KeyCode::Up => app.move_sel(-1),
+        KeyCode::Char(c) if !ctrl(&key) => {
+            app.filter.push(c);
+            app.refilter();
+        }
+        _ => {}
+    }
+    vec![]
+}
+
+fn on_command_key(app: &mut App, key: KeyEvent, mut line: String) -> Vec<Effect> {
+    match key.code {
+        KeyCode::Esc => app.input = Input::Normal,
+        KeyCode::Enter => {
+            app.input = Input::Normal;
+            return run_command(app, line.trim());
+        }
+        KeyCode::Backspace => {
+            if line.pop().is_none() {
+                app.input = Input::Normal;
+            } else {
+                app.input = Input::Command(line);
+            }
+        }
+        KeyCode::Char(c) if !ctrl(&key) => {
+            line.push(c);
+            app.input = Input::Command(line);
+        }
+        _ => {}
+    }
+    vec![]
+}
+
+fn run_command(app: &mut App, line: &str) -> Vec<Effect> {
+    let (cmd, arg) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+    let arg = arg.trim();
+    match cmd {
+        "" => vec![],
+        "q" | "quit" | "q!" => request_quit(app),
+        "user" | "u" if !arg.is_empty() => vec![app.lookup(arg)],
+        "user" | "u" => {
+            app.say("usage: :user NAME | external:ID | EMAIL", true);
+            vec![]
+        }
+        "refresh" | "r" => refresh(app),
+        "help" | "h" => {
+            app.modal = Some(Modal::Help { scroll: 0 });
+            vec![]
+        }
+        other => {
+            app.say(
+                format!("unknown command :{other} (try :user NAME, :refresh, :q)"),
+                true,
+            );
+            vec![]
+        }
+    }
+}
+
+fn refresh(app: &mut App) -> Vec<Effect> {
+    if app.batch.is_some() {
+        app.say(
+            "resets are running: refresh when they are done (Esc cancels them)",
+            true,
+        );
+        return vec![];
+    }
+    app.generation += 1;
+    app.queue = Queue::new();
+    app.hay.clear();
+    app.order.clear();
+    app.marks.clear();
+    app.status.clear();
+    app.details.clear();
+    app.pending_users.retain(|_, t| t.is_none());
+    app.range_anchor = None;
+    app.sel = 0;
+    app.offset = 0;
+    app.invalidate_filter();
+    app.say("reloading the queue…", false);
+    let mut fx = vec![Effect::LoadSite];
+    fx.extend(app.start_loading());
+    fx
+}
+
+fn request_quit(app: &mut App) -> Vec<Effect> {
+    if app.batch.is_some() {
+        app.modal = Some(Modal::Confirm(Confirm::Quit));
+        vec![]
+    } else {
+        app.quitting = true;
+        vec![Effect::Quit]
+    }
+}
+
+fn refuse_read_only(app: &mut App, what: &str) -> bool {
+    if app.cfg.read_only {
+        app.say(
+            format!("read-only (--read-only): {what} is disabled and nothing is sent"),
+            true,
+        );
+    }
+    app.cfg.read_only
+}
+
+fn on_normal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    let page = app.queue_rows() as isize;
+    match key.code {
+        KeyCode::Char('c') if ctrl(&key) => return request_quit(app),
+        KeyCode::Char('q') => return request_quit(app),
+        KeyCode::Char('d') if ctrl(&key) => scroll(app, page / 2),
+        KeyCode::Char('u') if ctrl(&key) => scroll(app, -(page / 2)),
+        KeyCode::Char('r') if ctrl(&key) => return refresh(app),
+        KeyCode::Char('j') | KeyCode::Down => scroll(app, 1),
+        KeyCode::Char('k') | KeyCode::Up => scroll(app, -1),
+        KeyCode::PageDown => scroll(app, page),
+        KeyCode::PageUp => scroll(app, -page),
+        KeyCode::Char('g') | KeyCode::Home => scroll(app, isize::MIN / 2),
+        KeyCode::Char('G') | KeyCode::End => scroll(app, isize::MAX / 2),
+        KeyCode::Char('/') => {
+            app.input = Input::Filter;
+            app.focus = Focus::Queue;
+        }
+        KeyCode::Char(':') => app.input = Input::Command(String::new()),
+        KeyCode::Char('?') => app.modal = Some(Modal::Help { scroll: 0 }),
+        KeyCode::Tab => {
+            app.focus = match app.focus {
+                Focus::Queue => Focus::Detail,
+                Focus::Detail => Focus::Log,
+                Focus::Log => Focus::Queue,
+            };
+            app.scroll_to_sel();
+        }
+        KeyCode::BackTab => {
+            app.focus = match app.focus {
+                Focus::Queue => Focus::Log,
+                Focus::Detail => Focus::Queue,
+                Focus::Log => Focus::Detail,
+            };
+            app.scroll_to_sel();
+        }
+        KeyCode::Char('l') => {
+            app.log_big = !app.log_big;
+            app.scroll_to_sel();
+        }
+        KeyCode::Char('h') => {
+            app.hide_done = !app.hide_done;
+            app.invalidate_filter();
+            app.say(
+                if app.hide_done {
+                    "done rows hidden"
+                } else {
+                    "done rows shown"
+                },
+                false,
+            );
+        }
+        KeyCode::Char(' ') => {
+            if let Some(slot) = app.selected_slot() {
+                if !app.marks.remove(&slot) {
+                    app.marks.insert(slot);
+                }
+                app.move_sel(1);
+            }
+        }
+        KeyCode::Char('v') => match app.range_anchor.take() {
+            None => {
+                app.range_anchor = Some(app.sel);
+                app.say("range: move, then v again to mark (Esc cancels)", false);
+            }
+            Some(anchor) => {
+                let (a, b) = (anchor.min(app.sel), anchor.max(app.sel));
+                let end = b.min(app.visible.len().saturating_sub(1));
+                for i in a..=end {
+                    if let Some(s) = app.visible.get(i) {
+                        app.marks.insert(*s);
+                    }
+                }
+                app.say(format!("{} marked", app.marks.len()), false);
+            }
+        },
+        KeyCode::Char('r') => return reset_selected(app),
+        KeyCode::Char('R') => return reset_marked(app),
+        KeyCode::Esc => {
+            if app.range_anchor.take().is_some() {
+                app.say("range cancelled", false);
+            } else if let Some(b) = app.batch.as_mut() {
+                if !b.cancelling {
+                    b.cancelling = true;
+                    app.say(
+                        "cancelling: the user in progress finishes, the rest are skipped",
+                        false,
+                    );
+                    return vec![Effect::CancelResets];
+                }
+            } else if !app.filter.is_empty() {
+                app.filter.clear();
+                app.refilter();
+            } else if app.log_narrow.take().is_some() {
+                app.rebuild_log_view();
+            } else {
+                app.message = None;
+            }
+        }
+        KeyCode::Enter => match app.focus {
+            Focus::Log => open_log_line(app),
+            Focus::Queue => app.focus = Focus::Detail,
+            Focus::Detail => app.focus = Focus::Queue,
+        },
+        KeyCode::Char('u') => toggle_log_narrow(app),
+        KeyCode::Char('S') => return ask_toggle(app, Setting::VerboseSso),
+        KeyCode::Char('U') => return ask_toggle(app, Setting::VerboseUpload),
+        _ => {}
+    }
+    vec![]
+}
+
+/// j/k and paging act on the focused pane.
+fn scroll(app: &mut App, delta: isize) {
+    match app.focus {
+        Focus::Queue => app.move_sel(delta),
+        Focus::Detail => {
+            let d = delta.clamp(-10_000, 10_000);
+            app.detail_scroll = (app.detail_scroll as isize + d).clamp(0, 10_000) as u16;
+        }
+        Focus::Log => {
+            let n = app.log_visible.len();
+            if n == 0 {
+                return;
+            }
+            let cur = app.log_sel.unwrap_or(n - 1) as isize;
+            let next = (cur + delta).clamp(0, n as isize - 1) as usize;
+            // Back at the newest line: follow new lines again.
+            app.log_sel = if next == n - 1 { None } else { Some(next) };
+        }
+    }
+}
+
+/// Whether a reset may be asked for now; says why not.
+fn may_reset(app: &mut App, what: &str) -> bool {
+    if refuse_read_only(app, what) {
+        return false;
+    }
+    if app.batch.is_some() {
+        app.say(
+            "resets are running: wait for them, or Esc to cancel them",
+            true,
+        );
+        return false;
+    }
+    true
+}
+
+fn reset_selected(app: &mut App) -> Vec<Effect> {
+    if !may_reset(app, "reset (r)") {
+        return vec![];
+    }
+    match app.selected_slot() {
+        Some(slot) => app.modal = Some(Modal::Confirm(Confirm::Reset { slots: vec![slot] })),
+        None => app.say("no user selected", true),
+    }
+    vec![]
+}
+
+fn reset_marked(app: &mut App) -> Vec<Effect> {
+    if !may_reset(app, "reset of marked users (R)") {
+        return vec![];
+    }
+    if app.marks.is_empty() {
+        app.say("no marked users: mark with space, or v for a range", true);
+        return vec![];
+    }
+    // In queue order, so the batch goes top to bottom.
+    let slots: Vec<usize> = app
+        .order
+        .iter()
+        .copied()
+        .filter(|s| app.marks.contains(s))
+        .collect();
+    app.modal = Some(Modal::Confirm(Confirm::Reset { slots }));
+    vec![]
+}
+
+fn ask_toggle(app: &mut App, setting: Setting) -> Vec<Effect> {
+    if refuse_read_only(app, &format!("changing {}", setting.name())) {
+        return vec![];
+    }
+    let current = app.site.as_ref().and_then(|s| match setting {
+        Setting::VerboseSso => s.verbose_sso,
+        Setting::VerboseUpload => s.verbose_upload,
+    });
+    let enable = !current.unwrap_or(false);
+    if app.cfg.dry_run {
+        app.modal = Some(Modal::Text {
+            title: "dry run: what would be sent".into(),
+            lines: vec![
+                format!("PUT /admin/site_settings/{}", setting.name()),
+                format!("{}={enable}", setting.name()),
+                String::new(),
+                "Nothing was sent (--dry-run).".into(),
+            ],
+            scroll: 0,
+        });
+        return vec![];
+    }
+    app.modal = Some(Modal::Confirm(Confirm::Toggle { setting, enable }));
+    vec![]
+}
+
+fn toggle_log_narrow(app: &mut App) {
+    if app.log_narrow.take().is_none() {
+        let Some(u) = app.selected_slot().and_then(|s| app.queue.get(s)) else {
+            app.say("no user selected", true);
+            return;
+        };
+        let needles: Vec<String> = [&u.username, &u.external_id, &u.email]
+            .into_iter()
+            .flatten()
+            .map(|s| s.to_lowercase())
+            .collect();
+        let label = u.label();
+        app.say(
+            format!("log pane: only lines about {label} (u or Esc shows all)"),
+            false,
+        );
+        app.log_narrow = Some(LogNarrow { label, needles });
+    } else {
+        app.say("log pane: all lines", false);
+    }
+    app.log_sel = None;
+    app.rebuild_log_view();
+}
+
+/// The selected log line, whole.
+fn open_log_line(app: &mut App) {
+    let n = app.log_visible.len();
+    if n == 0 {
+        return;
+    }
+    let idx = app.log_visible[app.log_sel.unwrap_or(n - 1).min(n - 1)];
+    let (title, lines) = log_detail(&app.log[idx], app.sso_decode.as_ref());
+    app.modal = Some(Modal::Text {
+        title,
+        lines,
+        scroll: 0,
+    });
+}
+
+/// A log entry shown whole: an exchange as request and response, a Discourse line with its
+/// DiscourseConnect payload decoded when it carries one.
+pub fn log_detail(entry: &LogEntry, decode: Option<&SsoDecoder>) -> (String, Vec<String>) {
+    let when = entry.at().format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string();
+    let mut lines = vec![format!("at {when}")];
+    let multiline = |out: &mut Vec<String>, text: &str| {
+        out.extend(sanitize::clean_multiline(text).lines().map(str::to_string));
+    };
+    let mut payload_source = String::new();
+    let title = match entry {
+        LogEntry::Api(e) => {
+            let status = e
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "no answer".into());
+            lines.push(format!("status {status} in {} ms", e.latency_ms));
+            lines.push(String::new());
+            lines.push(format!(
+                "Request: {} {}",
+                sanitize::clean(&e.method),
+                sanitize::clean(&e.path)
+            ));
+            match &e.request_body {
+                Some(b) => {
+                    multiline(&mut lines, b);
+                    payload_source.push_str(b);
+                }
+                None => lines.push("(no body)".into()),
+            }
+            lines.push(String::new());
+            lines.push(format!("Response: {}", sanitize::clean(&e.summary)));
+            if let Some(b) = &e.response_body {
+                multiline(&mut lines, b);
+            }
+            format!(
+                "API {} {}",
+                sanitize::clean(&e.method),
+                sanitize::clean(&e.path)
+            )
+        }
+        LogEntry::Discourse(l) => {
+            lines.push(format!(
+                "{} · severity {}{}",
+                l.kind.label(),
+                l.severity,
+                if l.count > 1 {
+                    format!(" · seen {} times", l.count)
+                } else {
+                    String::new()
+                }
+            ));
+            lines.push(String::new());
+            multiline(&mut lines, &l.message);
+            payload_source.push_str(&l.message);
+            format!("Discourse log {}", l.kind.label())
+        }
+        LogEntry::Note { tag, text, .. } => {
+            lines.push(String::new());
+            multiline(&mut lines, text);
+            format!("console {tag}")
+        }
+    };
+    if let Some(payload) = find_sso_payload(&payload_source) {
+        lines.push(String::new());
+        match decode.and_then(|d| d(&payload)) {
+            Some(fields) => {
+                lines.push("DiscourseConnect payload, decoded:".into());
+                for (k, v) in fields {
+                    lines.push(format!("  {}={}", sanitize::clean(&k), sanitize::clean(&v)));
+                }
+            }
+            None => lines.push("DiscourseConnect payload present (could not decode it)".into()),
+        }
+    }
+    (title, lines)
+}
+
+/// Finds `sso=…` (with its `&sig=…` when there) in a text.
+fn find_sso_payload(text: &str) -> Option<String> {
+    let start = text.find("sso=")?;
+    let rest = &text[start..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',')
+        .unwrap_or(rest.len());
+    let token = &rest[..end];
+    (token.len() > "sso=".len()).then(|| token.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_match_respects_boundaries() {
+        assert!(contains_word("get /u/alice.json", "alice"));
+        assert!(!contains_word("get /u/alice2.json", "alice"));
+        assert!(contains_word("external_id: 684\n", "684"));
+        assert!(!contains_word("latency 6841", "684"));
+        assert!(!contains_word("x", ""));
+    }
+
+    #[test]
+    fn finds_sso_payloads() {
+        assert_eq!(
+            find_sso_payload("params sso=abc%3D&sig=12 end").as_deref(),
+            Some("sso=abc%3D&sig=12")
+        );
+        assert_eq!(find_sso_payload("nothing here"), None);
+    }
+}

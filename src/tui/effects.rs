@@ -1,0 +1,284 @@
+//! What the console asks of the world, and the runner that does it.
+//!
+//! `update` returns [`Effect`]s; the event loop hands each one to [`Runner::run`], which spawns a
+//! tokio task that calls the [`Backend`] and sends the answer back as a [`Msg`]. The UI never
+//! awaits the network. The real backend (Discourse client, main-app client, reset engine) is
+//! implemented by the command code; tests use a fake.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::future::BoxFuture;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::model::{Exchange, FlagItem, LogLine, Outcome, ResetReport, Source, Strategy};
+use crate::model::{UserDetail, UserRef};
+
+use super::app::{Effect, Msg};
+
+/// One page of flagged users from one source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueuePage {
+    pub items: Vec<FlagItem>,
+    /// The cursor for the next page (a URL or an offset, opaque to the console); `None` at the end.
+    pub next: Option<String>,
+}
+
+/// What the header shows about the site: the strategy a reset would use, and why, and the
+/// verbose logging switches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteInfo {
+    pub strategy: Strategy,
+    /// Why, e.g. `overrides avatar on` or `configured`.
+    pub why: String,
+    pub verbose_sso: Option<bool>,
+    pub verbose_upload: Option<bool>,
+}
+
+/// A user's Discourse record plus the audit lines that concern them (already formatted, one line
+/// each, newest last).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserInfo {
+    pub detail: UserDetail,
+    pub audit: Vec<String>,
+}
+
+/// The request budget of the Discourse client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetStatus {
+    pub left: u32,
+    pub per_minute: u32,
+    /// Seconds until a running `Retry-After` pause ends.
+    pub retry_after_secs: Option<u64>,
+}
+
+/// The two site settings the console can switch (issue 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Setting {
+    VerboseSso,
+    VerboseUpload,
+}
+
+impl Setting {
+    /// The Discourse name of the setting.
+    pub fn name(self) -> &'static str {
+        match self {
+            Setting::VerboseSso => "verbose_discourse_connect_logging",
+            Setting::VerboseUpload => "verbose_upload_logging",
+        }
+    }
+}
+
+/// Steps of one reset, reported as they happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResetStep {
+    /// Waiting in the batch.
+    Queued,
+    /// Reading the user and the settings.
+    Resolving,
+    /// The `intent` audit line is on disk; the change is being sent.
+    Sending(Strategy),
+    /// Sent; re-reading the avatar until it changes.
+    Verifying,
+    /// Finished, with the report `reset --json` would print.
+    Done(ResetReport),
+}
+
+impl ResetStep {
+    pub fn label(&self) -> String {
+        match self {
+            ResetStep::Queued => "waiting".into(),
+            ResetStep::Resolving => "reading the user".into(),
+            ResetStep::Sending(s) => format!("sending ({})", s.as_str()),
+            ResetStep::Verifying => "verifying".into(),
+            ResetStep::Done(r) => r.outcome.as_str().into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ResetOptions {
+    /// Build and show, never send (the backend must honour it too).
+    pub dry_run: bool,
+}
+
+/// Called by the reset engine at each step.
+pub type Progress = Arc<dyn Fn(ResetStep) + Send + Sync>;
+
+/// Everything the console needs from the servers. Each call returns a `'static` future: an
+/// implementation clones its clients (cheap `Arc`s) into the future.
+pub trait Backend: Send + Sync {
+    /// The strategy in force and the verbose logging switches.
+    fn site(&self) -> BoxFuture<'static, Result<SiteInfo, String>>;
+    /// One page of one source; `cursor` is `None` for the first page.
+    fn load_queue_page(
+        &self,
+        source: Source,
+        cursor: Option<String>,
+    ) -> BoxFuture<'static, Result<QueuePage, String>>;
+    /// A user's Discourse record (and audit lines), for the detail pane and `:user`.
+    fn load_user(&self, user: UserRef) -> BoxFuture<'static, Result<UserInfo, String>>;
+    /// Resets one user (audit, send, verify), reporting steps through `progress`. Never fails:
+    /// failures are a `failed` report.
+    fn reset(
+        &self,
+        user: UserRef,
+        options: ResetOptions,
+        progress: Progress,
+    ) -> BoxFuture<'static, ResetReport>;
+    /// Discourse log lines newer than the key `after` (all recent ones when `None`), oldest first.
+    fn poll_logs(&self, after: Option<String>) -> BoxFuture<'static, Result<Vec<LogLine>, String>>;
+    /// Sets a site setting; answers its new value.
+    fn set_setting(
+        &self,
+        setting: Setting,
+        enable: bool,
+    ) -> BoxFuture<'static, Result<bool, String>>;
+    /// The request budget now, read on every tick (must be cheap and not block).
+    fn budget(&self) -> Option<BudgetStatus> {
+        None
+    }
+    /// A feed of every HTTP exchange, for the log pane. Subscribed once by `run`.
+    fn exchanges(&self) -> Option<broadcast::Receiver<Exchange>> {
+        None
+    }
+}
+
+/// Turns effects into spawned tasks whose results come back on `tx`.
+pub struct Runner {
+    backend: Arc<dyn Backend>,
+    tx: mpsc::UnboundedSender<Msg>,
+    /// The cancel flag of the batch that is running, if any.
+    cancel: Option<Arc<AtomicBool>>,
+}
+
+impl Runner {
+    pub fn new(backend: Arc<dyn Backend>, tx: mpsc::UnboundedSender<Msg>) -> Self {
+        Self {
+            backend,
+            tx,
+            cancel: None,
+        }
+    }
+
+    /// Starts the work for one effect. Returns `false` for [`Effect::Quit`], which the loop
+    /// handles. Must be called inside a tokio runtime.
+    pub fn run(&mut self, effect: Effect) -> bool {
+        let tx = self.tx.clone();
+        match effect {
+            Effect::Quit => return false,
+            Effect::LoadSite => {
+                let fut = self.backend.site();
+                tokio::spawn(async move {
+                    let _ = tx.send(Msg::SiteLoaded(fut.await));
+                });
+            }
+            Effect::LoadQueuePage {
+                source,
+                generation,
+                cursor,
+            } => {
+                let fut = self.backend.load_queue_page(source, cursor);
+                tokio::spawn(async move {
+                    let result = fut.await;
+                    let _ = tx.send(Msg::QueuePage {
+                        source,
+                        generation,
+                        result,
+                    });
+                });
+            }
+            Effect::LoadUser { req, user } => {
+                let fut = self.backend.load_user(user);
+                tokio::spawn(async move {
+                    let _ = tx.send(Msg::UserLoaded {
+                        req,
+                        result: fut.await,
+                    });
+                });
+            }
+            Effect::PollLogs { after } => {
+                let fut = self.backend.poll_logs(after);
+                tokio::spawn(async move {
+                    let _ = tx.send(Msg::DiscourseLog(fut.await));
+                });
+            }
+            Effect::ToggleSetting { setting, enable } => {
+                let fut = self.backend.set_setting(setting, enable);
+                tokio::spawn(async move {
+                    let _ = tx.send(Msg::SettingChanged {
+                        setting,
+                        result: fut.await,
+                    });
+                });
+            }
+            Effect::CancelResets => {
+                if let Some(c) = &self.cancel {
+                    c.store(true, Ordering::SeqCst);
+                }
+            }
+            Effect::Reset {
+                batch,
+                users,
+                dry_run,
+            } => {
+                let cancel = Arc::new(AtomicBool::new(false));
+                self.cancel = Some(cancel.clone());
+                let backend = self.backend.clone();
+                tokio::spawn(run_batch(
+                    backend,
+                    tx,
+                    batch,
+                    users,
+                    ResetOptions { dry_run },
+                    cancel,
+                ));
+            }
+        }
+        true
+    }
+}
+
+/// One batch: users one after the other (the request budget is the limit anyway), checking the
+/// cancel flag between users; the rest of a cancelled batch is reported `skipped`.
+async fn run_batch(
+    backend: Arc<dyn Backend>,
+    tx: mpsc::UnboundedSender<Msg>,
+    batch: u64,
+    users: Vec<(usize, UserRef)>,
+    options: ResetOptions,
+    cancel: Arc<AtomicBool>,
+) {
+    for (slot, user) in users {
+        if cancel.load(Ordering::SeqCst) {
+            let report = ResetReport {
+                user: user.to_string(),
+                username: None,
+                external_id: None,
+                strategy: None,
+                outcome: Outcome::Skipped,
+                message: "cancelled before it started".into(),
+            };
+            let _ = tx.send(Msg::ResetProgress {
+                batch,
+                slot,
+                step: ResetStep::Done(report),
+            });
+            continue;
+        }
+        let ptx = tx.clone();
+        let progress: Progress = Arc::new(move |step| {
+            // `Done` is sent below, once, whatever the engine reports.
+            if !matches!(step, ResetStep::Done(_)) {
+                let _ = ptx.send(Msg::ResetProgress { batch, slot, step });
+            }
+        });
+        let report = backend.reset(user, options, progress).await;
+        let _ = tx.send(Msg::ResetProgress {
+            batch,
+            slot,
+            step: ResetStep::Done(report),
+        });
+    }
+    let _ = tx.send(Msg::ResetFinished { batch });
+}

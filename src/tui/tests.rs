@@ -1,0 +1,984 @@
+//! `update` driven by key messages, and `view` rendered into a `TestBackend`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+
+use super::app::{App, AppConfig, Confirm, Effect, Focus, Input, Modal, Msg, RowStatus, update};
+use super::effects::{QueuePage, ResetStep, Setting, SiteInfo, UserInfo};
+use super::view;
+use crate::model::{
+    AvatarKind, Exchange, FlagItem, LogKind, LogLine, Outcome, ResetReport, Source, SsoRecord,
+    Strategy, UserDetail, UserRef,
+};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap()
+}
+
+fn item(source: Source, ext: Option<&str>, name: &str, reason: &str, mins_ago: i64) -> FlagItem {
+    FlagItem {
+        source,
+        external_id: ext.map(str::to_string),
+        discourse_id: None,
+        username: Some(name.into()),
+        email: Some(format!("{name}@example.com")),
+        reason: reason.into(),
+        flagged_at: Some(t0() - chrono::Duration::minutes(mins_ago)),
+        photo_url: None,
+        avatar: AvatarKind::Custom,
+    }
+}
+
+fn cfg() -> AppConfig {
+    AppConfig {
+        site: "forum.example.com".into(),
+        api_user: "system".into(),
+        ..AppConfig::default()
+    }
+}
+
+fn page(app: &mut App, source: Source, items: Vec<FlagItem>) -> Vec<Effect> {
+    let fx = update(
+        app,
+        Msg::QueuePage {
+            source,
+            generation: 0,
+            result: Ok(QueuePage { items, next: None }),
+        },
+    );
+    app.settle();
+    fx
+}
+
+/// An app with three users: alice (newest), bob, carol (oldest), in a 120×30 terminal.
+fn app3(cfg: AppConfig) -> App {
+    let mut app = App::new(cfg);
+    app.init();
+    update(
+        &mut app,
+        Msg::Resize {
+            width: 120,
+            height: 30,
+        },
+    );
+    update(&mut app, Msg::Tick { now: t0() });
+    update(
+        &mut app,
+        Msg::SiteLoaded(Ok(SiteInfo {
+            strategy: Strategy::SyncSso,
+            why: "overrides avatar on".into(),
+            verbose_sso: Some(false),
+            verbose_upload: Some(true),
+        })),
+    );
+    page(
+        &mut app,
+        Source::App,
+        vec![
+            item(Source::App, Some("684"), "alice", "nudity", 1),
+            item(Source::App, Some("685"), "bob", "violence", 10),
+        ],
+    );
+    page(
+        &mut app,
+        Source::Discourse,
+        vec![
+            item(Source::Discourse, None, "carol", "spam avatar", 60),
+            item(Source::Discourse, None, "Alice", "flagged post", 5),
+        ],
+    );
+    app
+}
+
+fn key(code: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn ch(c: char) -> Msg {
+    key(KeyCode::Char(c))
+}
+
+fn press(app: &mut App, keys: &str) -> Vec<Effect> {
+    keys.chars().flat_map(|c| update(app, ch(c))).collect()
+}
+
+fn names(app: &App) -> Vec<String> {
+    app.visible()
+        .iter()
+        .map(|s| app.queue().get(*s).unwrap().label())
+        .collect()
+}
+
+fn selected_name(app: &App) -> String {
+    app.queue()
+        .get(app.selected_slot().unwrap())
+        .unwrap()
+        .label()
+}
+
+fn render(app: &App, w: u16, h: u16) -> Buffer {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| view(app, f)).unwrap();
+    t.backend().buffer().clone()
+}
+
+fn text(buf: &Buffer) -> String {
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+// ----- update -----
+
+#[test]
+fn queue_merges_and_orders_newest_first() {
+    let app = app3(cfg());
+    assert_eq!(names(&app), ["alice", "bob", "carol"]);
+    let alice = app.queue().get(app.visible()[0]).unwrap();
+    assert_eq!(alice.sources(), vec![Source::App, Source::Discourse]);
+    assert_eq!(alice.flags.len(), 2);
+}
+
+#[test]
+fn moving_with_vim_keys_arrows_and_pages() {
+    let mut app = app3(cfg());
+    assert_eq!(selected_name(&app), "alice");
+    press(&mut app, "j");
+    assert_eq!(selected_name(&app), "bob");
+    update(&mut app, key(KeyCode::Down));
+    assert_eq!(selected_name(&app), "carol");
+    press(&mut app, "j"); // stays at the end
+    assert_eq!(selected_name(&app), "carol");
+    press(&mut app, "k");
+    assert_eq!(selected_name(&app), "bob");
+    press(&mut app, "g");
+    assert_eq!(selected_name(&app), "alice");
+    press(&mut app, "G");
+    assert_eq!(selected_name(&app), "carol");
+    update(&mut app, key(KeyCode::Home));
+    assert_eq!(app.selected_index(), 0);
+    update(&mut app, key(KeyCode::PageDown));
+    assert_eq!(app.selected_index(), 2);
+    update(&mut app, key(KeyCode::PageUp));
+    assert_eq!(app.selected_index(), 0);
+    update(
+        &mut app,
+        Msg::Key(KeyEvent::new(KeyCode::Char('d'), KeyModifiers::CONTROL)),
+    );
+    assert_eq!(app.selected_index(), 2);
+    update(
+        &mut app,
+        Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)),
+    );
+    assert_eq!(app.selected_index(), 0);
+}
+
+#[test]
+fn key_release_and_repeat_are_ignored() {
+    let mut app = app3(cfg());
+    for kind in [KeyEventKind::Release, KeyEventKind::Repeat] {
+        let k = KeyEvent {
+            code: KeyCode::Char('j'),
+            modifiers: KeyModifiers::NONE,
+            kind,
+            state: KeyEventState::NONE,
+        };
+        update(&mut app, Msg::Key(k));
+    }
+    assert_eq!(app.selected_index(), 0);
+}
+
+#[test]
+fn filter_as_you_type_inverts_and_clears() {
+    let mut app = app3(cfg());
+    press(&mut app, "/");
+    assert_eq!(app.input(), &Input::Filter);
+    press(&mut app, "n");
+    assert_eq!(names(&app), ["alice", "bob"]);
+    press(&mut app, "u");
+    assert_eq!(names(&app), ["alice"]);
+    // Backspace widens again.
+    update(&mut app, key(KeyCode::Backspace));
+    assert_eq!(names(&app), ["alice", "bob"]);
+    update(&mut app, key(KeyCode::Esc));
+    assert_eq!(app.filter(), "");
+    assert_eq!(names(&app).len(), 3);
+    // Over external id, email and reason too.
+    press(&mut app, "/685");
+    assert_eq!(names(&app), ["bob"]);
+    update(&mut app, key(KeyCode::Enter));
+    assert_eq!(app.input(), &Input::Normal);
+    assert_eq!(app.filter(), "685");
+    update(&mut app, key(KeyCode::Esc)); // Esc in normal mode clears the filter
+    press(&mut app, "/SPAM");
+    assert_eq!(names(&app), ["carol"]);
+    update(&mut app, key(KeyCode::Esc));
+    press(&mut app, "/carol@example");
+    assert_eq!(names(&app), ["carol"]);
+    update(&mut app, key(KeyCode::Esc));
+    // A leading ! inverts.
+    press(&mut app, "/!nudity");
+    assert_eq!(names(&app), ["bob", "carol"]);
+    update(&mut app, key(KeyCode::Esc));
+    assert_eq!(names(&app).len(), 3);
+}
+
+#[test]
+fn filter_keeps_the_selected_user_selected() {
+    let mut app = app3(cfg());
+    press(&mut app, "j"); // bob
+    press(&mut app, "/n");
+    assert_eq!(selected_name(&app), "bob");
+}
+
+#[test]
+fn space_marks_and_moves_v_marks_a_range() {
+    let mut app = app3(cfg());
+    press(&mut app, " ");
+    assert_eq!(app.marked(), vec![app.visible()[0]]);
+    assert_eq!(app.selected_index(), 1);
+    press(&mut app, "g "); // unmark alice
+    assert!(app.marked().is_empty());
+    press(&mut app, "gvjjv");
+    assert_eq!(app.marked().len(), 3);
+    // Esc cancels a range in progress without marking.
+    press(&mut app, "gv");
+    update(&mut app, key(KeyCode::Esc));
+    press(&mut app, "v"); // a new range starts, nothing more marked
+    assert_eq!(app.marked().len(), 3);
+}
+
+#[test]
+fn r_opens_a_modal_and_y_emits_one_reset() {
+    let mut app = app3(cfg());
+    assert!(press(&mut app, "r").is_empty());
+    let slot = app.visible()[0];
+    assert_eq!(
+        app.modal(),
+        Some(&Modal::Confirm(Confirm::Reset { slots: vec![slot] }))
+    );
+    // Other keys do nothing: never default-yes.
+    assert!(press(&mut app, "xj ").is_empty());
+    assert!(app.modal().is_some());
+    let fx = press(&mut app, "y");
+    assert_eq!(
+        fx,
+        vec![Effect::Reset {
+            batch: 1,
+            users: vec![(slot, UserRef::ExternalId("684".into()))],
+            dry_run: false
+        }]
+    );
+    assert!(app.modal().is_none());
+    assert_eq!(app.row_status(slot), Some(&RowStatus::Waiting));
+    assert!(app.batch().is_some());
+}
+
+#[test]
+fn enter_confirms_and_n_or_esc_cancel() {
+    let mut app = app3(cfg());
+    press(&mut app, "r");
+    assert!(press(&mut app, "n").is_empty());
+    assert!(app.modal().is_none());
+    press(&mut app, "r");
+    assert!(update(&mut app, key(KeyCode::Esc)).is_empty());
+    assert!(app.modal().is_none() && app.batch().is_none());
+    press(&mut app, "r");
+    let fx = update(&mut app, key(KeyCode::Enter));
+    assert!(matches!(fx.as_slice(), [Effect::Reset { .. }]));
+}
+
+#[test]
+fn shift_r_resets_marked_in_queue_order_with_progress_and_hiding() {
+    let mut app = app3(cfg());
+    assert!(press(&mut app, "R").is_empty());
+    assert!(app.message().unwrap().contains("no marked users"));
+    press(&mut app, "G g ");
+    let fx = press(&mut app, "R");
+    assert!(fx.is_empty());
+    let Some(Modal::Confirm(Confirm::Reset { slots })) = app.modal().cloned() else {
+        panic!("no modal")
+    };
+    assert_eq!(slots.len(), 2);
+    let fx = press(&mut app, "y");
+    let Effect::Reset { batch, users, .. } = &fx[0] else {
+        panic!()
+    };
+    let refs: Vec<String> = users.iter().map(|(_, u)| u.to_string()).collect();
+    assert_eq!(refs, ["external:684", "carol"]);
+    assert!(app.marked().is_empty());
+    // Rows update live.
+    let (s0, s1) = (users[0].0, users[1].0);
+    update(
+        &mut app,
+        Msg::ResetProgress {
+            batch: *batch,
+            slot: s0,
+            step: ResetStep::Verifying,
+        },
+    );
+    assert_eq!(
+        app.row_status(s0),
+        Some(&RowStatus::Running(ResetStep::Verifying))
+    );
+    let report = |outcome| ResetReport {
+        user: "x".into(),
+        username: None,
+        external_id: None,
+        strategy: Some(Strategy::SyncSso),
+        outcome,
+        message: "avatar changed".into(),
+    };
+    update(
+        &mut app,
+        Msg::ResetProgress {
+            batch: *batch,
+            slot: s0,
+            step: ResetStep::Done(report(Outcome::Verified)),
+        },
+    );
+    assert_eq!(app.batch().unwrap().done, 1);
+    assert!(app.row_status(s0).unwrap().is_done());
+    // Esc cancels the rest.
+    assert_eq!(
+        update(&mut app, key(KeyCode::Esc)),
+        vec![Effect::CancelResets]
+    );
+    assert!(app.batch().unwrap().cancelling);
+    update(
+        &mut app,
+        Msg::ResetProgress {
+            batch: *batch,
+            slot: s1,
+            step: ResetStep::Done(report(Outcome::Skipped)),
+        },
+    );
+    update(&mut app, Msg::ResetFinished { batch: *batch });
+    assert!(app.batch().is_none());
+    assert!(app.message().unwrap().contains("1 verified"));
+    // The log pane got a line per outcome.
+    assert!(app.log_entries().any(|e| e.tag() == "RESET"));
+    // h hides done rows.
+    press(&mut app, "h");
+    assert_eq!(names(&app), ["bob"]);
+    press(&mut app, "h");
+    assert_eq!(names(&app).len(), 3);
+}
+
+#[test]
+fn read_only_refuses_and_says_why() {
+    let mut app = app3(AppConfig {
+        read_only: true,
+        ..cfg()
+    });
+    for k in ["r", "R", "S", "U"] {
+        assert!(press(&mut app, k).is_empty());
+        assert!(app.modal().is_none(), "{k}");
+        assert!(app.message().unwrap().contains("read-only"), "{k}");
+    }
+}
+
+#[test]
+fn q_quits_at_once_but_asks_while_resets_run() {
+    let mut app = app3(cfg());
+    assert_eq!(press(&mut app, "q"), vec![Effect::Quit]);
+
+    let mut app = app3(cfg());
+    press(&mut app, "ry");
+    assert!(press(&mut app, "q").is_empty());
+    assert_eq!(app.modal(), Some(&Modal::Confirm(Confirm::Quit)));
+    assert!(press(&mut app, "n").is_empty());
+    assert!(!app.should_quit());
+    press(&mut app, "q");
+    assert_eq!(
+        press(&mut app, "y"),
+        vec![Effect::CancelResets, Effect::Quit]
+    );
+    assert!(app.should_quit());
+}
+
+#[test]
+fn command_line_user_refresh_and_quit() {
+    let mut app = app3(cfg());
+    press(&mut app, "/alice");
+    update(&mut app, key(KeyCode::Enter));
+    let fx = press(&mut app, ":user external:999");
+    assert!(fx.is_empty());
+    assert_eq!(app.input(), &Input::Command("user external:999".into()));
+    let fx = update(&mut app, key(KeyCode::Enter));
+    let [Effect::LoadUser { req, user }] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(user, &UserRef::ExternalId("999".into()));
+    // A user that is not queued is added at the top and selected, even under a filter.
+    let detail = UserDetail {
+        id: 77,
+        username: "zed".into(),
+        sso: Some(SsoRecord {
+            external_id: "999".into(),
+            ..Default::default()
+        }),
+        uploaded_avatar_id: Some(Some(3)),
+        ..Default::default()
+    };
+    update(
+        &mut app,
+        Msg::UserLoaded {
+            req: *req,
+            result: Ok(UserInfo {
+                detail,
+                audit: vec![],
+            }),
+        },
+    );
+    assert_eq!(names(&app), ["zed", "alice", "bob", "carol"]);
+    assert_eq!(selected_name(&app), "zed");
+
+    let fx = press(&mut app, ":refresh");
+    assert!(fx.is_empty());
+    let fx = update(&mut app, key(KeyCode::Enter));
+    assert!(fx.contains(&Effect::LoadSite));
+    assert!(fx.contains(&Effect::LoadQueuePage {
+        source: Source::App,
+        generation: 1,
+        cursor: None
+    }));
+    assert_eq!(app.queue().len(), 0);
+    // Pages of the old queue are ignored.
+    page(
+        &mut app,
+        Source::App,
+        vec![item(Source::App, Some("1"), "old", "r", 1)],
+    );
+    assert_eq!(app.queue().len(), 0);
+
+    press(&mut app, ":nonsense");
+    update(&mut app, key(KeyCode::Enter));
+    assert!(app.message().unwrap().contains("unknown command"));
+    press(&mut app, ":q");
+    assert_eq!(update(&mut app, key(KeyCode::Enter)), vec![Effect::Quit]);
+}
+
+#[test]
+fn a_failing_source_reports_while_the_other_keeps_loading() {
+    let mut app = App::new(cfg());
+    let fx = app.init();
+    assert!(fx.contains(&Effect::LoadQueuePage {
+        source: Source::App,
+        generation: 0,
+        cursor: None
+    }));
+    assert!(fx.contains(&Effect::LoadQueuePage {
+        source: Source::Discourse,
+        generation: 0,
+        cursor: None
+    }));
+    update(
+        &mut app,
+        Msg::QueuePage {
+            source: Source::App,
+            generation: 0,
+            result: Err("503 Service Unavailable".into()),
+        },
+    );
+    let fx = update(
+        &mut app,
+        Msg::QueuePage {
+            source: Source::Discourse,
+            generation: 0,
+            result: Ok(QueuePage {
+                items: vec![item(Source::Discourse, None, "dan", "r", 1)],
+                next: Some("/review.json?offset=10".into()),
+            }),
+        },
+    );
+    app.settle();
+    assert_eq!(
+        fx,
+        vec![Effect::LoadQueuePage {
+            source: Source::Discourse,
+            generation: 0,
+            cursor: Some("/review.json?offset=10".into())
+        }]
+    );
+    assert!(app.is_loading());
+    assert_eq!(app.queue().len(), 1);
+    assert!(
+        app.source_state(Source::App)
+            .unwrap()
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("503")
+    );
+    assert!(app.log_entries().any(|e| e.tag() == "ERR"));
+    let screen = text(&render(&app, 100, 24));
+    assert!(screen.contains("app failed: 503"), "{screen}");
+    assert!(screen.contains("1 queued"));
+}
+
+#[test]
+fn the_selected_row_loads_its_details_on_tick_once() {
+    let mut app = app3(cfg());
+    let fx = update(&mut app, Msg::Tick { now: t0() });
+    // app3 already ticked once before the queue filled; this tick loads alice.
+    let [Effect::LoadUser { req, user }] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(user, &UserRef::ExternalId("684".into()));
+    assert!(
+        update(&mut app, Msg::Tick { now: t0() }).is_empty(),
+        "cached"
+    );
+    let detail = UserDetail {
+        id: 42,
+        username: "alice".into(),
+        email: Some("alice@example.com".into()),
+        uploaded_avatar_id: Some(None),
+        ..Default::default()
+    };
+    update(
+        &mut app,
+        Msg::UserLoaded {
+            req: *req,
+            result: Ok(UserInfo {
+                detail,
+                audit: vec![],
+            }),
+        },
+    );
+    let u = app.queue().get(app.selected_slot().unwrap()).unwrap();
+    assert_eq!(u.discourse_id, Some(42));
+    assert_eq!(u.avatar, AvatarKind::System);
+}
+
+fn exchange(path: &str, body: Option<&str>) -> Exchange {
+    Exchange {
+        at: t0(),
+        method: "PUT".into(),
+        path: path.into(),
+        status: Some(200),
+        latency_ms: 41,
+        summary: "200 OK".into(),
+        request_body: body.map(str::to_string),
+        response_body: Some("{\"success\":\"OK\"}".into()),
+    }
+}
+
+#[test]
+fn log_pane_narrows_to_the_selected_user_and_shows_lines_whole() {
+    let decoder: super::app::SsoDecoder = Arc::new(|p: &str| {
+        p.starts_with("sso=")
+            .then(|| vec![("external_id".to_string(), "684".to_string())])
+    });
+    let mut app = app3(cfg()).with_sso_decoder(decoder);
+    update(
+        &mut app,
+        Msg::Exchange(exchange("/u/alice/preferences/avatar/pick", None)),
+    );
+    update(
+        &mut app,
+        Msg::Exchange(exchange("/u/bob/preferences/avatar/pick", None)),
+    );
+    update(
+        &mut app,
+        Msg::DiscourseLog(Ok(vec![LogLine {
+            key: "k1".into(),
+            at: t0() - chrono::Duration::seconds(30),
+            severity: 2,
+            kind: LogKind::Sso,
+            message: "Verbose SSO log: Signature verification failed\nsso=bm9uY2U9MQ%3D%3D&sig=ab"
+                .into(),
+            count: 1,
+        }])),
+    );
+    // Interleaved by time: the older SSO line comes first.
+    let tags: Vec<&str> = app.log_entries().map(|e| e.tag()).collect();
+    assert_eq!(&tags[tags.len() - 3..], ["SSO", "API", "API"]);
+    press(&mut app, "u"); // alice selected
+    assert!(app.log_narrow().is_some());
+    let paths: Vec<String> = app
+        .log_entries()
+        .filter_map(|e| match e {
+            super::app::LogEntry::Api(x) => Some(x.path.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(paths, ["/u/alice/preferences/avatar/pick"]);
+    press(&mut app, "u");
+    assert!(app.log_narrow().is_none());
+
+    // Focus the log, go to the SSO line, Enter shows it decoded.
+    update(&mut app, key(KeyCode::Tab));
+    update(&mut app, key(KeyCode::Tab));
+    assert_eq!(app.focus(), Focus::Log);
+    press(&mut app, "kk");
+    update(&mut app, key(KeyCode::Enter));
+    let Some(Modal::Text { lines, .. }) = app.modal() else {
+        panic!("{:?}", app.modal())
+    };
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("Signature verification failed"))
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("external_id=684")),
+        "{lines:?}"
+    );
+    update(&mut app, key(KeyCode::Esc));
+    // An exchange shows request and response.
+    press(&mut app, "G");
+    update(&mut app, key(KeyCode::Enter));
+    let Some(Modal::Text { lines, .. }) = app.modal() else {
+        panic!()
+    };
+    assert!(lines.iter().any(|l| l.starts_with("Request: PUT /u/bob")));
+    assert!(lines.iter().any(|l| l.contains("success")));
+}
+
+#[test]
+fn log_polling_backs_off_when_nothing_comes() {
+    let mut app = app3(cfg());
+    // init asked for the first poll; answer empty.
+    update(&mut app, Msg::DiscourseLog(Ok(vec![])));
+    let mut ticks = 0;
+    loop {
+        ticks += 1;
+        let fx = update(&mut app, Msg::Tick { now: t0() });
+        if fx.iter().any(|e| matches!(e, Effect::PollLogs { .. })) {
+            break;
+        }
+        assert!(ticks < 1000);
+    }
+    assert_eq!(ticks, 40, "twice the 5 s base after one empty answer");
+}
+
+#[test]
+fn setting_toggles_ask_first() {
+    let mut app = app3(cfg());
+    press(&mut app, "S");
+    assert_eq!(
+        app.modal(),
+        Some(&Modal::Confirm(Confirm::Toggle {
+            setting: Setting::VerboseSso,
+            enable: true
+        }))
+    );
+    assert_eq!(
+        press(&mut app, "y"),
+        vec![Effect::ToggleSetting {
+            setting: Setting::VerboseSso,
+            enable: true
+        }]
+    );
+    update(
+        &mut app,
+        Msg::SettingChanged {
+            setting: Setting::VerboseSso,
+            result: Ok(true),
+        },
+    );
+    assert_eq!(app.site().unwrap().verbose_sso, Some(true));
+    press(&mut app, "U");
+    assert_eq!(
+        app.modal(),
+        Some(&Modal::Confirm(Confirm::Toggle {
+            setting: Setting::VerboseUpload,
+            enable: false
+        }))
+    );
+    assert!(press(&mut app, "n").is_empty());
+}
+
+#[test]
+fn dry_run_shows_what_would_be_sent() {
+    let mut app = app3(AppConfig {
+        dry_run: true,
+        ..cfg()
+    });
+    let fx = press(&mut app, "ry");
+    let [
+        Effect::Reset {
+            batch,
+            users,
+            dry_run: true,
+        },
+    ] = fx.as_slice()
+    else {
+        panic!("{fx:?}")
+    };
+    let report = ResetReport {
+        user: "external:684".into(),
+        username: Some("alice".into()),
+        external_id: Some("684".into()),
+        strategy: Some(Strategy::SyncSso),
+        outcome: Outcome::DryRun,
+        message: "POST /admin/users/sync_sso\nexternal_id=684\navatar_force_update=true".into(),
+    };
+    update(
+        &mut app,
+        Msg::ResetProgress {
+            batch: *batch,
+            slot: users[0].0,
+            step: ResetStep::Done(report),
+        },
+    );
+    let Some(Modal::Text { lines, .. }) = app.modal() else {
+        panic!()
+    };
+    assert_eq!(lines[0], "POST /admin/users/sync_sso");
+    // Toggles under dry-run show the request and send nothing.
+    update(&mut app, key(KeyCode::Esc));
+    assert!(press(&mut app, "S").is_empty());
+    assert!(matches!(app.modal(), Some(Modal::Text { .. })));
+}
+
+// ----- view -----
+
+#[test]
+fn main_screen_shows_header_rows_log_and_status() {
+    let mut app = app3(AppConfig {
+        read_only: true,
+        dry_run: true,
+        ..cfg()
+    });
+    update(
+        &mut app,
+        Msg::Exchange(exchange("/u/alice/preferences/avatar/pick", None)),
+    );
+    update(
+        &mut app,
+        Msg::Budget(super::effects::BudgetStatus {
+            left: 57,
+            per_minute: 60,
+            retry_after_secs: Some(12),
+        }),
+    );
+    let screen = text(&render(&app, 120, 30));
+    for needle in [
+        "READ-ONLY",
+        "DRY-RUN",
+        "forum.example.com as system",
+        "sync-sso (overrides avatar on)",
+        "budget 57/60 a minute · retry in 12s",
+        "verbose SSO log off · upload log on",
+        "USER",
+        "EXT ID",
+        "alice",
+        "684",
+        "A D",
+        "2× nudity, flagged post",
+        "1m",
+        "custom",
+        "3 queued",
+        "PUT /u/alice/preferences/avatar/pick 200 41ms",
+        "API",
+        "j/k move",
+        "Flags (2)",
+    ] {
+        assert!(screen.contains(needle), "missing {needle:?} in\n{screen}");
+    }
+}
+
+#[test]
+fn confirm_modal_names_user_and_strategy_and_help_lists_keys() {
+    let mut app = app3(cfg());
+    press(&mut app, "r");
+    let screen = text(&render(&app, 100, 24));
+    assert!(
+        screen.contains("Reset the avatar of alice (external:684)?"),
+        "{screen}"
+    );
+    assert!(screen.contains("Strategy: sync-sso (overrides avatar on)"));
+    assert!(screen.contains("y or Enter: go"));
+    assert!(screen.contains("n or Esc: cancel"));
+    press(&mut app, "n");
+
+    press(&mut app, "gvGv");
+    press(&mut app, "R");
+    let screen = text(&render(&app, 100, 24));
+    assert!(screen.contains("Reset the avatars of 3 users?"), "{screen}");
+    for n in ["alice", "bob", "carol"] {
+        assert!(screen.contains(&format!("  {n}")));
+    }
+    press(&mut app, "n?");
+    let screen = text(&render(&app, 100, 40));
+    for needle in [
+        "filter as you type",
+        "leading ! inverts",
+        "reset every marked user",
+        ":user NAME",
+        "verbose_upload_logging",
+    ] {
+        assert!(screen.contains(needle), "help lacks {needle:?}:\n{screen}");
+    }
+}
+
+#[test]
+fn small_terminals_never_panic_and_too_small_says_so() {
+    let mut app = app3(cfg());
+    press(&mut app, "r");
+    for w in 1..=45u16 {
+        for h in 1..=14u16 {
+            update(
+                &mut app,
+                Msg::Resize {
+                    width: w,
+                    height: h,
+                },
+            );
+            render(&app, w, h);
+        }
+    }
+    press(&mut app, "n");
+    update(
+        &mut app,
+        Msg::Resize {
+            width: 40,
+            height: 12,
+        },
+    );
+    let screen = text(&render(&app, 40, 12));
+    assert!(
+        screen.contains("alice") && screen.contains("3 queued"),
+        "{screen}"
+    );
+    assert!(!screen.contains("too small"));
+    for (w, h) in [(39, 12), (40, 11), (20, 5)] {
+        let screen = text(&render(&app, w, h));
+        assert!(screen.contains("too small"), "{w}×{h}:\n{screen}");
+    }
+    // Every pane and modal at the minimum.
+    for keys in ["\t", "\t\t", "l", "?", "r"] {
+        let mut app = app3(cfg());
+        update(
+            &mut app,
+            Msg::Resize {
+                width: 40,
+                height: 12,
+            },
+        );
+        press(&mut app, keys);
+        render(&app, 40, 12);
+    }
+}
+
+#[test]
+fn hostile_names_never_reach_the_buffer_and_wide_names_align() {
+    let mut app = App::new(cfg());
+    update(
+        &mut app,
+        Msg::Resize {
+            width: 120,
+            height: 30,
+        },
+    );
+    update(&mut app, Msg::Tick { now: t0() });
+    page(
+        &mut app,
+        Source::App,
+        vec![
+            item(
+                Source::App,
+                Some("1"),
+                "evil\u{1b}[2J\u{1b}]0;owned\u{7}\u{9b}31m\u{202e}x",
+                "\u{1b}[5mblink",
+                1,
+            ),
+            item(
+                Source::App,
+                Some("2"),
+                "山田太郎山田太郎山田太郎山田太郎",
+                "r",
+                2,
+            ),
+            item(Source::App, Some("3"), "😀🎉👍🏽 emoji", "r", 3),
+            item(Source::App, Some("4"), "e\u{301}mile", "r", 4),
+            item(Source::App, Some("5"), "plain", "r", 5),
+        ],
+    );
+    update(
+        &mut app,
+        Msg::Exchange(exchange("/u/evil\u{1b}[31m/x", None)),
+    );
+    let buf = render(&app, 120, 30);
+    for cell in buf.content() {
+        assert!(
+            !cell
+                .symbol()
+                .chars()
+                .any(|c| c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c)),
+            "control character in the buffer: {:?}",
+            cell.symbol()
+        );
+    }
+    let screen = text(&buf);
+    assert!(screen.contains("evilx"), "{screen}");
+    // The external id column starts at the same x on every row, whatever the name's width.
+    let mut xs = Vec::new();
+    let queue_rows = (0..buf.area.height).filter(|y| {
+        let row: String = (0..60).map(|x| buf[(x, *y)].symbol()).collect();
+        row.contains(" A   ")
+    });
+    for y in queue_rows {
+        let mut col = 0u16;
+        let mut x = 0u16;
+        while x < buf.area.width {
+            let sym = buf[(x, y)].symbol();
+            if (1..=5).any(|i| sym == i.to_string()) && col > 0 {
+                // the first digit after the name column
+                let before = buf[(x - 1, y)].symbol();
+                if before == " " {
+                    xs.push(x);
+                    break;
+                }
+            }
+            col += 1;
+            x += 1;
+        }
+    }
+    let rows = xs;
+    assert!(rows.len() == 5, "{rows:?}\n{screen}");
+    assert!(
+        rows.iter().all(|x| *x == rows[0]),
+        "misaligned {rows:?}\n{screen}"
+    );
+}
+
+#[test]
+fn no_color_and_mono_draw_without_colour() {
+    use ratatui::style::Color;
+    for cfg in [
+        AppConfig {
+            no_color: true,
+            ..cfg()
+        },
+        AppConfig {
+            theme: super::ThemeChoice::Mono,
+            ..cfg()
+        },
+    ] {
+        let mut app = app3(AppConfig {
+            read_only: true,
+            ..cfg
+        });
+        press(&mut app, "r");
+        let buf = render(&app, 100, 30);
+        assert!(
+            buf.content()
+                .iter()
+                .all(|c| c.fg == Color::Reset && c.bg == Color::Reset)
+        );
+    }
+}

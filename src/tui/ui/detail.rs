@@ -1,0 +1,204 @@
+//! The detail pane: what the queue knows of the selected user, then what Discourse says.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::{age, pane, stamp};
+use crate::sanitize::clean;
+use crate::tui::app::{App, DetailState, Focus, RowStatus};
+use crate::tui::theme::Theme;
+
+fn field<'a>(name: &'a str, value: String, theme: &Theme) -> Line<'a> {
+    Line::from(vec![
+        Span::styled(format!("{name:<11}"), theme.dim),
+        Span::styled(value, theme.text),
+    ])
+}
+
+pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let focused = app.focus == Focus::Detail;
+    let slot = app.selected_slot();
+    let user = slot.and_then(|s| app.queue.get(s));
+    let title = match user {
+        Some(u) => format!(" {} ", u.label()),
+        None => " Detail ".into(),
+    };
+    let block = pane(Line::styled(title, theme.title), focused, theme);
+    let (Some(slot), Some(u)) = (slot, user) else {
+        frame.render_widget(
+            Paragraph::new("no user selected")
+                .style(theme.dim)
+                .block(block),
+            area,
+        );
+        return;
+    };
+    let mut lines: Vec<Line> = Vec::new();
+    let none = || "-".to_string();
+    let detail = match app.details.get(&slot) {
+        Some(DetailState::Loaded(info)) => Some(info),
+        _ => None,
+    };
+    let d = detail.map(|i| &i.detail);
+    lines.push(field(
+        "ids",
+        format!(
+            "discourse {} · external {}",
+            u.discourse_id.map(|i| i.to_string()).unwrap_or_else(none),
+            u.external_id.clone().unwrap_or_else(none)
+        ),
+        theme,
+    ));
+    lines.push(field("email", u.email.clone().unwrap_or_else(none), theme));
+    if let Some(d) = d {
+        if let Some(name) = &d.name {
+            lines.push(field("name", clean(name), theme));
+        }
+        let active = match d.active {
+            Some(true) => "yes".to_string(),
+            Some(false) => "NO (inactive)".to_string(),
+            None => none(),
+        };
+        lines.push(field("active", active, theme));
+        let groups: Vec<String> = d
+            .groups
+            .iter()
+            .map(|g| {
+                if g.automatic {
+                    format!("{} (auto)", clean(&g.name))
+                } else {
+                    clean(&g.name)
+                }
+            })
+            .collect();
+        lines.push(field(
+            "groups",
+            if groups.is_empty() {
+                none()
+            } else {
+                groups.join(", ")
+            },
+            theme,
+        ));
+        lines.push(field(
+            "avatar",
+            format!(
+                "{} · uploaded_avatar_id {}",
+                d.avatar_kind().as_str(),
+                match d.uploaded_avatar_id {
+                    Some(Some(id)) => id.to_string(),
+                    Some(None) => "null".into(),
+                    None => "not read".into(),
+                }
+            ),
+            theme,
+        ));
+        lines.push(field(
+            "template",
+            d.avatar_template.as_deref().map(clean).unwrap_or_else(none),
+            theme,
+        ));
+        match &d.sso {
+            Some(sso) => {
+                lines.push(field(
+                    "SSO record",
+                    format!("external_id {}", clean(&sso.external_id)),
+                    theme,
+                ));
+                for (k, v) in [
+                    ("  username", &sso.external_username),
+                    ("  email", &sso.external_email),
+                    ("  avatar", &sso.external_avatar_url),
+                ] {
+                    lines.push(field(
+                        k,
+                        v.as_deref().map(clean).unwrap_or_else(none),
+                        theme,
+                    ));
+                }
+            }
+            None => lines.push(field("SSO record", "none".into(), theme)),
+        }
+    } else {
+        lines.push(field("avatar", u.avatar.as_str().to_string(), theme));
+        let (text, style) = match app.details.get(&slot) {
+            Some(DetailState::Failed(e)) => {
+                (format!("could not load from Discourse: {e}"), theme.err)
+            }
+            Some(DetailState::Loading) => ("loading from Discourse…".to_string(), theme.dim),
+            _ => (
+                "details load when the row stays selected".to_string(),
+                theme.dim,
+            ),
+        };
+        lines.push(Line::styled(text, style));
+    }
+    if let Some(p) = &u.photo_url {
+        lines.push(field("app photo", p.clone(), theme));
+    }
+
+    lines.push(Line::default());
+    lines.push(Line::styled(
+        format!("Flags ({})", u.flags.len()),
+        theme.title,
+    ));
+    for f in &u.flags {
+        let when = f
+            .flagged_at
+            .map(|t| match age(app.now, Some(t)).as_str() {
+                "now" => format!("{} (just now)", stamp(t)),
+                a => format!("{} ({a} ago)", stamp(t)),
+            })
+            .unwrap_or_else(|| "time unknown".into());
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {:<9} ", f.source.as_str()), theme.accent),
+            Span::styled(
+                format!("{}  ", if f.reason.is_empty() { "-" } else { &f.reason }),
+                theme.text,
+            ),
+            Span::styled(when, theme.dim),
+        ]));
+    }
+
+    if let Some(status) = app.status.get(&slot) {
+        lines.push(Line::default());
+        let (text, style) = match status {
+            RowStatus::Waiting => ("waiting in the batch".to_string(), theme.dim),
+            RowStatus::Running(step) => (format!("in progress: {}", step.label()), theme.warn),
+            RowStatus::Done { outcome, message } => (
+                format!(
+                    "{}: {}",
+                    outcome.as_str(),
+                    message.lines().next().unwrap_or("")
+                ),
+                match outcome {
+                    crate::model::Outcome::Failed => theme.err,
+                    crate::model::Outcome::Unverified => theme.warn,
+                    _ => theme.ok,
+                },
+            ),
+        };
+        lines.push(Line::from(vec![
+            Span::styled("Last reset ", theme.title),
+            Span::styled(text, style),
+        ]));
+    }
+    if let Some(info) = detail
+        && !info.audit.is_empty()
+    {
+        lines.push(Line::default());
+        lines.push(Line::styled("Audit", theme.title));
+        for a in &info.audit {
+            lines.push(Line::styled(format!("  {}", clean(a)), theme.text));
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false })
+            .scroll((app.detail_scroll, 0)),
+        area,
+    );
+}

@@ -1,0 +1,180 @@
+//! The status bar (count, spinner, errors, the input line, the progress gauge) and the key hints.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{LineGauge, Paragraph};
+
+use super::queue::spinner;
+use super::thousands;
+use crate::model::Source;
+use crate::tui::app::{App, Focus, Input, Modal};
+use crate::tui::theme::Theme;
+
+pub fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    // The input line takes the whole bar while typing.
+    match app.input() {
+        Input::Filter => {
+            let line = Line::from(vec![
+                Span::styled("/", theme.key),
+                Span::styled(app.filter.clone(), theme.text),
+                Span::styled("▏", theme.accent),
+                Span::styled(
+                    format!("  {} match", thousands(app.visible.len())),
+                    theme.dim,
+                ),
+            ]);
+            frame.render_widget(Paragraph::new(line), area);
+            return;
+        }
+        Input::Command(text) => {
+            let line = Line::from(vec![
+                Span::styled(":", theme.key),
+                Span::styled(text.clone(), theme.text),
+                Span::styled("▏", theme.accent),
+            ]);
+            frame.render_widget(Paragraph::new(line), area);
+            return;
+        }
+        Input::Normal => {}
+    }
+    let mut spans: Vec<Span> = Vec::new();
+    if app.is_loading() {
+        spans.push(Span::styled(format!("{} ", spinner(app)), theme.accent));
+    }
+    spans.push(Span::styled(
+        format!("{} queued", thousands(app.queue.len())),
+        theme.title,
+    ));
+    if app.visible.len() != app.queue.len() {
+        spans.push(Span::styled(
+            format!(" · {} shown", thousands(app.visible.len())),
+            theme.text,
+        ));
+    }
+    if !app.marks.is_empty() {
+        spans.push(Span::styled(
+            format!(" · {} marked", app.marks.len()),
+            theme.marked,
+        ));
+    }
+    if app.range_anchor.is_some() {
+        spans.push(Span::styled(" · RANGE", theme.marked));
+    }
+    for source in [Source::App, Source::Discourse] {
+        if let Some(s) = app.source_state(source)
+            && let Some(e) = &s.error
+        {
+            spans.push(Span::styled(
+                format!(" · {} failed: {e}", source.as_str()),
+                theme.err,
+            ));
+        }
+    }
+    if let Some((m, err)) = &app.message {
+        spans.push(Span::styled(" · ", theme.dim));
+        spans.push(Span::styled(
+            m.clone(),
+            if *err { theme.err } else { theme.text },
+        ));
+    }
+    let text_area = if let Some(b) = app.batch() {
+        let gauge_w = (area.width / 3).clamp(12, 40);
+        let [t, g] =
+            Layout::horizontal([Constraint::Min(0), Constraint::Length(gauge_w)]).areas(area);
+        let ratio = if b.total == 0 {
+            0.0
+        } else {
+            b.done as f64 / b.total as f64
+        };
+        let label = format!(
+            "{}{}/{}",
+            if b.cancelling {
+                "cancelling "
+            } else if b.dry_run {
+                "dry "
+            } else {
+                ""
+            },
+            b.done,
+            b.total
+        );
+        frame.render_widget(
+            LineGauge::default()
+                .ratio(ratio.clamp(0.0, 1.0))
+                .label(label)
+                .filled_style(theme.ok)
+                .unfilled_style(theme.dim),
+            g,
+        );
+        t
+    } else {
+        area
+    };
+    frame.render_widget(Paragraph::new(Line::from(spans)), text_area);
+}
+
+fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
+    if let Some(m) = app.modal() {
+        return match m {
+            Modal::Confirm(_) => vec![("y/Enter", "confirm"), ("n/Esc", "cancel")],
+            _ => vec![("j/k", "scroll"), ("Esc", "close")],
+        };
+    }
+    match app.input() {
+        Input::Filter => {
+            return vec![
+                ("type", "filter"),
+                ("!", "invert"),
+                ("Enter", "keep"),
+                ("Esc", "clear"),
+            ];
+        }
+        Input::Command(_) => {
+            return vec![
+                (":user NAME", ""),
+                (":refresh", ""),
+                (":q", ""),
+                ("Esc", "cancel"),
+            ];
+        }
+        Input::Normal => {}
+    }
+    let mut h = vec![("j/k", "move"), ("/", "filter"), (":", "cmd")];
+    if app.batch().is_some() {
+        h.push(("Esc", "cancel resets"));
+    }
+    match app.focus() {
+        Focus::Log => h.extend([
+            ("Enter", "show line"),
+            ("u", "this user"),
+            ("S/U", "verbose logs"),
+        ]),
+        _ => h.extend([
+            ("r", "reset"),
+            ("space", "mark"),
+            ("v", "range"),
+            ("R", "reset marked"),
+        ]),
+    }
+    h.extend([
+        ("h", "hide done"),
+        ("Tab", "pane"),
+        ("l", "log"),
+        ("?", "help"),
+        ("q", "quit"),
+    ]);
+    h
+}
+
+pub fn draw_keys(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut spans = Vec::new();
+    for (k, what) in hints(app) {
+        spans.push(Span::styled(k, theme.key));
+        if !what.is_empty() {
+            spans.push(Span::styled(format!(" {what}"), theme.dim));
+        }
+        spans.push(Span::raw("  "));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
