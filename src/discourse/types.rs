@@ -212,12 +212,14 @@ pub struct ReviewableJson {
     pub status: Option<i64>,
     #[serde(default)]
     pub created_at: Option<DateTime<Utc>>,
+    // User ids are signed: Discourse's built-in users are negative (system -1, discobot -2),
+    // and system creates ReviewableUser items and many automatic flags.
     #[serde(default)]
-    pub user_id: Option<u64>,
+    pub user_id: Option<i64>,
     #[serde(default)]
-    pub target_created_by_id: Option<u64>,
+    pub target_created_by_id: Option<i64>,
     #[serde(default)]
-    pub created_by_id: Option<u64>,
+    pub created_by_id: Option<i64>,
     #[serde(default)]
     pub score: Option<f64>,
     #[serde(default)]
@@ -229,7 +231,8 @@ pub struct ReviewableJson {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ReviewUserJson {
-    pub id: u64,
+    /// Signed: the side-loaded users include `system` (-1) when it created an item.
+    pub id: i64,
     pub username: String,
     #[serde(default)]
     pub avatar_template: Option<String>,
@@ -276,6 +279,8 @@ impl ReviewPageJson {
                     _ => r.target_created_by_id.or(r.created_by_id),
                 }?;
                 let user = self.users.iter().find(|u| u.id == user_id);
+                // An item about a built-in user (negative id) is no avatar to reset.
+                let user_id = u64::try_from(user_id).ok()?;
                 let reason = r.reason.clone().unwrap_or_else(|| match r.kind.as_str() {
                     "ReviewableUser" => "user awaiting review".to_string(),
                     "ReviewableFlaggedPost" => "flagged post".to_string(),
