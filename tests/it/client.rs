@@ -458,7 +458,16 @@ async fn concurrent_calls_share_one_budget() {
             tokio::spawn(async move { c.user("alice").await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    let t0 = Instant::now();
+    while tasks.iter().filter(|t| t.is_finished()).count() < 3 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "3 calls should go at once"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The others stay queued, unsent.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         srv.count(),
         3,
