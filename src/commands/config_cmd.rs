@@ -2,9 +2,11 @@
 
 use std::process::ExitCode;
 
-use super::{Context, usage_error};
+use super::{Context, failed, usage_error};
 use crate::cli::ConfigCommand;
 use crate::config::{self, Config, ResetStrategy};
+use crate::discourse::client::ClientError;
+use crate::session::Session;
 
 pub async fn run(ctx: &mut Context, cmd: &ConfigCommand) -> ExitCode {
     match cmd {
@@ -76,11 +78,87 @@ async fn check(ctx: &mut Context) -> ExitCode {
     check_remote(ctx, &config).await
 }
 
-/// HOOK (lead): ask the server whether the key works and acts as an admin, and whether
-/// DiscourseConnect is on; print the findings and return the exit code (0 fine, 1 a problem,
-/// 2 a configuration error). Called by `config check` after the file validated.
+/// Asks the server whether the key works and acts as an admin, and how DiscourseConnect is
+/// set; prints the findings. Exit 0 when all is well or the server cannot be reached (the file
+/// is valid; that is a warning), 1 when the server refused the key or is not Discourse's API.
 pub async fn check_remote(ctx: &Context, config: &Config) -> ExitCode {
-    let _ = (ctx, config);
-    println!("server check: not built yet");
+    let session = match Session::new(config, &ctx.data_dir) {
+        Ok(s) => s,
+        Err(e) => return failed(e),
+    };
+    let d = &session.discourse;
+    let who = config.discourse.api_username.as_str();
+    println!("server check: {}", config.discourse.url);
+
+    // 1. Any valid key can read a user; a wrong key or unknown acting user is a 403 here.
+    match d.user(who).await {
+        Ok(u) => println!("  key: works (acts as {})", u.username),
+        // A 2xx answer the user type cannot hold: the key was accepted. (Built-in users such as
+        // `system` have negative ids, which `UserJson::id: u64` refuses.)
+        Err(ClientError::Decode { .. }) => println!("  key: works (acts as {who})"),
+        Err(ClientError::Network { message, .. }) => {
+            println!("  server: not reachable ({message})");
+            eprintln!(
+                "warning: {} did not answer ({message}); the file is valid, the key was not checked",
+                config.discourse.url
+            );
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            println!("  key: refused");
+            return failed(e);
+        }
+    }
+
+    // 2. Site settings are an admin-only route: reading them proves the key acts as an admin.
+    let settings = match d.dc_settings().await {
+        Ok(s) => s,
+        Err(e) => {
+            println!("  admin: no");
+            return failed(format!(
+                "{e}\n  (the key works for {who}, so {who} is probably not an admin or the key lacks a scope)"
+            ));
+        }
+    };
+    println!("  admin: yes (site settings readable)");
+    let on_off = |v: Option<bool>| match v {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "unknown",
+    };
+    println!(
+        "  DiscourseConnect: {}; overrides avatar {}, groups {}, email {}",
+        match settings.enabled() {
+            Some(true) => "enabled",
+            Some(false) => "DISABLED",
+            None => "unknown",
+        },
+        on_off(settings.overrides_avatar()),
+        on_off(settings.overrides_groups()),
+        on_off(settings.overrides_email()),
+    );
+    if settings.overrides_avatar() == Some(true) {
+        println!(
+            "  note: with discourse_connect_overrides_avatar on, only sync-sso can reset an avatar"
+        );
+    }
+    // Compare, never print, the secret.
+    match (&settings.secret, &config.discourse.sso_secret) {
+        (Some(server), Some(ours)) if server.expose() == ours.expose() => {
+            println!("  sso_secret: matches the server's")
+        }
+        (Some(_), Some(_)) => {
+            println!("  sso_secret: DIFFERS from the server's discourse_connect_secret");
+            return failed(
+                "discourse.sso_secret differs from the server's discourse_connect_secret: sync-sso payloads would be refused",
+            );
+        }
+        _ => {}
+    }
+    if settings.enabled() == Some(false) {
+        eprintln!(
+            "warning: enable_discourse_connect is off on the server: sync-sso cannot work and users have no external ids"
+        );
+    }
     ExitCode::SUCCESS
 }

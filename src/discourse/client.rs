@@ -519,7 +519,9 @@ impl DiscourseClient {
                 location,
             };
         }
-        if a.looks_html() {
+        // A 5xx HTML page is a proxy's or Rails' own error page: the server is in trouble, the
+        // URL is not wrong. Report the status ("HTTP 502: HTML page"), not the URL hint.
+        if a.looks_html() && status < 500 {
             return ClientError::NotJson {
                 method,
                 path: shown,

@@ -214,6 +214,8 @@ pub struct ReviewableJson {
     pub status: Option<i64>,
     #[serde(default)]
     pub created_at: Option<DateTime<Utc>>,
+    // User ids are signed: Discourse's built-in users are negative (system -1, discobot -2),
+    // and system creates ReviewableUser items and many automatic flags.
     #[serde(default)]
     pub user_id: Option<i64>,
     #[serde(default)]
@@ -279,6 +281,8 @@ impl ReviewPageJson {
                     _ => r.target_created_by_id.or(r.created_by_id),
                 }?;
                 let user = self.users.iter().find(|u| u.id == user_id);
+                // An item about a built-in user (negative id) is no avatar to reset.
+                let user_id = u64::try_from(user_id).ok()?;
                 let reason = r.reason.clone().unwrap_or_else(|| match r.kind.as_str() {
                     "ReviewableUser" => "user awaiting review".to_string(),
                     "ReviewableFlaggedPost" => "flagged post".to_string(),
