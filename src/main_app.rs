@@ -139,7 +139,11 @@ impl MainAppClient {
             response_body: None,
         };
         tracing::info!(method, path = %ex.path, status = ?status, "main app exchange");
-        let observer = self.observer.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let observer = self
+            .observer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         if let Some(o) = observer {
             o(&ex);
         }

@@ -39,21 +39,46 @@ pub async fn app_page(app: &MainAppClient, cursor: Option<String>) -> Result<Pag
             avatar: AvatarKind::Unknown,
         })
         .collect();
-    Ok(Page { items, next: page.next.map(|u| u.to_string()), skipped: page.skipped })
+    Ok(Page {
+        items,
+        next: page.next.map(|u| u.to_string()),
+        skipped: page.skipped,
+    })
 }
 
 /// A page (10 items) of Discourse's review queue, for each configured type in turn. The cursor
 /// is `<type index>:<offset>`.
-pub async fn review_page(client: &DiscourseClient, types: &[String], cursor: Option<String>) -> Result<Page, String> {
+pub async fn review_page(
+    client: &DiscourseClient,
+    types: &[String],
+    cursor: Option<String>,
+) -> Result<Page, String> {
     let (mut idx, offset) = match cursor.as_deref() {
         None => (0usize, 0u64),
         Some(c) => {
-            let (i, o) = c.split_once(':').ok_or_else(|| format!("bad review cursor {c:?}"))?;
-            (i.parse().map_err(|_| format!("bad review cursor {c:?}"))?, o.parse().map_err(|_| format!("bad review cursor {c:?}"))?)
+            let (i, o) = c
+                .split_once(':')
+                .ok_or_else(|| format!("bad review cursor {c:?}"))?;
+            (
+                i.parse().map_err(|_| format!("bad review cursor {c:?}"))?,
+                o.parse().map_err(|_| format!("bad review cursor {c:?}"))?,
+            )
         }
     };
-    let kind = if types.is_empty() { None } else { Some(types.get(idx).ok_or("review cursor past the last type")?.as_str()) };
-    let page = client.review_page(offset, kind, "pending").await.map_err(|e| e.to_string())?;
+    let kind = if types.is_empty() {
+        None
+    } else {
+        Some(
+            types
+                .get(idx)
+                .ok_or("review cursor past the last type")?
+                .as_str(),
+        )
+    };
+    let page = client
+        .review_page(offset, kind, "pending")
+        .await
+        .map_err(|e| e.to_string())?;
     let items = page
         .flags
         .into_iter()
@@ -77,5 +102,9 @@ pub async fn review_page(client: &DiscourseClient, types: &[String], cursor: Opt
         }
         None => None,
     };
-    Ok(Page { items, next, skipped: 0 })
+    Ok(Page {
+        items,
+        next,
+        skipped: 0,
+    })
 }

@@ -5,6 +5,7 @@
 //! key ([`Config::require_api`]); `sso`, `config` and `sandbox` load what they need themselves.
 
 pub mod config_cmd;
+pub mod console;
 pub mod logging;
 pub mod reset;
 pub mod sso;
@@ -180,8 +181,7 @@ fn not_built(name: &str) -> ExitCode {
 
 /// The console (terminal UI). `ctx.user` is the user to open on.
 pub async fn run_console(ctx: &Context) -> ExitCode {
-    let _ = ctx;
-    not_built("console")
+    console::run(ctx).await
 }
 
 /// `queue [--json] [--source app|discourse|all]`.

@@ -292,7 +292,7 @@ impl ReviewPageJson {
                 Some(ReviewFlag {
                     reviewable_id: r.id,
                     kind: r.kind.clone(),
-                    user_id: u64::try_from(user_id).ok()?,
+                    user_id,
                     username: user.map(|u| u.username.clone()),
                     avatar_template: user.and_then(|u| u.avatar_template.clone()),
                     reason,

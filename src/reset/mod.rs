@@ -32,9 +32,9 @@ pub fn parse_user(input: &str) -> Result<UserRef, String> {
         return Err("empty user: give a username, external:ID or an email".into());
     }
     match UserRef::parse(s) {
-        UserRef::ExternalId(id) if id.is_empty() => {
-            Err(format!("{input:?}: external: needs an id, e.g. external:684"))
-        }
+        UserRef::ExternalId(id) if id.is_empty() => Err(format!(
+            "{input:?}: external: needs an id, e.g. external:684"
+        )),
         r => Ok(r),
     }
 }
@@ -226,39 +226,42 @@ impl Engine {
     ) -> Vec<ResetReport> {
         let decision = self.decision().await;
         let prefetched = self.batch_lookup(&targets).await;
-        let notify = |p: Progress| {
-            if let Some(f) = &progress {
-                f(p)
-            }
-        };
-        let reports: Vec<(usize, ResetReport)> = futures::stream::iter(targets.iter().enumerate())
-            .map(|(i, t)| {
-                let decision = decision.clone();
-                let pre = prefetched.get(&i).cloned();
-                let cancel = cancel.clone();
-                let notify = &notify;
-                async move {
-                    let report = if cancel.is_cancelled() {
-                        self.report(
-                            t,
-                            None,
-                            None,
-                            Outcome::Skipped,
-                            "cancelled before it started".into(),
-                        )
-                    } else {
-                        self.reset_one(t, &decision, pre, notify).await
-                    };
-                    notify(Progress {
-                        input: t.input.clone(),
-                        stage: Stage::Done(report.clone()),
-                    });
-                    (i, report)
-                }
-            })
-            .buffer_unordered(self.opts.concurrency.max(1))
-            .collect()
-            .await;
+        // Owned targets and progress handles: the futures must not borrow from the caller's
+        // iterator, or they stop being `Send` for every lifetime (the console boxes them).
+        let reports: Vec<(usize, ResetReport)> =
+            futures::stream::iter(targets.into_iter().enumerate())
+                .map(|(i, t)| {
+                    let decision = decision.clone();
+                    let pre = prefetched.get(&i).cloned();
+                    let cancel = cancel.clone();
+                    let progress = progress.clone();
+                    async move {
+                        let notify = |p: Progress| {
+                            if let Some(f) = &progress {
+                                f(p)
+                            }
+                        };
+                        let report = if cancel.is_cancelled() {
+                            self.report(
+                                &t,
+                                None,
+                                None,
+                                Outcome::Skipped,
+                                "cancelled before it started".into(),
+                            )
+                        } else {
+                            self.reset_one(&t, &decision, pre, &notify).await
+                        };
+                        notify(Progress {
+                            input: t.input.clone(),
+                            stage: Stage::Done(report.clone()),
+                        });
+                        (i, report)
+                    }
+                })
+                .buffer_unordered(self.opts.concurrency.max(1))
+                .collect()
+                .await;
         let mut reports = reports;
         reports.sort_by_key(|(i, _)| *i);
         reports.into_iter().map(|(_, r)| r).collect()

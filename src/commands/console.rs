@@ -1,0 +1,354 @@
+//! The console command: the real [`Backend`] over the Discourse and main-app clients and the
+//! reset engine, then the TUI loop.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use tokio::sync::broadcast;
+
+use super::{Context, failed, usage_error};
+use crate::audit::{self, Phase};
+use crate::config::Config;
+use crate::discourse::client::{DiscourseClient, LogQuery};
+use crate::discourse::types::user_detail;
+use crate::main_app::MainAppClient;
+use crate::model::{Exchange, LogLine, ResetReport, Source, UserRef};
+use crate::reset::{CancelToken, Engine, Progress as EngineStep, ProgressFn, Stage, Target};
+use crate::session::Session;
+use crate::tui::effects::{Progress, ResetOptions};
+use crate::tui::{
+    App, AppConfig, Backend, BudgetStatus, QueuePage, ResetStep, Setting, SiteInfo, ThemeChoice,
+    UserInfo,
+};
+
+pub struct ConsoleBackend {
+    discourse: DiscourseClient,
+    main_app: Option<MainAppClient>,
+    review_types: Vec<String>,
+    engine: Arc<Engine>,
+    dry_engine: Arc<Engine>,
+    audit: Arc<audit::AuditLog>,
+    read_only: bool,
+    exchanges: broadcast::Sender<Exchange>,
+}
+
+impl ConsoleBackend {
+    pub fn new(config: &Config, session: &Session, dry_run: bool, read_only: bool) -> Self {
+        let (tx, _) = broadcast::channel(1024);
+        let feed = tx.clone();
+        session.set_observer(Arc::new(move |e: &Exchange| {
+            let _ = feed.send(e.clone());
+        }));
+        let engine = Arc::new(session.engine(Session::reset_options(config, None, false, dry_run)));
+        let dry_engine =
+            Arc::new(session.engine(Session::reset_options(config, None, false, true)));
+        ConsoleBackend {
+            discourse: session.discourse.clone(),
+            main_app: session.main_app.clone(),
+            review_types: config.discourse.review_types.clone(),
+            engine,
+            dry_engine,
+            audit: session.audit.clone(),
+            read_only,
+            exchanges: tx,
+        }
+    }
+}
+
+/// The audit lines about one user, one line each, newest last.
+fn audit_lines(audit: &audit::AuditLog, username: &str, external_id: Option<&str>) -> Vec<String> {
+    let all = audit.read_all();
+    audit::entries_for(&all, Some(username), external_id)
+        .into_iter()
+        .rev()
+        .take(20)
+        .rev()
+        .map(|e| {
+            let what = match (&e.phase, e.outcome) {
+                (Phase::Intent, _) => "intent".to_string(),
+                (Phase::Outcome, Some(o)) => o.as_str().to_string(),
+                (Phase::Outcome, None) => "outcome".to_string(),
+            };
+            let strategy = e.strategy.map(|s| s.as_str()).unwrap_or("-");
+            let dry = if e.dry_run { " (dry run)" } else { "" };
+            format!(
+                "{} {what} {strategy}{dry}: {}",
+                e.at.format("%Y-%m-%d %H:%M:%S"),
+                crate::sanitize::clean(&e.message)
+            )
+        })
+        .collect()
+}
+
+impl Backend for ConsoleBackend {
+    fn site(&self) -> BoxFuture<'static, Result<SiteInfo, String>> {
+        let engine = self.engine.clone();
+        async move {
+            let decision = engine.decision().await;
+            let s = engine.settings().await;
+            Ok(SiteInfo {
+                strategy: decision.strategy,
+                why: decision.reason,
+                verbose_sso: s.and_then(|s| s.verbose_sso()),
+                verbose_upload: s.and_then(|s| s.verbose_upload()),
+            })
+        }
+        .boxed()
+    }
+
+    fn load_queue_page(
+        &self,
+        source: Source,
+        cursor: Option<String>,
+    ) -> BoxFuture<'static, Result<QueuePage, String>> {
+        match source {
+            Source::App => {
+                let app = self.main_app.clone();
+                async move {
+                    let app = app.ok_or("no [main_app] configured")?;
+                    let page = crate::sources::app_page(&app, cursor).await?;
+                    Ok(QueuePage {
+                        items: page.items,
+                        next: page.next,
+                    })
+                }
+                .boxed()
+            }
+            Source::Discourse => {
+                let client = self.discourse.clone();
+                let types = self.review_types.clone();
+                async move {
+                    let page = crate::sources::review_page(&client, &types, cursor).await?;
+                    Ok(QueuePage {
+                        items: page.items,
+                        next: page.next,
+                    })
+                }
+                .boxed()
+            }
+        }
+    }
+
+    fn load_user(&self, user: UserRef) -> BoxFuture<'static, Result<UserInfo, String>> {
+        // Detail loads are background work: they leave part of the budget to resets.
+        let client = self.discourse.background();
+        let audit = self.audit.clone();
+        async move {
+            let describe = |e: crate::discourse::client::ClientError| {
+                if e.is_not_found() {
+                    format!("no such user: {user}")
+                } else {
+                    e.to_string()
+                }
+            };
+            let public = match &user {
+                UserRef::Username(u) => Some(client.user(u).await.map_err(describe)?),
+                UserRef::ExternalId(x) => Some(client.user_by_external(x).await.map_err(describe)?),
+                UserRef::Email(e) => {
+                    let rows = client.users_by_email(e).await.map_err(|e| e.to_string())?;
+                    let row = rows
+                        .into_iter()
+                        .next()
+                        .ok_or_else(|| format!("no user with email {e}"))?;
+                    Some(client.user(&row.username).await.map_err(describe)?)
+                }
+            };
+            let id = public.as_ref().map(|u| u.id).unwrap_or_default();
+            let admin = client.admin_user(id).await.ok();
+            let mut detail =
+                user_detail(public.as_ref(), admin.as_ref()).ok_or("empty user record")?;
+            if detail.sso.is_none()
+                && let UserRef::ExternalId(x) = &user
+            {
+                detail.sso = Some(crate::model::SsoRecord {
+                    external_id: x.clone(),
+                    ..Default::default()
+                });
+            }
+            let audit = audit_lines(&audit, &detail.username, detail.external_id());
+            Ok(UserInfo { detail, audit })
+        }
+        .boxed()
+    }
+
+    fn reset(
+        &self,
+        user: UserRef,
+        options: ResetOptions,
+        progress: Progress,
+    ) -> BoxFuture<'static, ResetReport> {
+        let engine = if options.dry_run {
+            self.dry_engine.clone()
+        } else {
+            self.engine.clone()
+        };
+        let read_only = self.read_only;
+        async move {
+            let target = Target {
+                input: user.to_string(),
+                user: user.clone(),
+                known_username: None,
+                known_external_id: None,
+                known_email: None,
+                known_id: None,
+            };
+            if read_only {
+                return ResetReport {
+                    user: user.to_string(),
+                    username: None,
+                    external_id: None,
+                    strategy: None,
+                    outcome: crate::model::Outcome::Failed,
+                    message: "read-only: nothing sent".into(),
+                };
+            }
+            let p = progress.clone();
+            let adapter: ProgressFn = Arc::new(move |ep: EngineStep| {
+                let step = match ep.stage {
+                    Stage::Resolving => Some(ResetStep::Resolving),
+                    Stage::Sending(s) => Some(ResetStep::Sending(s)),
+                    Stage::Verifying(_) => Some(ResetStep::Verifying),
+                    // Done is reported by the runner from the returned report.
+                    Stage::Done(_) | Stage::Note(_) => None,
+                };
+                if let Stage::Note(n) = &ep.stage {
+                    tracing::info!(user = %ep.input, note = %n, "reset note");
+                }
+                if let Some(s) = step {
+                    p(s);
+                }
+            });
+            let mut reports = engine
+                .run(vec![target], CancelToken::default(), Some(adapter))
+                .await;
+            reports.pop().unwrap_or_else(|| ResetReport {
+                user: user.to_string(),
+                username: None,
+                external_id: None,
+                strategy: None,
+                outcome: crate::model::Outcome::Failed,
+                message: "no report".into(),
+            })
+        }
+        .boxed()
+    }
+
+    fn poll_logs(&self, after: Option<String>) -> BoxFuture<'static, Result<Vec<LogLine>, String>> {
+        let client = self.discourse.background();
+        async move {
+            let q = LogQuery {
+                after,
+                ..LogQuery::default()
+            };
+            client.log_messages(&q).await.map_err(|e| e.to_string())
+        }
+        .boxed()
+    }
+
+    fn set_setting(
+        &self,
+        setting: Setting,
+        enable: bool,
+    ) -> BoxFuture<'static, Result<bool, String>> {
+        let client = self.discourse.clone();
+        let engine = self.engine.clone();
+        let audit = self.audit.clone();
+        let read_only = self.read_only;
+        async move {
+            if read_only {
+                return Err("read-only: settings are not changed".into());
+            }
+            let name = match engine.settings().await {
+                Some(s) => s.server_name(setting.name()).to_string(),
+                None => setting.name().to_string(),
+            };
+            let value = if enable { "true" } else { "false" };
+            let mut intent = audit.entry(Phase::Intent, "set-site-setting");
+            intent.setting = Some((name.clone(), value.to_string()));
+            audit
+                .append(&intent)
+                .map_err(|e| format!("audit log: {e}; nothing sent"))?;
+            let result = client.update_site_setting(&name, value).await;
+            let mut outcome = audit.entry(Phase::Outcome, "set-site-setting");
+            outcome.setting = Some((name.clone(), value.to_string()));
+            outcome.outcome = Some(if result.is_ok() {
+                crate::model::Outcome::Applied
+            } else {
+                crate::model::Outcome::Failed
+            });
+            outcome.message = match &result {
+                Ok(()) => format!("{name} = {value}"),
+                Err(e) => e.to_string(),
+            };
+            let _ = audit.append(&outcome);
+            result.map(|()| enable).map_err(|e| e.to_string())
+        }
+        .boxed()
+    }
+
+    fn budget(&self) -> Option<BudgetStatus> {
+        let b = self.discourse.budget();
+        Some(BudgetStatus {
+            left: b.remaining as u32,
+            per_minute: b.limit as u32,
+            retry_after_secs: b
+                .paused_for
+                .map(|d| d.as_secs() + u64::from(d.subsec_millis() > 0)),
+        })
+    }
+
+    fn exchanges(&self) -> Option<broadcast::Receiver<Exchange>> {
+        Some(self.exchanges.subscribe())
+    }
+}
+
+pub async fn run(ctx: &Context) -> ExitCode {
+    let Some(config) = ctx.config() else {
+        return usage_error("console: no configuration loaded");
+    };
+    let session = match Session::new(config, &ctx.data_dir) {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
+    let backend = Arc::new(ConsoleBackend::new(
+        config,
+        &session,
+        ctx.dry_run,
+        ctx.read_only,
+    ));
+    let theme = config
+        .ui
+        .theme
+        .as_str()
+        .parse::<ThemeChoice>()
+        .unwrap_or(ThemeChoice::Auto);
+    let mut sources = Vec::new();
+    if config.main_app.is_some() {
+        sources.push(Source::App);
+    }
+    sources.push(Source::Discourse);
+    let app = App::new(AppConfig {
+        site: config
+            .discourse
+            .url
+            .host_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| config.discourse.url.to_string()),
+        api_user: config.discourse.api_username.clone(),
+        read_only: ctx.read_only,
+        dry_run: ctx.dry_run,
+        theme,
+        no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        sources,
+        initial_user: ctx.user.clone(),
+    })
+    .with_sso_decoder(Arc::new(|s: &str| {
+        crate::discourse::sso::decode(s).ok().map(|d| d.fields)
+    }));
+    match crate::tui::run(app, backend).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => failed(format!("the terminal failed: {e}")),
+    }
+}
