@@ -119,6 +119,8 @@ pub enum SecretStatus {
     MismatchWhitespace,
     /// The server does not show `discourse_connect_secret` (newer versions hide it).
     NotRevealed,
+    /// The settings could not be read (see `site`).
+    NotRead,
     /// No `discourse.sso_secret` (or `AVATAR_CONSOLE_SSO_SECRET`) configured.
     NotConfigured,
 }
@@ -360,7 +362,7 @@ fn ct_eq(a: &str, b: &str) -> bool {
 pub fn secret_findings(status: SecretStatus, decision: &Decision) -> Findings {
     let mut f = Findings::default();
     match status {
-        SecretStatus::Match | SecretStatus::NotRevealed => {}
+        SecretStatus::Match | SecretStatus::NotRevealed | SecretStatus::NotRead => {}
         SecretStatus::Mismatch => f.problem(
             "the configured sso_secret differs from the server's discourse_connect_secret: every \
              sync_sso would fail with 422 \"Login Error\"",
@@ -514,10 +516,10 @@ pub fn assess_avatar_url(
         )),
         HostClass::Name => {}
     }
-    let port_ok = match (url.scheme(), url.port()) {
-        (_, None) | ("http", Some(80)) | ("https", Some(443)) => true,
-        _ => false,
-    };
+    let port_ok = matches!(
+        (url.scheme(), url.port()),
+        (_, None) | ("http", Some(80)) | ("https", Some(443))
+    );
     if !port_ok && allowed_internal.is_none() {
         f.warn(format!(
             "default_avatar_url {url} uses a non-standard port: older Discourse versions only fetch \
@@ -787,10 +789,10 @@ pub async fn gather(input: CheckInput<'_>) -> Report {
     f.extend(config_findings(config, &decision));
 
     // 2. The secret.
-    let secret = compare_secrets(
-        config.discourse.sso_secret.as_ref(),
-        settings.as_ref().and_then(|s| s.secret.as_ref()),
-    );
+    let secret = match &settings {
+        Some(s) => compare_secrets(config.discourse.sso_secret.as_ref(), s.secret.as_ref()),
+        None => SecretStatus::NotRead,
+    };
     f.extend(secret_findings(secret, &decision));
 
     // 3. The default avatar URL (no Discourse request; at most one advisory fetch elsewhere).
@@ -962,8 +964,10 @@ impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|e| format!("the name does not resolve from here: {e}"))?
+                .collect();
             let public = public_addrs(&addrs)
                 .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })?;
             Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
@@ -1031,10 +1035,10 @@ pub async fn probe(url: &Url, max_image_size_kb: Option<u64>) -> ProbeReport {
             }
         }
         Err(e) => {
+            // Could not connect, refused by the resolver or a redirect, timed out: a GET would
+            // fare no better.
             report.error = Some(describe(&e));
-            if is_refusal(&e) {
-                return report;
-            }
+            return report;
         }
     }
     // GET with a small cap.
@@ -1085,11 +1089,6 @@ pub async fn probe(url: &Url, max_image_size_kb: Option<u64>) -> ProbeReport {
         }
     }
     report
-}
-
-fn is_refusal(e: &reqwest::Error) -> bool {
-    let text = describe(e);
-    text.contains("private or loopback") || text.contains("did not resolve")
 }
 
 fn describe(e: &reqwest::Error) -> String {

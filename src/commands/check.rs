@@ -133,6 +133,7 @@ pub fn render(r: &Report) -> String {
         }
         SecretStatus::NotRevealed => "not compared (the server does not show its secret)",
         SecretStatus::NotConfigured => "none configured (discourse.sso_secret)",
+        SecretStatus::NotRead => "not compared (the site settings could not be read)",
     };
     let _ = writeln!(o, "  SSO secret:       {secret}");
     let _ = writeln!(

@@ -144,7 +144,7 @@ fn terminal_width() -> Option<usize> {
 }
 
 fn sort_oldest_first(lines: &mut [LogLine]) {
-    lines.sort_by(|a, b| a.at.cmp(&b.at));
+    lines.sort_by_key(|l| l.at);
 }
 
 fn explain(e: &ClientError) -> String {
