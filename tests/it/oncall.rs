@@ -300,8 +300,21 @@ async fn logs_follow_sees_new_lines() {
             l.contains("User was logged on")
         })
         .await;
-    let _ = child.kill();
-    let _ = child.wait();
+    // Ctrl-C (SIGINT) ends the follow cleanly.
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut code = None;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while interrupted && code.is_none() && Instant::now() < deadline {
+        code = child.try_wait().unwrap().map(|s| s.code());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if code.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     assert!(initial, "the existing lines were not printed: {seen:#?}");
     assert!(new, "the new login was not printed: {seen:#?}");
     // Followed with after=<last key>, at background priority, within the budget.
@@ -315,6 +328,13 @@ async fn logs_follow_sees_new_lines() {
         "{polls:#?}"
     );
     assert!(polls.len() < 20, "{} polls", polls.len());
+    if interrupted {
+        assert_eq!(
+            code,
+            Some(Some(0)),
+            "logs --follow did not stop cleanly on SIGINT"
+        );
+    }
     // Each line once.
     let marker = seen
         .iter()
@@ -643,4 +663,27 @@ async fn check_secret_mismatch_exits_1_without_printing_either_secret() {
     let r = run(s.cmd(&cfg, &["check", "alice", "--json"])).await;
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(r.json()["secret"], "not-revealed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_text_from_the_server_is_sanitized_in_human_output() {
+    let sb = sandbox().await;
+    let s = Scratch::new("hostile");
+    let cfg = s.write("config.toml", &sb.config_toml());
+    sb.add_log(
+        3,
+        "Job exception for eve: \u{1b}[2J\u{1b}]0;pwned\u{7}cleared \u{202e}txt.exe",
+    );
+    for args in [&["check", "eve"][..], &["logs", "--user", "eve"][..]] {
+        let r = run(s.cmd(&cfg, args)).await;
+        assert!(r.code == 0 || r.code == 1, "{args:?}: {}", r.all());
+        assert!(r.stdout.contains("eve"), "{args:?}: {}", r.stdout);
+        for bad in ['\u{1b}', '\u{7}', '\u{202e}', '\u{9b}'] {
+            assert!(
+                !r.stdout.contains(bad),
+                "{args:?} printed {bad:?}: {:?}",
+                r.stdout
+            );
+        }
+    }
 }
