@@ -4,6 +4,7 @@
 //! decide; `tui` draws; `sandbox` plays a Discourse site and the main app for demos and tests.
 
 pub mod audit;
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -4,9 +4,11 @@
 //! Commands that talk to a server get a [`Context`] whose `config` is loaded and has an API
 //! key ([`Config::require_api`]); `sso`, `config` and `sandbox` load what they need themselves.
 
+pub mod check;
 pub mod config_cmd;
 pub mod console;
 pub mod logging;
+pub mod logs;
 pub mod reset;
 pub mod sso;
 
@@ -192,8 +194,7 @@ pub async fn run_queue(ctx: &Context, args: &QueueArgs) -> ExitCode {
 
 /// `check USER [--json]`.
 pub async fn run_check(ctx: &Context, args: &CheckArgs) -> ExitCode {
-    let _ = (ctx, args);
-    not_built("check")
+    check::run(ctx, args).await
 }
 
 /// `reset USER... [--from FILE] [--yes] [--strategy …] [--no-verify] [--json]`.
@@ -203,8 +204,7 @@ pub async fn run_reset(ctx: &Context, args: &ResetArgs) -> ExitCode {
 
 /// `logs [--user USER] [--follow] [--json]` (`args.user` already falls back to `--user`).
 pub async fn run_logs(ctx: &Context, args: &LogsArgs) -> ExitCode {
-    let _ = (ctx, args);
-    not_built("logs")
+    logs::run(ctx, args).await
 }
 
 /// `sandbox [--port N] [--flagged N] [--seed N]`.
