@@ -32,9 +32,9 @@ use crate::discourse::logs;
 use crate::discourse::settings::DcSettings;
 use crate::discourse::sso;
 use crate::discourse::types::{UserJson, user_detail};
+use crate::model::UserRef;
 use crate::model::{AvatarKind, GroupRef, LogLine, Strategy, UserDetail};
 use crate::net::{self, HostClass};
-use crate::reset::UserRef;
 use crate::reset::plan::{self, Decision, StrategyChoice};
 use crate::secret::Secret;
 
@@ -662,7 +662,7 @@ pub async fn lookup_user(
             Err(e) if e.is_not_found() => return Err(missing(format!("no user named {name}"))),
             Err(e) => return Err(LookupError::Client(e)),
         },
-        UserRef::External(ext) => match client.user_by_external(ext).await {
+        UserRef::ExternalId(ext) => match client.user_by_external(ext).await {
             Ok(u) => (u.id, Some(u)),
             Err(e) if e.is_not_found() => {
                 return Err(missing(format!("no user with external id {ext}")));
@@ -698,7 +698,7 @@ pub async fn lookup_user(
     let mut detail = user_detail(public.as_ref(), admin.as_ref())
         .ok_or_else(|| missing("empty user record".to_string()))?;
     if detail.sso.is_none()
-        && let UserRef::External(ext) = who
+        && let UserRef::ExternalId(ext) = who
     {
         // /u/by-external answered, so the record exists even where the server hides it.
         detail.sso = Some(crate::model::SsoRecord {
@@ -828,7 +828,7 @@ pub async fn gather(input: CheckInput<'_>) -> Report {
     let mut log_lines = Vec::new();
     let key_bad = matches!(site.key, KeyStatus::Invalid | KeyStatus::NotAdmin)
         || site.reachable == Some(false);
-    match UserRef::parse(&input.user) {
+    match crate::reset::parse_user(&input.user) {
         Err(e) => f.problem(e),
         Ok(_) if key_bad => {}
         Ok(who) => match lookup_user(client, &who, true).await {

@@ -9,12 +9,11 @@ use std::process::ExitCode;
 use super::{Context, EXIT_FAILED, usage_error};
 use crate::check::{self, CheckInput, KeyStatus, Report, SecretStatus};
 use crate::cli::CheckArgs;
-use crate::reset::UserRef;
 use crate::sanitize::clean;
 use crate::session::Session;
 
 pub async fn run(ctx: &Context, args: &CheckArgs) -> ExitCode {
-    if let Err(e) = UserRef::parse(&args.user) {
+    if let Err(e) = crate::reset::parse_user(&args.user) {
         return usage_error(e);
     }
     let Some(config) = ctx.config() else {

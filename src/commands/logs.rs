@@ -23,7 +23,6 @@ use crate::cli::LogsArgs;
 use crate::discourse::client::{ClientError, DiscourseClient, LogQuery};
 use crate::discourse::logs::{LogFollower, lines_for_user, mentions_any};
 use crate::model::{LogKind, LogLine};
-use crate::reset::UserRef;
 use crate::sanitize;
 use crate::session::Session;
 
@@ -156,7 +155,12 @@ fn explain(e: &ClientError) -> String {
 }
 
 pub async fn run(ctx: &Context, args: &LogsArgs) -> ExitCode {
-    let who = match args.user.as_deref().map(UserRef::parse).transpose() {
+    let who = match args
+        .user
+        .as_deref()
+        .map(crate::reset::parse_user)
+        .transpose()
+    {
         Ok(w) => w,
         Err(e) => return usage_error(e),
     };
