@@ -1645,15 +1645,26 @@ pub fn log_detail(entry: &LogEntry, decode: Option<&SsoDecoder>) -> (String, Vec
     (title, lines)
 }
 
-/// Finds `sso=…` (with its `&sig=…` when there) in a text.
+/// Finds a DiscourseConnect payload in a text: `sso=…` (with its `&sig=…` when there), or the
+/// `sso: <Base64>` line of a verbose SSO log message (then the bare Base64 is returned).
 fn find_sso_payload(text: &str) -> Option<String> {
-    let start = text.find("sso=")?;
-    let rest = &text[start..];
-    let end = rest
-        .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',')
-        .unwrap_or(rest.len());
-    let token = &rest[..end];
-    (token.len() > "sso=".len()).then(|| token.to_string())
+    let token_end = |rest: &str| {
+        rest.find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',')
+            .unwrap_or(rest.len())
+    };
+    if let Some(start) = text.find("sso=") {
+        let rest = &text[start..];
+        let token = &rest[..token_end(rest)];
+        if token.len() > "sso=".len() {
+            return Some(token.to_string());
+        }
+    }
+    let line = text
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("sso:"))?;
+    let value = line.trim();
+    let value = &value[..token_end(value)];
+    (!value.is_empty()).then(|| value.to_string())
 }
 
 #[cfg(test)]
@@ -1676,5 +1687,12 @@ mod tests {
             Some("sso=abc%3D&sig=12")
         );
         assert_eq!(find_sso_payload("nothing here"), None);
+        assert_eq!(
+            find_sso_payload(
+                "Verbose SSO log: Signature verification failed\n\nsso: bm9uY2U9YQ==\n\nsig: 00"
+            )
+            .as_deref(),
+            Some("bm9uY2U9YQ==")
+        );
     }
 }
