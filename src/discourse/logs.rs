@@ -87,7 +87,7 @@ pub async fn lines_for_user(
             }
         }
     }
-    out.sort_by(|a, b| a.at.cmp(&b.at));
+    out.sort_by_key(|l| l.at);
     Ok(out)
 }
 

@@ -287,13 +287,13 @@ async fn failed_download_is_unverified_with_causes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inactive_user_stays_inactive() {
     let s = setup("inactive", Scenario::default()).await;
-    assert_eq!(s.sandbox.user("bob.smith").unwrap().active, false);
+    assert!(!s.sandbox.user("bob.smith").unwrap().active);
     let engine = s.engine(|_| {});
     let reports = engine
         .run(targets(&["bob.smith"]), CancelToken::default(), None)
         .await;
     assert_eq!(reports[0].outcome, Outcome::Verified, "{:?}", reports[0]);
-    assert_eq!(s.sandbox.user("bob.smith").unwrap().active, false);
+    assert!(!s.sandbox.user("bob.smith").unwrap().active);
     assert!(
         s.sandbox.violations().is_empty(),
         "{:?}",
