@@ -10,6 +10,13 @@ use avatar_console::config;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `avatar-console queue | head` must end quietly like any Unix tool, not panic on a closed
+    // pipe: restore the default SIGPIPE action that Rust's runtime turns off.
+    #[cfg(unix)]
+    // SAFETY: called first thing, before any other thread exists; SIG_DFL is always valid.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // clap exits itself: 0 for --help/--version, 2 for usage errors.
     let cli = Cli::parse();
     // Logging goes to a file, never to the terminal; if the file cannot be opened, it is off.

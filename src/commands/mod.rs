@@ -9,6 +9,7 @@ pub mod config_cmd;
 pub mod console;
 pub mod logging;
 pub mod logs;
+pub mod queue;
 pub mod reset;
 pub mod sso;
 
@@ -176,11 +177,6 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
     }
 }
 
-fn not_built(name: &str) -> ExitCode {
-    eprintln!("{name}: not built yet");
-    ExitCode::from(EXIT_USAGE)
-}
-
 /// The console (terminal UI). `ctx.user` is the user to open on.
 pub async fn run_console(ctx: &Context) -> ExitCode {
     console::run(ctx).await
@@ -188,8 +184,7 @@ pub async fn run_console(ctx: &Context) -> ExitCode {
 
 /// `queue [--json] [--source app|discourse|all]`.
 pub async fn run_queue(ctx: &Context, args: &QueueArgs) -> ExitCode {
-    let _ = (ctx, args);
-    not_built("queue")
+    queue::run(ctx, args).await
 }
 
 /// `check USER [--json]`.

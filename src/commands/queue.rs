@@ -1,0 +1,147 @@
+//! `avatar-console queue [--json] [--source app|discourse|all]`: the merged queue, without the UI.
+
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use super::{Context, failed, usage_error};
+use crate::cli::{QueueArgs, SourceFilter};
+use crate::model::{FlagItem, QueuedUser};
+use crate::sanitize;
+use crate::session::Session;
+
+pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
+    let Some(config) = ctx.config() else {
+        return usage_error("queue: no configuration loaded");
+    };
+    let session = match Session::new(config, &ctx.data_dir) {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
+    let want_app = matches!(args.source, SourceFilter::App | SourceFilter::All);
+    let want_discourse = matches!(args.source, SourceFilter::Discourse | SourceFilter::All);
+    if args.source == SourceFilter::App && session.main_app.is_none() {
+        return usage_error("queue --source app: no [main_app] section in the configuration");
+    }
+    let mut items: Vec<FlagItem> = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
+    let mut skipped = 0;
+    // Both sources load at once; one failing does not stop the other.
+    let app = async {
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        let Some(client) = session.main_app.as_ref().filter(|_| want_app) else {
+            return (out, 0, None);
+        };
+        let mut cursor = None;
+        loop {
+            match crate::sources::app_page(client, cursor).await {
+                Ok(p) => {
+                    out.extend(p.items);
+                    skipped += p.skipped;
+                    match p.next {
+                        Some(n) => cursor = Some(n),
+                        None => return (out, skipped, None),
+                    }
+                }
+                Err(e) => return (out, skipped, Some(e)),
+            }
+        }
+    };
+    let discourse = async {
+        let mut out = Vec::new();
+        if !want_discourse {
+            return (out, None);
+        }
+        let mut cursor = None;
+        loop {
+            match crate::sources::review_page(
+                &session.discourse,
+                &config.discourse.review_types,
+                cursor,
+            )
+            .await
+            {
+                Ok(p) => {
+                    out.extend(p.items);
+                    match p.next {
+                        Some(n) => cursor = Some(n),
+                        None => return (out, None),
+                    }
+                }
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    };
+    let ((app_items, app_skipped, app_err), (d_items, d_err)) = tokio::join!(app, discourse);
+    items.extend(app_items);
+    items.extend(d_items);
+    skipped += app_skipped;
+    errors.extend(app_err.map(|e| format!("main app: {e}")));
+    errors.extend(d_err.map(|e| format!("Discourse review queue: {e}")));
+    if skipped > 0 {
+        eprintln!("warning: {skipped} main-app item(s) without an external_id were skipped");
+    }
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    let users = crate::queue::merge(items);
+    if args.json {
+        let rows: Vec<_> = users.iter().map(row_json).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into())
+        );
+    } else {
+        print_table(&users);
+    }
+    if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        failed(format!("{} source(s) failed", errors.len()))
+    }
+}
+
+/// interface.md: `{"username", "external_id", "sources", "reasons", "flagged_at", "avatar"}`.
+fn row_json(u: &QueuedUser) -> serde_json::Value {
+    json!({
+        "username": u.username,
+        "external_id": u.external_id,
+        "sources": u.sources().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "reasons": u.reasons(),
+        "flagged_at": u.newest_flag().map(|t| t.to_rfc3339()),
+        "avatar": u.avatar.as_str(),
+    })
+}
+
+fn print_table(users: &[QueuedUser]) {
+    println!(
+        "{:<24} {:<12} {:<14} {:<8} {:<20} REASONS",
+        "USERNAME", "EXTERNAL ID", "SOURCES", "AVATAR", "FLAGGED AT"
+    );
+    for u in users {
+        let name = sanitize::truncate(&sanitize::clean(u.username.as_deref().unwrap_or("-")), 24);
+        let pad = 24usize.saturating_sub(sanitize::width(&name));
+        let sources = u
+            .sources()
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        println!(
+            "{name}{} {:<12} {:<14} {:<8} {:<20} {}",
+            " ".repeat(pad),
+            sanitize::truncate(
+                &sanitize::clean(u.external_id.as_deref().unwrap_or("-")),
+                12
+            ),
+            sources,
+            u.avatar.as_str(),
+            u.newest_flag()
+                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_else(|| "-".into()),
+            sanitize::clean(&u.reasons().join("; ")),
+        );
+    }
+    eprintln!("{} queued", users.len());
+}
