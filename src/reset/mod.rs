@@ -122,6 +122,11 @@ pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 pub struct CancelToken(Arc<AtomicBool>);
 
 impl CancelToken {
+    /// A token over an existing flag (the console's batch runner owns one).
+    pub fn from_flag(flag: Arc<AtomicBool>) -> Self {
+        CancelToken(flag)
+    }
+
     pub fn cancel(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
@@ -386,8 +391,14 @@ impl Engine {
             }
         };
         // 1. Who is it: the public user record (id, uploaded_avatar_id, template).
+        let known_id = t
+            .known_id
+            .filter(|_| strategy == Strategy::SyncSso)
+            .map(|i| i as i64);
         let (id, public) = match (&pre, &t.user) {
             (Some(row), _) => (row.id, None),
+            // The review queue gave Discourse's id: the admin record alone serves sync-sso.
+            (None, _) if known_id.is_some() => (known_id.unwrap_or_default(), None),
             (None, UserRef::Username(name)) => {
                 let u = self.client.user(name).await.map_err(describe)?;
                 (u.id, Some(u))

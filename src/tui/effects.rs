@@ -105,6 +105,21 @@ pub struct ResetOptions {
 /// Called by the reset engine at each step.
 pub type Progress = Arc<dyn Fn(ResetStep) + Send + Sync>;
 
+/// Called at each step of each user of a batch, with the user's queue slot.
+pub type BatchProgress = Arc<dyn Fn(usize, ResetStep) + Send + Sync>;
+
+/// The report of a user whose reset never started because the batch was cancelled.
+pub fn cancelled_report(user: &UserRef) -> ResetReport {
+    ResetReport {
+        user: user.to_string(),
+        username: None,
+        external_id: None,
+        strategy: None,
+        outcome: Outcome::Skipped,
+        message: "cancelled before it started".into(),
+    }
+}
+
 /// Everything the console needs from the servers. Each call returns a `'static` future: an
 /// implementation clones its clients (cheap `Arc`s) into the future.
 pub trait Backend: Send + Sync {
@@ -126,6 +141,39 @@ pub trait Backend: Send + Sync {
         options: ResetOptions,
         progress: Progress,
     ) -> BoxFuture<'static, ResetReport>;
+    /// Resets a batch, reporting each user's steps as `(slot, step)`; users not started when
+    /// `cancel` is set come back `skipped`. The default runs [`Backend::reset`] one user after
+    /// the other; a backend that can share lookups and polls across users overrides it.
+    fn reset_batch(
+        &self,
+        users: Vec<(usize, UserRef)>,
+        options: ResetOptions,
+        progress: BatchProgress,
+        cancel: Arc<AtomicBool>,
+    ) -> BoxFuture<'static, ()> {
+        let calls: Vec<_> = users
+            .into_iter()
+            .map(|(slot, user)| {
+                let p = progress.clone();
+                let step_progress: Progress = Arc::new(move |step| {
+                    if !matches!(step, ResetStep::Done(_)) {
+                        p(slot, step);
+                    }
+                });
+                (slot, user.clone(), self.reset(user, options, step_progress))
+            })
+            .collect();
+        Box::pin(async move {
+            for (slot, user, call) in calls {
+                let report = if cancel.load(Ordering::SeqCst) {
+                    cancelled_report(&user)
+                } else {
+                    call.await
+                };
+                progress(slot, ResetStep::Done(report));
+            }
+        })
+    }
     /// Discourse log lines newer than the key `after` (all recent ones when `None`), oldest first.
     fn poll_logs(&self, after: Option<String>) -> BoxFuture<'static, Result<Vec<LogLine>, String>>;
     /// Sets a site setting; answers its new value.
@@ -239,8 +287,7 @@ impl Runner {
     }
 }
 
-/// One batch: users one after the other (the request budget is the limit anyway), checking the
-/// cancel flag between users; the rest of a cancelled batch is reported `skipped`.
+/// One batch, through [`Backend::reset_batch`]; every step comes back as a message.
 async fn run_batch(
     backend: Arc<dyn Backend>,
     tx: mpsc::UnboundedSender<Msg>,
@@ -249,36 +296,10 @@ async fn run_batch(
     options: ResetOptions,
     cancel: Arc<AtomicBool>,
 ) {
-    for (slot, user) in users {
-        if cancel.load(Ordering::SeqCst) {
-            let report = ResetReport {
-                user: user.to_string(),
-                username: None,
-                external_id: None,
-                strategy: None,
-                outcome: Outcome::Skipped,
-                message: "cancelled before it started".into(),
-            };
-            let _ = tx.send(Msg::ResetProgress {
-                batch,
-                slot,
-                step: ResetStep::Done(report),
-            });
-            continue;
-        }
-        let ptx = tx.clone();
-        let progress: Progress = Arc::new(move |step| {
-            // `Done` is sent below, once, whatever the engine reports.
-            if !matches!(step, ResetStep::Done(_)) {
-                let _ = ptx.send(Msg::ResetProgress { batch, slot, step });
-            }
-        });
-        let report = backend.reset(user, options, progress).await;
-        let _ = tx.send(Msg::ResetProgress {
-            batch,
-            slot,
-            step: ResetStep::Done(report),
-        });
-    }
+    let ptx = tx.clone();
+    let progress: BatchProgress = Arc::new(move |slot, step| {
+        let _ = ptx.send(Msg::ResetProgress { batch, slot, step });
+    });
+    backend.reset_batch(users, options, progress, cancel).await;
     let _ = tx.send(Msg::ResetFinished { batch });
 }
