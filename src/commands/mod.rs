@@ -115,6 +115,12 @@ pub async fn start_demo(ctx: &mut Context) -> Result<DemoHandle, ExitCode> {
     ctx.config = Some(config);
     ctx.config_path = None;
     ctx.data_dir = ctx.data_dir.join("demo");
+    // Each demo sandbox is a new forum: the last demo's audit lines would name users that only
+    // existed in it. Keep one previous file rather than deleting it.
+    let audit = ctx.data_dir.join("audit.jsonl");
+    if audit.exists() {
+        let _ = std::fs::rename(&audit, ctx.data_dir.join("audit.previous.jsonl"));
+    }
     tracing::info!(url = %sandbox.url(), "demo sandbox started");
     Ok(DemoHandle { sandbox })
 }
