@@ -465,3 +465,16 @@ async fn bulk_resets_cost_at_most_one_and_a_half_requests_each() {
     assert!(cost <= 1.5, "{cost:.2} requests per verified reset");
     assert_audit_consistent(&s);
 }
+
+/// Newer servers leave `email` out of `/admin/users/{id}.json` unless emails are asked for
+/// (`AdminUserListSerializer#include_email?`); the reset reads it from `/u/{username}/emails.json`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_hidden_by_the_admin_serializer_is_read_from_emails_json() {
+    let s = setup("hidden-email", Scenario { hide_admin_emails: true, ..Scenario::default() }).await;
+    let engine = s.engine(|_| {});
+    let reports = engine.run(targets(&["alice"]), CancelToken::default(), None).await;
+    assert_eq!(reports[0].outcome, Outcome::Verified, "{:?}", reports[0]);
+    assert!(s.sandbox.requests().iter().any(|r| r.path.ends_with("/emails.json")));
+    assert_eq!(s.sandbox.user("alice").unwrap().email, "alice@example.com");
+    assert!(s.sandbox.violations().is_empty(), "{:?}", s.sandbox.violations());
+}
