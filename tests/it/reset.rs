@@ -470,11 +470,126 @@ async fn bulk_resets_cost_at_most_one_and_a_half_requests_each() {
 /// (`AdminUserListSerializer#include_email?`); the reset reads it from `/u/{username}/emails.json`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_hidden_by_the_admin_serializer_is_read_from_emails_json() {
-    let s = setup("hidden-email", Scenario { hide_admin_emails: true, ..Scenario::default() }).await;
+    let s = setup(
+        "hidden-email",
+        Scenario {
+            hide_admin_emails: true,
+            ..Scenario::default()
+        },
+    )
+    .await;
     let engine = s.engine(|_| {});
-    let reports = engine.run(targets(&["alice"]), CancelToken::default(), None).await;
+    let reports = engine
+        .run(targets(&["alice"]), CancelToken::default(), None)
+        .await;
     assert_eq!(reports[0].outcome, Outcome::Verified, "{:?}", reports[0]);
-    assert!(s.sandbox.requests().iter().any(|r| r.path.ends_with("/emails.json")));
+    assert!(
+        s.sandbox
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/emails.json"))
+    );
     assert_eq!(s.sandbox.user("alice").unwrap().email, "alice@example.com");
-    assert!(s.sandbox.violations().is_empty(), "{:?}", s.sandbox.violations());
+    assert!(
+        s.sandbox.violations().is_empty(),
+        "{:?}",
+        s.sandbox.violations()
+    );
+}
+
+/// Runs the real binary against the sandbox with a config file written from it.
+async fn binary(s: &Setup, args: &[&str]) -> std::process::Output {
+    let cfg = s.data_dir.join("config.toml");
+    std::fs::write(&cfg, s.sandbox.config_toml()).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_avatar-console"));
+    cmd.arg("--config").arg(&cfg).args(args);
+    cmd.env("AVATAR_CONSOLE_DATA_DIR", &s.data_dir)
+        .stdin(std::process::Stdio::null());
+    for k in [
+        "AVATAR_CONSOLE_API_KEY",
+        "AVATAR_CONSOLE_SSO_SECRET",
+        "AVATAR_CONSOLE_MAIN_APP_TOKEN",
+        "AVATAR_CONSOLE_CONFIG",
+    ] {
+        cmd.env_remove(k);
+    }
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_command_refuses_without_yes_off_a_terminal_and_under_read_only() {
+    let s = setup("cli-refuse", Scenario::default()).await;
+    let out = binary(&s, &["reset", "alice"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    let out = binary(&s, &["--read-only", "reset", "alice", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("read-only"));
+    assert_eq!(s.writes(), 0, "nothing may be sent");
+    assert!(s.audit().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_command_json_and_exit_codes() {
+    let s = setup("cli-json", Scenario::default()).await;
+    let out = binary(&s, &["reset", "alice", "nosso", "--yes", "--json"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document on stdout");
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in rows {
+        let keys: Vec<_> = r.as_object().unwrap().keys().cloned().collect();
+        for k in [
+            "user",
+            "username",
+            "external_id",
+            "strategy",
+            "outcome",
+            "message",
+        ] {
+            assert!(keys.contains(&k.to_string()), "{k} missing in {r}");
+        }
+    }
+    assert_eq!(rows[0]["outcome"], "verified");
+    assert_eq!(rows[0]["strategy"], "sync-sso");
+    assert_eq!(rows[1]["outcome"], "failed");
+    // One failure: exit 1. The summary with the request cost goes to stderr.
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("per reset"), "{stderr}");
+    for text in [&stdout, &stderr] {
+        assert!(!text.contains(&s.sandbox.api_key()) && !text.contains(&s.sandbox.sso_secret()));
+    }
+    let out = binary(&s, &["reset", "dave", "--yes", "--no-verify", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["outcome"], "applied");
+    assert_eq!(out.status.code(), Some(0));
+    assert_audit_consistent(&s);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_command_dry_run_shows_the_request_and_sends_nothing() {
+    let s = setup("cli-dry", Scenario::default()).await;
+    let out = binary(&s, &["--dry-run", "reset", "alice", "--json"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["outcome"], "dry-run");
+    let msg = v[0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("POST /admin/users/sync_sso") && msg.contains("avatar_url="),
+        "{msg}"
+    );
+    assert_eq!(s.writes(), 0);
 }
