@@ -21,8 +21,13 @@ struct Case {
 
 async fn run(case: Case) {
     let sandbox = Sandbox::start(case.scenario).await.expect("sandbox");
-    let config = Config::from_toml_str(&sandbox.config_toml(), Path::new("bench.toml")).expect("config");
-    let dir = std::env::temp_dir().join(format!("ac-bench-{}-{}", std::process::id(), case.name.replace(' ', "-")));
+    let config =
+        Config::from_toml_str(&sandbox.config_toml(), Path::new("bench.toml")).expect("config");
+    let dir = std::env::temp_dir().join(format!(
+        "ac-bench-{}-{}",
+        std::process::id(),
+        case.name.replace(' ', "-")
+    ));
     let session = Session::new(&config, &dir).expect("session");
     let engine = session.engine(Session::reset_options(&config, None, false, false));
     let settings_cost = {
@@ -52,21 +57,35 @@ async fn run(case: Case) {
     let reports = engine.run(targets, CancelToken::default(), None).await;
     let elapsed = started.elapsed();
     let sent = session.discourse.requests_sent() - before;
-    let verified = reports.iter().filter(|r| r.outcome == Outcome::Verified).count();
+    let verified = reports
+        .iter()
+        .filter(|r| r.outcome == Outcome::Verified)
+        .count();
     println!(
         "{:<44} {verified:>3}/{:<3} verified in {:>6.1}s  {:>5.2} requests/reset (+{settings_cost} for settings, once)  429s seen: {}",
         case.name,
         users.len(),
         elapsed.as_secs_f64(),
         sent as f64 / users.len().max(1) as f64,
-        sandbox.requests().iter().filter(|r| r.status == 429).count(),
+        sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.status == 429)
+            .count(),
     );
-    assert!(sandbox.violations().is_empty(), "{:?}", sandbox.violations());
+    assert!(
+        sandbox.violations().is_empty(),
+        "{:?}",
+        sandbox.violations()
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let limited = |overrides_avatar: bool, overrides_groups: bool| Scenario {
         flagged: 120,
         admin_rate_limit: 60,
@@ -76,11 +95,47 @@ fn main() {
         ..Scenario::default()
     };
     rt.block_on(async {
-        run(Case { name: "single sync-sso", scenario: limited(true, true), users: 1, known: false }).await;
-        run(Case { name: "single pick", scenario: limited(false, true), users: 1, known: false }).await;
-        run(Case { name: "bulk 50 sync-sso, ext ids known, groups off", scenario: limited(true, false), users: 50, known: true }).await;
-        run(Case { name: "bulk 50 sync-sso, ext ids known, groups on", scenario: limited(true, true), users: 50, known: true }).await;
-        run(Case { name: "bulk 50 sync-sso, usernames only", scenario: limited(true, true), users: 50, known: false }).await;
-        run(Case { name: "bulk 50 pick", scenario: limited(false, true), users: 50, known: false }).await;
+        run(Case {
+            name: "single sync-sso",
+            scenario: limited(true, true),
+            users: 1,
+            known: false,
+        })
+        .await;
+        run(Case {
+            name: "single pick",
+            scenario: limited(false, true),
+            users: 1,
+            known: false,
+        })
+        .await;
+        run(Case {
+            name: "bulk 50 sync-sso, ext ids known, groups off",
+            scenario: limited(true, false),
+            users: 50,
+            known: true,
+        })
+        .await;
+        run(Case {
+            name: "bulk 50 sync-sso, ext ids known, groups on",
+            scenario: limited(true, true),
+            users: 50,
+            known: true,
+        })
+        .await;
+        run(Case {
+            name: "bulk 50 sync-sso, usernames only",
+            scenario: limited(true, true),
+            users: 50,
+            known: false,
+        })
+        .await;
+        run(Case {
+            name: "bulk 50 pick",
+            scenario: limited(false, true),
+            users: 50,
+            known: false,
+        })
+        .await;
     });
 }
