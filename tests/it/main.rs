@@ -4,6 +4,7 @@
 mod cli;
 mod client;
 mod oncall;
+mod queue;
 mod reset;
 mod sandbox;
 mod tui;

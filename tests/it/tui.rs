@@ -1,6 +1,5 @@
 //! The console's effects runner and `update` together, against a fake backend: the loop's work
-//! without a terminal. (The end-to-end run of the binary in a pseudo-terminal comes with the
-//! command code.)
+//! without a terminal; then the real binary end to end in a tmux pane against the sandbox.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,7 +21,7 @@ use tokio::sync::mpsc;
 /// Two app pages and one Discourse page; the second Discourse page fails. Resets take 20 ms.
 #[derive(Default)]
 struct FakeBackend {
-    resets: Mutex<Vec<(String, bool)>>,
+    resets: Arc<Mutex<Vec<(String, bool)>>>,
     settings: Mutex<Vec<(Setting, bool)>>,
     loads: AtomicUsize,
 }
@@ -109,11 +108,14 @@ impl Backend for FakeBackend {
         options: ResetOptions,
         progress: Progress,
     ) -> BoxFuture<'static, ResetReport> {
-        self.resets
-            .lock()
-            .unwrap()
-            .push((user.to_string(), options.dry_run));
+        // Recorded when the future runs, not when it is made: `Backend::reset_batch` makes every
+        // user's future up front and drops the ones a cancel skips.
+        let resets = self.resets.clone();
         async move {
+            resets
+                .lock()
+                .unwrap()
+                .push((user.to_string(), options.dry_run));
             progress(ResetStep::Resolving);
             progress(ResetStep::Sending(Strategy::Pick));
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -296,121 +298,449 @@ async fn user_lookup_and_setting_toggle_go_through_the_backend() {
     );
 }
 
-/// A backend with many users and exchanges, for trying the real terminal loop by hand:
-/// `tmux new 'cargo test --test it live_console -- --ignored --nocapture'`.
-struct LiveBackend {
-    fake: FakeBackend,
-    exchanges: tokio::sync::broadcast::Sender<avatar_console::model::Exchange>,
+// ---------------------------------------------------------------------------------------------
+// End to end: the real binary in a tmux pane against a sandbox started by the test.
+// ---------------------------------------------------------------------------------------------
+
+const BIN: &str = env!("CARGO_BIN_EXE_avatar-console");
+
+/// A private tmux server (`-L <unique socket>`) holding one detached session; dropping it kills
+/// the server, the pane and the binary in it.
+struct Tmux {
+    socket: String,
+    session: String,
+    dir: std::path::PathBuf,
 }
 
-impl Backend for LiveBackend {
-    fn site(&self) -> BoxFuture<'static, Result<SiteInfo, String>> {
-        self.fake.site()
+/// A scratch directory, removed on drop.
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
-    fn load_queue_page(
+}
+
+impl Tmux {
+    /// `tmux -L <socket> <args…>`, outside any tmux the tests may run in.
+    fn cmd(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("tmux")
+            .env_remove("TMUX")
+            .env_remove("TMUX_PANE")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run tmux")
+    }
+
+    /// Starts `sh script` in a detached 160×45 session.
+    fn start(tag: &str, script: &std::path::Path) -> Tmux {
+        let have_tmux = std::process::Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            have_tmux,
+            "tmux is not installed: the end-to-end console test drives the binary in a tmux pane \
+             (apt-get install tmux; .ci/run installs it on CI)"
+        );
+        let unique = format!(
+            "{}-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+            tag
+        );
+        let t = Tmux {
+            socket: format!("ac-it-{unique}"),
+            session: format!("ac-{unique}"),
+            dir: script.parent().unwrap().to_path_buf(),
+        };
+        let out = t.cmd(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            &t.session,
+            "-x",
+            "160",
+            "-y",
+            "45",
+            &format!("sh {}", script.display()),
+        ]);
+        assert!(
+            out.status.success(),
+            "tmux new-session failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        t
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", &self.session];
+        args.extend_from_slice(keys);
+        let out = self.cmd(&args);
+        assert!(
+            out.status.success(),
+            "tmux send-keys {keys:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The visible screen, as text.
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .cmd(&["capture-pane", "-p", "-t", &self.session])
+                .stdout,
+        )
+        .into_owned()
+    }
+
+    /// `#{alternate_on}` of the pane: `1` while the UI holds the alternate screen.
+    fn alternate_on(&self) -> String {
+        let out = self.cmd(&[
+            "display-message",
+            "-p",
+            "-t",
+            &self.session,
+            "#{alternate_on}",
+        ]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
+    }
+
+    /// Captures the screen every 100 ms until `done` holds on one capture; panics with the last
+    /// screen (and the binary's stderr) after `timeout`. `done` may keep state across captures.
+    fn wait_for(
         &self,
-        source: Source,
-        cursor: Option<String>,
-    ) -> BoxFuture<'static, Result<QueuePage, String>> {
-        async move {
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            let page: usize = cursor.as_deref().unwrap_or("0").parse().unwrap_or(0);
-            let items = (page * 500..page * 500 + 500)
-                .map(|i| FlagItem {
-                    flagged_at: Some(chrono::Utc::now() - chrono::Duration::minutes(i as i64)),
-                    email: Some(format!("user{i}@example.com")),
-                    ..flag(
-                        source,
-                        (source == Source::App).then(|| i.to_string()).as_deref(),
-                        &format!("user{i}"),
-                    )
-                })
-                .collect();
-            Ok(QueuePage {
-                items,
-                next: (page < 19).then(|| (page + 1).to_string()),
-            })
-        }
-        .boxed()
-    }
-    fn load_user(&self, user: UserRef) -> BoxFuture<'static, Result<UserInfo, String>> {
-        self.fake.load_user(user)
-    }
-    fn reset(
-        &self,
-        user: UserRef,
-        options: ResetOptions,
-        progress: Progress,
-    ) -> BoxFuture<'static, ResetReport> {
-        let tx = self.exchanges.clone();
-        let path = format!("/u/{user}/preferences/avatar/pick");
-        let fut = self.fake.reset(user, options, progress);
-        async move {
-            let r = fut.await;
-            let _ = tx.send(avatar_console::model::Exchange {
-                at: chrono::Utc::now(),
-                method: "PUT".into(),
-                path,
-                status: Some(200),
-                latency_ms: 41,
-                summary: "200 OK".into(),
-                request_body: Some("type=system".into()),
-                response_body: Some("{\"success\":\"OK\"}".into()),
-            });
-            r
-        }
-        .boxed()
-    }
-    fn poll_logs(&self, after: Option<String>) -> BoxFuture<'static, Result<Vec<LogLine>, String>> {
-        async move {
-            if after.is_some() {
-                return Ok(vec![]);
+        what: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&str) -> bool,
+    ) -> String {
+        let started = std::time::Instant::now();
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
             }
-            Ok(vec![LogLine {
-                key: "k1".into(),
-                at: chrono::Utc::now(),
-                severity: 2,
-                kind: avatar_console::model::LogKind::Sso,
-                message:
-                    "Verbose SSO log: Signature verification failed\nsso=bm9uY2U9MQ%3D%3D&sig=ab"
-                        .into(),
-                count: 3,
-            }])
+            if started.elapsed() > timeout {
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}; last screen:\n{screen}\nstderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
-        .boxed()
-    }
-    fn set_setting(
-        &self,
-        setting: Setting,
-        enable: bool,
-    ) -> BoxFuture<'static, Result<bool, String>> {
-        self.fake.set_setting(setting, enable)
-    }
-    fn budget(&self) -> Option<avatar_console::tui::BudgetStatus> {
-        Some(avatar_console::tui::BudgetStatus {
-            left: 55,
-            per_minute: 60,
-            retry_after_secs: None,
-        })
-    }
-    fn exchanges(
-        &self,
-    ) -> Option<tokio::sync::broadcast::Receiver<avatar_console::model::Exchange>> {
-        Some(self.exchanges.subscribe())
     }
 }
 
-#[tokio::test]
-#[ignore = "needs a terminal: run by hand in tmux"]
-async fn live_console() {
-    let backend = Arc::new(LiveBackend {
-        fake: FakeBackend::default(),
-        exchanges: tokio::sync::broadcast::channel(256).0,
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+/// Quotes for `sh`.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// A console run: the scratch directory (config, data dir, the run script, the binary's stderr and
+/// exit code) for the binary started in a tmux pane against `sb`.
+struct Console {
+    dir: std::path::PathBuf,
+    _scratch: Scratch,
+}
+
+impl Console {
+    fn new(sb: &avatar_console::sandbox::Sandbox, tag: &str) -> Console {
+        let dir = std::env::temp_dir().join(format!(
+            "ac-it-tui-{tag}-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+        ));
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let scratch = Scratch(dir.clone());
+        std::fs::write(dir.join("config.toml"), sb.config_toml()).unwrap();
+        let q = |name: &str| sh_quote(&dir.join(name).display().to_string());
+        // Clean environment: no AVATAR_CONSOLE_* from the caller, no proxy, no colours; the exit
+        // code lands in a file (written whole, then renamed); the pane then stays, so the test
+        // can look at the terminal the console gave back.
+        let script = format!(
+            "unset AVATAR_CONSOLE_CONFIG AVATAR_CONSOLE_API_KEY AVATAR_CONSOLE_SSO_SECRET \
+             AVATAR_CONSOLE_MAIN_APP_TOKEN RUST_LOG HTTP_PROXY HTTPS_PROXY http_proxy https_proxy\n\
+             export AVATAR_CONSOLE_DATA_DIR={data} HOME={home} XDG_CONFIG_HOME={home}/.config \
+             XDG_DATA_HOME={home}/.local/share NO_COLOR=1 TERM=tmux-256color\n\
+             {bin} --config {config} 2>{stderr}\n\
+             echo \"EXIT=$?\" >{exit}.tmp && mv {exit}.tmp {exit}\n\
+             exec sleep 120\n",
+            data = q("data"),
+            home = q("home"),
+            bin = sh_quote(BIN),
+            config = q("config.toml"),
+            stderr = q("stderr"),
+            exit = q("exit"),
+        );
+        std::fs::write(dir.join("run.sh"), script).unwrap();
+        Console {
+            dir,
+            _scratch: scratch,
+        }
+    }
+
+    /// Starts the binary in its pane and waits until the UI is up (its footer is drawn: keys
+    /// typed from now on reach it).
+    fn start(&self, tag: &str) -> Tmux {
+        let t = Tmux::start(tag, &self.dir.join("run.sh"));
+        t.wait_for("the console's footer", Duration::from_secs(20), |s| {
+            s.contains("? help") && s.contains("q quit")
+        });
+        t
+    }
+
+    /// Presses `q` and checks the binary exits 0, gives the terminal back (alternate screen off)
+    /// and wrote nothing to stderr while the UI ran.
+    fn quit(&self, t: &Tmux) {
+        t.send(&["q"]);
+        let exit_file = self.dir.join("exit");
+        let started = std::time::Instant::now();
+        let code = loop {
+            if let Ok(text) = std::fs::read_to_string(&exit_file) {
+                break text.trim().to_string();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the console did not exit after q; screen:\n{}\nstderr:\n{}",
+                t.screen(),
+                t.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(
+            code,
+            "EXIT=0",
+            "q exits 0; screen:\n{}\nstderr:\n{}",
+            t.screen(),
+            t.stderr()
+        );
+        assert_eq!(
+            t.alternate_on(),
+            "0",
+            "alternate screen still on after exit"
+        );
+        let stderr = t.stderr();
+        assert!(
+            stderr.trim().is_empty(),
+            "the console wrote to stderr:\n{stderr}"
+        );
+    }
+
+    fn audit(&self) -> Vec<avatar_console::audit::AuditEntry> {
+        avatar_console::audit::read_entries(&self.dir.join("data/audit.jsonl"))
+    }
+}
+
+/// Runs `drive` on a blocking thread (the sandbox keeps serving on the runtime), passing its
+/// panic on as is; answers how long it took.
+async fn drive(f: impl FnOnce() + Send + 'static) -> Duration {
+    let driver = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        f();
+        started.elapsed()
     });
-    let app = App::new(AppConfig {
-        site: "forum.test".into(),
-        api_user: "system".into(),
-        ..AppConfig::default()
-    });
-    avatar_console::tui::run(app, backend).await.unwrap();
+    match driver.await {
+        Ok(d) => d,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+fn sync_sso_requests(
+    sb: &avatar_console::sandbox::Sandbox,
+) -> Vec<avatar_console::sandbox::RecordedRequest> {
+    sb.requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == "/admin/users/sync_sso")
+        .collect()
+}
+
+/// The moderator's path through the console: open it on the sandbox, filter to alice, `r`, read
+/// the confirm modal, `y`, watch the sync_sso exchange and the verified outcome arrive, `q`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_resets_a_user_end_to_end_in_a_terminal() {
+    let sb = avatar_console::sandbox::Sandbox::start(avatar_console::sandbox::Scenario::default())
+        .await
+        .unwrap();
+    let before = sb.user("alice").unwrap();
+    let console = Arc::new(Console::new(&sb, "one"));
+
+    let c = console.clone();
+    let took = drive(move || {
+        let t = c.start("one");
+        t.send(&["/", "a", "l", "i", "c", "e", "Enter"]);
+        // alice (external id 684) is the only row left, selected: the detail pane carries her name.
+        let screen = t.wait_for(
+            "the queue filtered to alice",
+            Duration::from_secs(20),
+            |s| {
+                s.lines()
+                    .any(|l| l.contains(" alice ") && l.contains(" 684 "))
+                    && s.contains("┌ alice ")
+                    && s.contains("1 shown")
+            },
+        );
+        assert!(screen.contains("Queue /alice"), "{screen}");
+
+        t.send(&["r"]);
+        // The whole modal, down to its key line (a capture may catch a frame half drawn).
+        let modal = t.wait_for("the confirm modal", Duration::from_secs(10), |s| {
+            s.contains("Reset avatar") && s.contains("y or Enter")
+        });
+        assert!(
+            modal.contains("Reset the avatar of alice"),
+            "the modal names the user:\n{modal}"
+        );
+        assert!(
+            modal.contains("sync-sso (overrides avatar on)"),
+            "the modal names the strategy and why:\n{modal}"
+        );
+        assert!(modal.contains("n or Esc"), "{modal}");
+
+        t.send(&["y"]);
+        // The log pane scrolls, so remember the exchange once it has been on screen.
+        let mut saw_sync = false;
+        let done = t.wait_for(
+            "POST sync_sso 200 in the log pane and alice verified",
+            Duration::from_secs(45),
+            |s| {
+                saw_sync |= s.contains("POST /admin/users/sync_sso 200");
+                let row_verified = s
+                    .lines()
+                    .any(|l| l.contains('✓') && l.contains(" alice ") && l.contains(" 684 "));
+                let status_verified = s.contains("1 verified");
+                saw_sync && (row_verified || status_verified)
+            },
+        );
+        assert!(done.contains("verified"), "{done}");
+        c.quit(&t);
+    })
+    .await;
+    eprintln!("end-to-end console run (one user) took {took:?}");
+
+    // The server side: alice's avatar changed, exactly one sync_sso, no client rule broken.
+    let after = sb.user("alice").unwrap();
+    assert_ne!(
+        (after.uploaded_avatar_id, &after.avatar_template),
+        (before.uploaded_avatar_id, &before.avatar_template),
+        "alice's avatar did not change"
+    );
+    let syncs = sync_sso_requests(&sb);
+    assert_eq!(syncs.len(), 1, "one sync_sso: {syncs:#?}");
+    assert_eq!(syncs[0].status, 200);
+    assert!(sb.violations().is_empty(), "{:#?}", sb.violations());
+
+    // The audit log holds the intent and the verified outcome for alice.
+    let audit = console.audit();
+    let alice: Vec<_> = audit
+        .iter()
+        .filter(|e| e.user.username.as_deref() == Some("alice"))
+        .collect();
+    assert!(
+        alice
+            .iter()
+            .any(|e| e.phase == avatar_console::audit::Phase::Intent),
+        "{audit:#?}"
+    );
+    assert!(
+        alice.iter().any(|e| e.outcome == Some(Outcome::Verified)),
+        "{audit:#?}"
+    );
+}
+
+/// Three rows marked with a range (`g v j j v`), `R`, the modal gives the count and the names,
+/// `y`: every row ends verified, each user's avatar changed with one sync_sso each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_resets_three_marked_users_end_to_end_in_a_terminal() {
+    let sb = avatar_console::sandbox::Sandbox::start(avatar_console::sandbox::Scenario::default())
+        .await
+        .unwrap();
+    let console = Arc::new(Console::new(&sb, "batch"));
+    let before = sb.users();
+
+    let c = console.clone();
+    let names = Arc::new(Mutex::new(Vec::<String>::new()));
+    let marked = names.clone();
+    let took = drive(move || {
+        let t = c.start("batch");
+        // Wait for the queue to be loaded, so the first rows stay put: the status line loses its
+        // spinner and starts with the count.
+        t.wait_for("the queue loaded", Duration::from_secs(20), |s| {
+            s.lines()
+                .any(|l| l.starts_with(|c: char| c.is_ascii_digit()) && l.contains(" queued"))
+        });
+        t.send(&["g", "v", "j", "j", "v"]);
+        t.wait_for("three marked rows", Duration::from_secs(10), |s| {
+            s.lines().filter(|l| l.starts_with("│ ●")).count() == 3
+        });
+        t.send(&["R"]);
+        let modal = t.wait_for("the batch confirm modal", Duration::from_secs(10), |s| {
+            s.contains("Reset 3 avatars")
+                && s.contains("y or Enter")
+                && s.matches("(external:").count() == 3
+        });
+        assert!(modal.contains("Reset the avatars of 3 users"), "{modal}");
+        assert!(modal.contains("sync-sso (overrides avatar on)"), "{modal}");
+        // Each name is listed as `name (external:ID)`.
+        let listed: Vec<String> = modal
+            .lines()
+            .filter_map(|l| {
+                let inner = l.split('│').find(|p| p.contains("(external:"))?;
+                Some(inner.trim().split(' ').next()?.to_string())
+            })
+            .collect();
+        assert_eq!(listed.len(), 3, "three names in the modal:\n{modal}");
+        *marked.lock().unwrap() = listed.clone();
+
+        t.send(&["y"]);
+        let done = t.wait_for("three verified", Duration::from_secs(60), |s| {
+            s.contains("resets finished (3 users)")
+        });
+        assert!(done.contains("3 verified"), "{done}");
+        for name in &listed {
+            assert!(
+                done.lines()
+                    .any(|l| l.contains('✓') && l.contains(&format!(" {name} "))),
+                "{name}'s row is not verified:\n{done}"
+            );
+        }
+        c.quit(&t);
+    })
+    .await;
+    eprintln!("end-to-end console run (three users) took {took:?}");
+
+    let names = names.lock().unwrap().clone();
+    for name in &names {
+        let was = before.iter().find(|u| &u.username == name).unwrap();
+        let now = sb.user(name).unwrap();
+        assert_ne!(
+            (now.uploaded_avatar_id, &now.avatar_template),
+            (was.uploaded_avatar_id, &was.avatar_template),
+            "{name}'s avatar did not change"
+        );
+    }
+    let syncs = sync_sso_requests(&sb);
+    assert_eq!(syncs.len(), 3, "one sync_sso per user: {syncs:#?}");
+    assert!(syncs.iter().all(|r| r.status == 200), "{syncs:#?}");
+    assert!(sb.violations().is_empty(), "{:#?}", sb.violations());
+    let verified = console
+        .audit()
+        .iter()
+        .filter(|e| e.outcome == Some(Outcome::Verified))
+        .count();
+    assert_eq!(verified, 3);
 }
