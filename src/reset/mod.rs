@@ -255,7 +255,7 @@ impl Engine {
                                 "cancelled before it started".into(),
                             )
                         } else {
-                            self.reset_one(&t, &decision, pre, &notify).await
+                            self.reset_one(&t, &decision, pre, &notify, &cancel).await
                         };
                         notify(Progress {
                             input: t.input.clone(),
@@ -476,6 +476,7 @@ impl Engine {
         decision: &Decision,
         pre: Option<AdminListUserJson>,
         notify: &(dyn Fn(Progress) + Sync),
+        cancel: &CancelToken,
     ) -> ResetReport {
         notify(Progress {
             input: t.input.clone(),
@@ -506,7 +507,7 @@ impl Engine {
             return self.report(t, Some(&user), Some(strategy), Outcome::Skipped, msg.into());
         }
         if strategy == Strategy::Pick {
-            match self.send_pick(t, &user, notify).await {
+            match self.send_pick(t, &user, notify, cancel).await {
                 Ok(r) => return r,
                 Err(note) if self.opts.choice == StrategyChoice::Pick => {
                     return self.report(
@@ -565,7 +566,7 @@ impl Engine {
                 }
             }
         }
-        self.send_sync(t, &user, notify).await
+        self.send_sync(t, &user, notify, cancel).await
     }
 
     fn sync_requirements(&self) -> Option<String> {
@@ -681,6 +682,7 @@ impl Engine {
         t: &Target,
         user: &UserDetail,
         notify: &(dyn Fn(Progress) + Sync),
+        cancel: &CancelToken,
     ) -> Result<ResetReport, String> {
         let strategy = Strategy::Pick;
         let path = format!(
@@ -729,7 +731,7 @@ impl Engine {
             input: t.input.clone(),
             stage: Stage::Verifying(strategy),
         });
-        let verdict = verify::poll(self, user, strategy, None).await;
+        let verdict = verify::poll(self, user, strategy, None, cancel).await;
         Ok(match verdict {
             verify::Verdict::Done(_) => self.outcome(
                 t,
@@ -758,6 +760,14 @@ impl Engine {
                 format!("sent, but could not re-read the user: {e}"),
                 None,
             ),
+            verify::Verdict::Stopped => self.outcome(
+                t,
+                user,
+                strategy,
+                Outcome::Unverified,
+                plan::stopped_message(&user.username),
+                None,
+            ),
         })
     }
 
@@ -766,6 +776,7 @@ impl Engine {
         t: &Target,
         user: &UserDetail,
         notify: &(dyn Fn(Progress) + Sync),
+        cancel: &CancelToken,
     ) -> ResetReport {
         let strategy = Strategy::SyncSso;
         let settings = self.settings().await;
@@ -834,7 +845,7 @@ impl Engine {
             stage: Stage::Verifying(strategy),
         });
         let default_upload = *self.default_upload.lock().unwrap();
-        match verify::poll(self, user, strategy, default_upload).await {
+        match verify::poll(self, user, strategy, default_upload, cancel).await {
             verify::Verdict::Done(after) => {
                 if let Some(a) = after {
                     *self.default_upload.lock().unwrap() = Some(a);
@@ -864,6 +875,14 @@ impl Engine {
                 strategy,
                 Outcome::Unverified,
                 format!("sent, but could not re-read the user: {e}"),
+                None,
+            ),
+            verify::Verdict::Stopped => self.outcome(
+                t,
+                user,
+                strategy,
+                Outcome::Unverified,
+                plan::stopped_message(&user.username),
                 None,
             ),
         }

@@ -185,6 +185,14 @@ pub fn avatar_url_warnings(
     out
 }
 
+/// What to say when a run was cancelled after the change was sent but before it was verified.
+pub fn stopped_message(user: &str) -> String {
+    format!(
+        "sent, but not verified: the run was cancelled before the avatar was re-read; \
+         run `avatar-console check {user}` to see whether it changed"
+    )
+}
+
 /// What to say when Discourse accepted a sync but the avatar did not change in time (§5).
 pub fn unverified_message(
     timeout_secs: u64,

@@ -8,13 +8,15 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{Engine, plan};
+use super::{CancelToken, Engine, plan};
 use crate::model::{Strategy, UserDetail};
 
 pub enum Verdict {
     /// Verified; for sync-sso, the upload the avatar now points at.
     Done(Option<u64>),
     Timeout,
+    /// The run was cancelled while waiting: the outcome is written now, unverified.
+    Stopped,
     Error(String),
 }
 
@@ -40,6 +42,7 @@ pub async fn poll(
     user: &UserDetail,
     strategy: Strategy,
     default_upload: Option<u64>,
+    cancel: &CancelToken,
 ) -> Verdict {
     let deadline = Instant::now() + engine.opts.verify_timeout;
     let before = user.uploaded_avatar_id.flatten();
@@ -48,10 +51,14 @@ pub async fn poll(
         let wait = engine.opts.poll_intervals[step.min(engine.opts.poll_intervals.len() - 1)];
         step += 1;
         if Instant::now() + wait > deadline {
-            tokio::time::sleep_until(deadline).await;
+            if sleep_or_cancel(deadline - Instant::now(), cancel).await {
+                return Verdict::Stopped;
+            }
             return Verdict::Timeout;
         }
-        tokio::time::sleep(wait).await;
+        if sleep_or_cancel(wait, cancel).await {
+            return Verdict::Stopped;
+        }
         let seen = match observe(engine, user).await {
             Ok(Some(s)) => s,
             Ok(None) => return Verdict::Error(format!("user {} no longer found", user.username)),
@@ -68,6 +75,18 @@ pub async fn poll(
             return Verdict::Done(seen);
         }
     }
+}
+
+/// Sleeps `wait`, waking early when the run is cancelled; true when it was.
+async fn sleep_or_cancel(wait: Duration, cancel: &CancelToken) -> bool {
+    let end = Instant::now() + wait;
+    while Instant::now() < end {
+        if cancel.is_cancelled() {
+            return true;
+        }
+        tokio::time::sleep((end - Instant::now()).min(Duration::from_millis(100))).await;
+    }
+    cancel.is_cancelled()
 }
 
 async fn observe(engine: &Engine, user: &UserDetail) -> Seen {

@@ -287,6 +287,8 @@ pub struct App {
     pub(crate) size: (u16, u16),
     pub(crate) redraw: bool,
     pub(crate) quitting: bool,
+    /// Quit was confirmed while resets ran: quit once the batch has written its outcomes.
+    pub(crate) quit_after_batch: bool,
 
     // Header.
     pub(crate) site: Option<SiteInfo>,
@@ -361,6 +363,7 @@ impl App {
             size: (80, 24),
             redraw: true,
             quitting: false,
+            quit_after_batch: false,
             site: None,
             site_error: None,
             budget: None,
@@ -792,7 +795,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                     app.invalidate_filter();
                 }
                 // `q` asked because resets were running; now none are: quit as asked.
-                if app.modal == Some(Modal::Confirm(Confirm::Quit)) {
+                if app.quit_after_batch || app.modal == Some(Modal::Confirm(Confirm::Quit)) {
                     app.modal = None;
                     app.quitting = true;
                     return vec![Effect::Quit];
@@ -1089,6 +1092,17 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         return vec![];
     }
     app.redraw = true;
+    // Ctrl-C always means "get me out": it closes a dialog, or asks to quit (asking first
+    // while resets run), whatever the input mode.
+    if ctrl(&key) && key.code == KeyCode::Char('c') {
+        if app.modal.is_some() && app.modal != Some(Modal::Confirm(Confirm::Quit)) {
+            app.modal = None;
+            return vec![];
+        }
+        if app.modal.is_none() {
+            return request_quit(app);
+        }
+    }
     if app.modal.is_some() {
         return on_modal_key(app, key);
     }
@@ -1146,8 +1160,18 @@ fn on_modal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
 fn confirmed(app: &mut App, c: Confirm) -> Vec<Effect> {
     match c {
         Confirm::Quit => {
-            app.quitting = true;
-            vec![Effect::CancelResets, Effect::Quit]
+            if app.batch.is_none() {
+                app.quitting = true;
+                return vec![Effect::Quit];
+            }
+            // Nothing is lost: resets already sent finish and write their outcome line first;
+            // the ones not started are skipped.
+            app.quit_after_batch = true;
+            if let Some(b) = app.batch.as_mut() {
+                b.cancelling = true;
+            }
+            app.say("finishing the resets in flight (their outcomes go to the audit log), then quitting…", false);
+            vec![Effect::CancelResets]
         }
         Confirm::Toggle { setting, enable } => {
             app.say(format!("setting {} to {enable}…", setting.name()), false);

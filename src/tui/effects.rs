@@ -143,7 +143,8 @@ pub trait Backend: Send + Sync {
     ) -> BoxFuture<'static, ResetReport>;
     /// Resets a batch, reporting each user's steps as `(slot, step)`; users not started when
     /// `cancel` is set come back `skipped`. The default runs [`Backend::reset`] one user after
-    /// the other; a backend that can share lookups and polls across users overrides it.
+    /// the other (it creates every future first, so `reset` must do nothing until polled); a
+    /// backend that can share lookups and polls across users overrides it.
     fn reset_batch(
         &self,
         users: Vec<(usize, UserRef)>,

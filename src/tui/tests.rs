@@ -400,11 +400,28 @@ fn q_quits_at_once_but_asks_while_resets_run() {
     assert!(press(&mut app, "n").is_empty());
     assert!(!app.should_quit());
     press(&mut app, "q");
+    // Confirmed: the resets not started are cancelled, those in flight write their outcome
+    // first, and only then does the console quit.
+    assert_eq!(press(&mut app, "y"), vec![Effect::CancelResets]);
+    assert!(!app.should_quit());
+    assert!(app.message().unwrap().contains("then quitting"));
+    let batch = app.batch().unwrap().id;
     assert_eq!(
-        press(&mut app, "y"),
-        vec![Effect::CancelResets, Effect::Quit]
+        update(&mut app, Msg::ResetFinished { batch }),
+        vec![Effect::Quit]
     );
     assert!(app.should_quit());
+}
+
+#[test]
+fn ctrl_c_closes_a_dialog_or_asks_to_quit() {
+    let mut app = app3(cfg());
+    press(&mut app, "r");
+    assert!(app.modal().is_some());
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert!(update(&mut app, Msg::Key(ctrl_c)).is_empty());
+    assert!(app.modal().is_none());
+    assert_eq!(update(&mut app, Msg::Key(ctrl_c)), vec![Effect::Quit]);
 }
 
 #[test]
