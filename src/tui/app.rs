@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::model::{Exchange, LogLine, Outcome, Source, Strategy, UserRef};
+use crate::model::{Exchange, LogLine, Outcome, QueuedUser, Source, Strategy, UserRef};
 use crate::queue::Queue;
 use crate::sanitize;
 
@@ -315,6 +315,9 @@ pub struct App {
     pub(crate) marks: HashSet<usize>,
     pub(crate) range_anchor: Option<usize>,
     pub(crate) status: HashMap<usize, RowStatus>,
+    /// Row status and marks kept across `:refresh`, by user identity, until the user's row
+    /// comes back: a refresh must not make finished work look untouched.
+    pub(crate) carried: HashMap<String, (Option<RowStatus>, bool)>,
 
     // Detail.
     pub(crate) details: HashMap<usize, DetailState>,
@@ -382,6 +385,7 @@ impl App {
             marks: HashSet::new(),
             range_anchor: None,
             status: HashMap::new(),
+            carried: HashMap::new(),
             details: HashMap::new(),
             pending_users: HashMap::new(),
             next_req: 1,
@@ -913,6 +917,24 @@ fn on_page(
             }
             for slot in merged.changed {
                 app.rehay(slot);
+                if !app.carried.is_empty()
+                    && let Some(u) = app.queue.get(slot)
+                {
+                    let keys = identity_keys(u);
+                    if let Some((status, marked)) =
+                        keys.iter().find_map(|k| app.carried.get(k).cloned())
+                    {
+                        for k in &keys {
+                            app.carried.remove(k);
+                        }
+                        if let Some(st) = status {
+                            app.status.entry(slot).or_insert(st);
+                        }
+                        if marked {
+                            app.marks.insert(slot);
+                        }
+                    }
+                }
             }
             app.order_dirty = true;
             match page.next {
@@ -1312,6 +1334,15 @@ fn refresh(app: &mut App) -> Vec<Effect> {
         return vec![];
     }
     app.generation += 1;
+    let keep: Vec<usize> = app.status.keys().chain(app.marks.iter()).copied().collect();
+    for slot in keep {
+        if let Some(u) = app.queue.get(slot) {
+            let entry = (app.status.get(&slot).cloned(), app.marks.contains(&slot));
+            for k in identity_keys(u) {
+                app.carried.insert(k, entry.clone());
+            }
+        }
+    }
     app.queue = Queue::new();
     app.hay.clear();
     app.order.clear();
@@ -1327,6 +1358,21 @@ fn refresh(app: &mut App) -> Vec<Effect> {
     let mut fx = vec![Effect::LoadSite];
     fx.extend(app.start_loading());
     fx
+}
+
+/// The keys a user is known by across reloads: external id, Discourse id, username.
+fn identity_keys(u: &QueuedUser) -> Vec<String> {
+    let mut keys = Vec::new();
+    if let Some(x) = &u.external_id {
+        keys.push(format!("x:{x}"));
+    }
+    if let Some(d) = u.discourse_id {
+        keys.push(format!("d:{d}"));
+    }
+    if let Some(n) = &u.username {
+        keys.push(format!("u:{}", n.to_lowercase()));
+    }
+    keys
 }
 
 fn request_quit(app: &mut App) -> Vec<Effect> {

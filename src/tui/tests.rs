@@ -487,6 +487,81 @@ fn command_line_user_refresh_and_quit() {
 }
 
 #[test]
+fn refresh_keeps_finished_work_and_marks() {
+    let mut app = app3(cfg());
+    // Reset the first row (alice) to the end, and mark bob.
+    press(&mut app, "ry");
+    let batch = app.batch().unwrap().id;
+    let slot = app.selected_slot().unwrap();
+    let report = crate::model::ResetReport {
+        user: "external:684".into(),
+        username: Some("alice".into()),
+        external_id: Some("684".into()),
+        strategy: Some(Strategy::SyncSso),
+        outcome: crate::model::Outcome::Verified,
+        message: "default avatar in place".into(),
+    };
+    update(
+        &mut app,
+        Msg::ResetProgress {
+            batch,
+            slot,
+            step: ResetStep::Done(report),
+        },
+    );
+    update(&mut app, Msg::ResetFinished { batch });
+    let bob = app
+        .queue()
+        .iter()
+        .find(|(_, u)| u.username.as_deref() == Some("bob"))
+        .unwrap()
+        .0;
+    app.marks.insert(bob);
+    press(&mut app, ":refresh");
+    update(&mut app, key(KeyCode::Enter));
+    assert_eq!(app.queue().len(), 0);
+    let fresh = |app: &mut App, source, items| {
+        update(
+            app,
+            Msg::QueuePage {
+                source,
+                generation: 1,
+                result: Ok(QueuePage { items, next: None }),
+            },
+        );
+        app.settle();
+    };
+    fresh(
+        &mut app,
+        Source::App,
+        vec![
+            item(Source::App, Some("684"), "alice", "nudity", 1),
+            item(Source::App, Some("685"), "bob", "violence", 10),
+        ],
+    );
+    let find = |app: &App, name: &str| {
+        app.queue()
+            .iter()
+            .find(|(_, u)| u.username.as_deref() == Some(name))
+            .unwrap()
+            .0
+    };
+    let (alice, bob) = (find(&app, "alice"), find(&app, "bob"));
+    assert!(
+        matches!(
+            app.row_status(alice),
+            Some(RowStatus::Done {
+                outcome: Outcome::Verified,
+                ..
+            })
+        ),
+        "{:?}",
+        app.row_status(alice)
+    );
+    assert_eq!(app.marked(), vec![bob]);
+}
+
+#[test]
 fn a_failing_source_reports_while_the_other_keeps_loading() {
     let mut app = App::new(cfg());
     let fx = app.init();
