@@ -445,15 +445,19 @@ impl Backend for ConsoleBackend {
         Some(BudgetStatus {
             left: b.remaining as u32,
             per_minute: b.limit as u32,
-            retry_after_secs: b
-                .paused_for
-                .map(|d| d.as_secs() + u64::from(d.subsec_millis() > 0)),
+            retry_after_secs: b.paused_for.map(whole_secs),
+            next_slot_secs: b.next_slot_in.map(whole_secs),
         })
     }
 
     fn exchanges(&self) -> Option<broadcast::Receiver<Exchange>> {
         Some(self.exchanges.subscribe())
     }
+}
+
+/// Seconds, rounded up, for countdowns.
+fn whole_secs(d: std::time::Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 pub async fn run(ctx: &Context) -> ExitCode {

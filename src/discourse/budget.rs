@@ -44,6 +44,8 @@ pub struct BudgetStatus {
     pub limit: usize,
     pub remaining: usize,
     pub paused_for: Option<Duration>,
+    /// When nothing is left: how long until the next request may go.
+    pub next_slot_in: Option<Duration>,
 }
 
 impl Budget {
@@ -121,15 +123,26 @@ impl Budget {
     pub fn status(&self) -> BudgetStatus {
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        let in_window = st
+        let in_window: Vec<&Instant> = st
             .sent
             .iter()
             .filter(|t| now.duration_since(**t) < WINDOW)
-            .count();
+            .collect();
+        let remaining = self.limit.saturating_sub(in_window.len());
+        // Full: the next slot frees when the oldest send that keeps us at the limit leaves.
+        let next_slot_in = (remaining == 0)
+            .then(|| {
+                in_window
+                    .get(in_window.len().saturating_sub(self.limit))
+                    .copied()
+            })
+            .flatten()
+            .map(|oldest| (*oldest + WINDOW).saturating_duration_since(now));
         BudgetStatus {
             limit: self.limit,
-            remaining: self.limit.saturating_sub(in_window),
+            remaining,
             paused_for: st.paused_until.filter(|u| *u > now).map(|u| u - now),
+            next_slot_in,
         }
     }
 }
@@ -197,5 +210,6 @@ mod tests {
         budget.acquire(Priority::Foreground).await;
         assert_eq!(Instant::now(), start);
         assert_eq!(budget.status().remaining, 0);
+        assert_eq!(budget.status().next_slot_in, Some(WINDOW));
     }
 }

@@ -289,6 +289,8 @@ pub struct App {
     pub(crate) quitting: bool,
     /// Quit was confirmed while resets ran: quit once the batch has written its outcomes.
     pub(crate) quit_after_batch: bool,
+    /// The row selected at the last tick; details load when it is still selected at the next.
+    pub(crate) detail_candidate: Option<usize>,
 
     // Header.
     pub(crate) site: Option<SiteInfo>,
@@ -367,6 +369,7 @@ impl App {
             redraw: true,
             quitting: false,
             quit_after_batch: false,
+            detail_candidate: None,
             site: None,
             site_error: None,
             budget: None,
@@ -863,7 +866,9 @@ fn on_tick(app: &mut App, now: DateTime<Utc>) -> Vec<Effect> {
     if app.is_loading()
         || app.batch.is_some()
         || minute_changed
-        || app.budget.is_some_and(|b| b.retry_after_secs.is_some())
+        || app
+            .budget
+            .is_some_and(|b| b.retry_after_secs.is_some() || b.next_slot_secs.is_some())
         || app
             .details
             .values()
@@ -871,8 +876,12 @@ fn on_tick(app: &mut App, now: DateTime<Utc>) -> Vec<Effect> {
     {
         app.redraw = true;
     }
-    // The selected row's details, once it stays selected for a tick.
-    if let Some(slot) = app.selected_slot()
+    // The selected row's details, once it has stayed selected over two ticks: scrolling
+    // through the queue must not spend the request budget on every row passed.
+    let sel = app.selected_slot();
+    if sel != app.detail_candidate {
+        app.detail_candidate = sel;
+    } else if let Some(slot) = sel
         && !app.details.contains_key(&slot)
         && let Some(e) = app.load_detail(slot)
     {

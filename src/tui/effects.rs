@@ -50,6 +50,8 @@ pub struct BudgetStatus {
     pub per_minute: u32,
     /// Seconds until a running `Retry-After` pause ends.
     pub retry_after_secs: Option<u64>,
+    /// With nothing left: seconds until the next request may go (Discourse's 60-second window).
+    pub next_slot_secs: Option<u64>,
 }
 
 /// The two site settings the console can switch (issue 6).

@@ -622,8 +622,10 @@ fn a_failing_source_reports_while_the_other_keeps_loading() {
 #[test]
 fn the_selected_row_loads_its_details_on_tick_once() {
     let mut app = app3(cfg());
+    // The first tick sees alice selected; the next, still alice, loads her (a row merely
+    // scrolled past is not loaded).
+    assert!(update(&mut app, Msg::Tick { now: t0() }).is_empty());
     let fx = update(&mut app, Msg::Tick { now: t0() });
-    // app3 already ticked once before the queue filled; this tick loads alice.
     let [Effect::LoadUser { req, user }] = fx.as_slice() else {
         panic!("{fx:?}")
     };
@@ -652,6 +654,15 @@ fn the_selected_row_loads_its_details_on_tick_once() {
     let u = app.queue().get(app.selected_slot().unwrap()).unwrap();
     assert_eq!(u.discourse_id, Some(42));
     assert_eq!(u.avatar, AvatarKind::System);
+    // Moving on every tick loads nothing (bob, then carol, the last row).
+    for _ in 0..2 {
+        press(&mut app, "j");
+        let fx = update(&mut app, Msg::Tick { now: t0() });
+        assert!(
+            !fx.iter().any(|e| matches!(e, Effect::LoadUser { .. })),
+            "{fx:?}"
+        );
+    }
 }
 
 fn exchange(path: &str, body: Option<&str>) -> Exchange {
@@ -855,6 +866,7 @@ fn main_screen_shows_header_rows_log_and_status() {
             left: 57,
             per_minute: 60,
             retry_after_secs: Some(12),
+            next_slot_secs: None,
         }),
     );
     let screen = text(&render(&app, 120, 30));

@@ -45,6 +45,8 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ));
         if let Some(s) = b.retry_after_secs {
             second.push(Span::styled(format!(" · retry in {s}s"), theme.err));
+        } else if let Some(s) = b.next_slot_secs {
+            second.push(Span::styled(format!(" · next request in {s}s"), theme.warn));
         }
         second.push(sep());
     }
