@@ -195,6 +195,7 @@ impl Backend for ConsoleBackend {
                     Ok(QueuePage {
                         items: page.items,
                         next: page.next,
+                        skipped: page.skipped,
                     })
                 }
                 .boxed()
@@ -218,6 +219,7 @@ impl Backend for ConsoleBackend {
                     Ok(QueuePage {
                         items: page.items,
                         next: page.next,
+                        skipped: page.skipped,
                     })
                 }
                 .boxed()

@@ -913,6 +913,20 @@ fn on_page(
         Ok(page) => {
             state.pages += 1;
             state.loading = page.next.is_some();
+            if page.skipped > 0 {
+                let text = format!(
+                    "{} queue: {} flagged item(s) without an external_id skipped (fix them in the {})",
+                    source.as_str(),
+                    page.skipped,
+                    if source == Source::App {
+                        "main app"
+                    } else {
+                        "source"
+                    }
+                );
+                app.say(text.clone(), true);
+                app.note("WARN", text);
+            }
             let merged = app.queue.merge(page.items);
             for (from, into) in &merged.absorbed {
                 // Per-slot state follows the user into the slot that absorbed it.

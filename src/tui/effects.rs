@@ -22,6 +22,8 @@ pub struct QueuePage {
     pub items: Vec<FlagItem>,
     /// The cursor for the next page (a URL or an offset, opaque to the console); `None` at the end.
     pub next: Option<String>,
+    /// Items the source sent that cannot be queued (no external id): said, never hidden.
+    pub skipped: usize,
 }
 
 /// What the header shows about the site: the strategy a reset would use, and why, and the

@@ -48,7 +48,11 @@ fn page(app: &mut App, source: Source, items: Vec<FlagItem>) -> Vec<Effect> {
         Msg::QueuePage {
             source,
             generation: 0,
-            result: Ok(QueuePage { items, next: None }),
+            result: Ok(QueuePage {
+                items,
+                next: None,
+                skipped: 0,
+            }),
         },
     );
     app.settle();
@@ -526,7 +530,11 @@ fn refresh_keeps_finished_work_and_marks() {
             Msg::QueuePage {
                 source,
                 generation: 1,
-                result: Ok(QueuePage { items, next: None }),
+                result: Ok(QueuePage {
+                    items,
+                    next: None,
+                    skipped: 0,
+                }),
             },
         );
         app.settle();
@@ -591,6 +599,7 @@ fn a_failing_source_reports_while_the_other_keeps_loading() {
             result: Ok(QueuePage {
                 items: vec![item(Source::Discourse, None, "dan", "r", 1)],
                 next: Some("/review.json?offset=10".into()),
+                skipped: 0,
             }),
         },
     );

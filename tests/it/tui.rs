@@ -67,10 +67,12 @@ impl Backend for FakeBackend {
                         flag(Source::App, Some("2"), "ben"),
                     ],
                     next: Some("page2".into()),
+                    skipped: 0,
                 }),
                 (Source::App, Some("page2")) => Ok(QueuePage {
                     items: vec![flag(Source::App, Some("3"), "cat")],
                     next: None,
+                    skipped: 1,
                 }),
                 (Source::Discourse, None) => Ok(QueuePage {
                     items: vec![
@@ -78,6 +80,7 @@ impl Backend for FakeBackend {
                         flag(Source::Discourse, None, "dov"),
                     ],
                     next: Some("10".into()),
+                    skipped: 0,
                 }),
                 _ => Err("500 Internal Server Error".into()),
             }
@@ -235,6 +238,12 @@ async fn both_sources_load_merge_and_a_failing_page_is_reported() {
     assert!(err.contains("500"));
     assert!(h.app.source_state(Source::App).unwrap().error.is_none());
     assert_eq!(h.app.strategy_text(), "pick (overrides avatar off)");
+    // The item the main app sent without an external id is said, not hidden.
+    assert!(
+        h.app
+            .log_entries()
+            .any(|e| format!("{e:?}").contains("without an external_id skipped"))
+    );
 }
 
 #[tokio::test]
