@@ -115,12 +115,7 @@ pub async fn start_demo(ctx: &mut Context) -> Result<DemoHandle, ExitCode> {
     ctx.config = Some(config);
     ctx.config_path = None;
     ctx.data_dir = ctx.data_dir.join("demo");
-    // Each demo sandbox is a new forum: the last demo's audit lines would name users that only
-    // existed in it. Keep one previous file rather than deleting it.
-    let audit = ctx.data_dir.join("audit.jsonl");
-    if audit.exists() {
-        let _ = std::fs::rename(&audit, ctx.data_dir.join("audit.previous.jsonl"));
-    }
+
     tracing::info!(url = %sandbox.url(), "demo sandbox started");
     Ok(DemoHandle { sandbox })
 }
@@ -156,7 +151,18 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
             };
             run_console(&ctx).await
         }
-        Some(Command::Sso(cmd)) => sso::run(&ctx, &cmd),
+        Some(Command::Sso(cmd)) => {
+            // `--demo sso decode …` checks signatures with the demo sandbox's secret.
+            let _demo = if ctx.demo {
+                match start_demo(&mut ctx).await {
+                    Ok(d) => Some(d),
+                    Err(code) => return code,
+                }
+            } else {
+                None
+            };
+            sso::run(&ctx, &cmd)
+        }
         Some(Command::Config(cmd)) => config_cmd::run(&mut ctx, &cmd).await,
         Some(Command::Sandbox(args)) => run_sandbox(&ctx, &args).await,
         Some(cmd) => {

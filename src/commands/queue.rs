@@ -77,7 +77,8 @@ pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
     items.extend(app_items);
     items.extend(d_items);
     skipped += app_skipped;
-    errors.extend(app_err.map(|e| format!("main app: {e}")));
+    // The main-app client's errors already name the main app and the page.
+    errors.extend(app_err);
     errors.extend(d_err.map(|e| format!("Discourse review queue: {e}")));
     if skipped > 0 {
         eprintln!("warning: {skipped} main-app item(s) without an external_id were skipped");

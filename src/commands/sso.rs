@@ -4,7 +4,6 @@
 //! never from the command line. No config file is needed when the environment holds it, and
 //! `decode` works with no secret at all (`signature: not checked`).
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use super::{Context, EXIT_FAILED, usage_error};
@@ -22,7 +21,17 @@ struct FoundSecret {
 
 /// The environment first; then the config file, if one was named (`--config`,
 /// `$AVATAR_CONSOLE_CONFIG`) or exists at the default place.
-fn find_secret(config_flag: Option<&Path>) -> Result<FoundSecret, ConfigError> {
+fn find_secret(ctx: &Context) -> Result<FoundSecret, ConfigError> {
+    // Under --demo the configuration is the sandbox's.
+    if ctx.demo
+        && let Some(config) = ctx.config()
+    {
+        return Ok(FoundSecret {
+            secret: config.discourse.sso_secret.clone(),
+            file: Some("<demo sandbox>".into()),
+        });
+    }
+    let config_flag = ctx.config_flag.as_deref();
     if let Some(v) = std::env::var(ENV_SSO_SECRET)
         .ok()
         .filter(|v| !v.trim().is_empty())
@@ -70,7 +79,7 @@ fn sign(ctx: &Context, args: &[String]) -> ExitCode {
     if payload.get("external_id").is_none() {
         eprintln!("warning: no external_id: Discourse's sync_sso refuses a payload without one");
     }
-    let found = match find_secret(ctx.config_flag.as_deref()) {
+    let found = match find_secret(ctx) {
         Ok(f) => f,
         Err(e) => return usage_error(e),
     };
@@ -161,7 +170,7 @@ fn decode(ctx: &Context, input: &str) -> ExitCode {
     }
     // Only look for a secret when there is a signature to check.
     let secret = if decoded.sig.is_some() {
-        match find_secret(ctx.config_flag.as_deref()) {
+        match find_secret(ctx) {
             Ok(f) => f.secret,
             Err(e) => return usage_error(e),
         }

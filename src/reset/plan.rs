@@ -61,8 +61,9 @@ pub fn choose(choice: StrategyChoice, settings: Option<&DcSettings>) -> Decision
     }
 }
 
-pub const NO_SSO_RECORD: &str =
-    "no DiscourseConnect record: this user has never logged in through SSO";
+pub const NO_SSO_RECORD: &str = "no DiscourseConnect record: this user has never logged in through SSO, \
+     so sync-sso cannot reach them. To clear this avatar: turn discourse_connect_overrides_avatar off, \
+     reset with --strategy pick, then turn it back on";
 
 /// The sync_sso payload that changes the avatar and nothing else (interface.md "Reset rules",
 /// discourse-api.md §5 "Safest minimal payload"). Never `title`, `website`, `location`, `bio`,
