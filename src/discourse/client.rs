@@ -296,9 +296,10 @@ impl DiscourseClient {
         const MAX_429_WAITS: u32 = 6;
         let m = method.as_str().to_string();
         let shown = display_path(path);
+        let short = short_path(&shown);
         let url = self.url(path).map_err(|message| ClientError::Network {
             method: m.clone(),
-            path: shown.clone(),
+            path: short.clone(),
             message,
         })?;
         let encoded = body.as_ref().map(Body::encode);
@@ -353,7 +354,7 @@ impl DiscourseClient {
                     }
                     return Err(ClientError::Network {
                         method: m,
-                        path: shown,
+                        path: short,
                         message,
                     });
                 }
@@ -374,7 +375,7 @@ impl DiscourseClient {
                         if waits > MAX_429_WAITS {
                             return Err(ClientError::RateLimited {
                                 method: m,
-                                path: shown,
+                                path: short,
                                 waits: waits - 1,
                             });
                         }
@@ -479,7 +480,7 @@ impl DiscourseClient {
     }
 
     fn error(&self, method: &str, path: &str, a: &Answer) -> ClientError {
-        let (method, shown) = (method.to_string(), display_path(path));
+        let (method, shown) = (method.to_string(), short_path(&display_path(path)));
         let status = a.status.as_u16();
         let json = a.json();
         if status == 403
@@ -553,13 +554,13 @@ impl DiscourseClient {
         if a.looks_html() {
             return Err(ClientError::NotJson {
                 method: method.to_string(),
-                path: display_path(path),
+                path: short_path(&display_path(path)),
                 status: a.status.as_u16(),
             });
         }
         serde_json::from_slice(&a.body).map_err(|e| ClientError::Decode {
             method: method.to_string(),
-            path: display_path(path),
+            path: short_path(&display_path(path)),
             message: e.to_string(),
         })
     }
@@ -809,6 +810,16 @@ fn retry_after(a: &Answer) -> Duration {
     };
     let secs = header.or_else(extras).or_else(text).unwrap_or(10.0);
     Duration::from_secs_f64(secs.clamp(1.0, 24.0 * 3600.0))
+}
+
+/// A path for error messages: a long query (the settings filter lists every name) is cut.
+fn short_path(path: &str) -> String {
+    match path.split_once('?') {
+        Some((p, q)) if q.chars().count() > 40 => {
+            format!("{p}?{}…", q.chars().take(40).collect::<String>())
+        }
+        _ => path.to_string(),
+    }
 }
 
 /// Path for people: percent-escapes decoded (usernames show as typed), control characters gone.

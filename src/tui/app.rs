@@ -1174,7 +1174,11 @@ fn on_modal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             }
             KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {
                 app.modal = None;
-                app.say("cancelled", false);
+                let what = match c {
+                    Confirm::Quit => "not quitting: the resets keep running",
+                    _ => "cancelled: nothing sent",
+                };
+                app.say(what, false);
                 vec![]
             }
             _ => vec![],

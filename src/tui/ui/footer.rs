@@ -125,7 +125,7 @@ fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
         Input::Filter => {
             return vec![
                 ("type", "filter"),
-                ("!", "invert"),
+                ("!first", "inverts"),
                 ("Enter", "keep"),
                 ("Esc", "clear"),
             ];
@@ -150,6 +150,9 @@ fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
             ("u", "this user"),
             ("S/U", "verbose logs"),
         ]),
+        _ if app.config().read_only => {
+            h.extend([("read-only", "r/R send nothing"), ("space", "mark")])
+        }
         _ => h.extend([
             ("r", "reset"),
             ("space", "mark"),
