@@ -65,6 +65,7 @@ fn main() {
         let page = QueuePage {
             items: items(Source::App, chunk..chunk + 500),
             next: Some("n".into()),
+            skipped: 0,
         };
         update(
             &mut app,
@@ -81,6 +82,7 @@ fn main() {
         let page = QueuePage {
             items: items(Source::Discourse, chunk..chunk + 10),
             next: None,
+            skipped: 0,
         };
         update(
             &mut app,
