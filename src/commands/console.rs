@@ -488,12 +488,12 @@ pub async fn run(ctx: &Context) -> ExitCode {
     }
     sources.push(Source::Discourse);
     let app = App::new(AppConfig {
-        site: config
-            .discourse
-            .url
-            .host_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| config.discourse.url.to_string()),
+        // host[:port]: on-call engineers need to know exactly which server this is.
+        site: match (config.discourse.url.host_str(), config.discourse.url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => config.discourse.url.to_string(),
+        },
         api_user: config.discourse.api_username.clone(),
         read_only: ctx.read_only,
         dry_run: ctx.dry_run,
