@@ -1037,7 +1037,7 @@ pub async fn probe(url: &Url, max_image_size_kb: Option<u64>) -> ProbeReport {
         Err(e) => {
             // Could not connect, refused by the resolver or a redirect, timed out: a GET would
             // fare no better.
-            report.error = Some(describe(&e));
+            report.error = Some(crate::discourse::client::describe_reqwest_error(&e));
             return report;
         }
     }
@@ -1052,7 +1052,7 @@ pub async fn probe(url: &Url, max_image_size_kb: Option<u64>) -> ProbeReport {
         ..ProbeReport::default()
     };
     match http.get(url.clone()).send().await {
-        Err(e) => report.error = Some(describe(&e)),
+        Err(e) => report.error = Some(crate::discourse::client::describe_reqwest_error(&e)),
         Ok(mut r) => {
             report.status = Some(r.status().as_u16());
             report.content_type = header(&r, reqwest::header::CONTENT_TYPE);
@@ -1074,7 +1074,7 @@ pub async fn probe(url: &Url, max_image_size_kb: Option<u64>) -> ProbeReport {
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        report.error = Some(describe(&e));
+                        report.error = Some(crate::discourse::client::describe_reqwest_error(&e));
                         break;
                     }
                 }
@@ -1089,29 +1089,6 @@ pub async fn probe(url: &Url, max_image_size_kb: Option<u64>) -> ProbeReport {
         }
     }
     report
-}
-
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_redirect() {
-        "redirect refused"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "request failed"
-    };
-    let mut cause = String::new();
-    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    while let Some(s) = src {
-        cause = s.to_string();
-        src = s.source();
-    }
-    if cause.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind}: {}", crate::sanitize::clean(&cause))
-    }
 }
 
 /// PNG, JPEG, GIF, WebP, BMP, ICO, or SVG/XML text.

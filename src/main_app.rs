@@ -15,33 +15,8 @@ use crate::model::Exchange;
 use crate::sanitize;
 use crate::secret::{Secret, scrub};
 
-/// The JSON names the main app uses (`[main_app.fields]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldNames {
-    pub items: String,
-    pub next: String,
-    pub external_id: String,
-    pub username: String,
-    pub email: String,
-    pub reason: String,
-    pub flagged_at: String,
-    pub photo_url: String,
-}
-
-impl Default for FieldNames {
-    fn default() -> Self {
-        FieldNames {
-            items: "users".into(),
-            next: "next".into(),
-            external_id: "external_id".into(),
-            username: "username".into(),
-            email: "email".into(),
-            reason: "reason".into(),
-            flagged_at: "flagged_at".into(),
-            photo_url: "photo_url".into(),
-        }
-    }
-}
+/// The JSON names the main app uses (`[main_app.fields]`), as configured.
+pub use crate::config::MainAppFields as FieldNames;
 
 #[derive(Debug, Clone)]
 pub struct MainAppSettings {

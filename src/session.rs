@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::audit::AuditLog;
 use crate::config::{Config, ResetStrategy};
 use crate::discourse::client::{ClientSettings, DiscourseClient, http_client};
-use crate::main_app::{FieldNames, MainAppClient, MainAppSettings};
+use crate::main_app::{MainAppClient, MainAppSettings};
 use crate::reset::{Engine, ResetOptions, StrategyChoice};
 use crate::secret::Secret;
 
@@ -41,23 +41,13 @@ impl Session {
             },
         );
         let main_app = config.main_app.as_ref().map(|m| {
-            let f = &m.fields;
             MainAppClient::new(
                 http.clone(),
                 MainAppSettings {
                     flagged_url: m.flagged_url.clone(),
                     token: m.token.clone().unwrap_or_default(),
                     resolved_url: m.resolved_url.clone(),
-                    fields: FieldNames {
-                        items: f.items.clone(),
-                        next: f.next.clone(),
-                        external_id: f.external_id.clone(),
-                        username: f.username.clone(),
-                        email: f.email.clone(),
-                        reason: f.reason.clone(),
-                        flagged_at: f.flagged_at.clone(),
-                        photo_url: f.photo_url.clone(),
-                    },
+                    fields: m.fields.clone(),
                 },
                 None,
             )

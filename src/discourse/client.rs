@@ -827,11 +827,14 @@ fn display_path(path: &str) -> String {
     sanitize::clean(&percent_encoding::percent_decode_str(path).decode_utf8_lossy())
 }
 
-fn describe_reqwest_error(e: &reqwest::Error) -> String {
+/// A short message about a failed request: what went wrong and its innermost cause.
+pub fn describe_reqwest_error(e: &reqwest::Error) -> String {
     // reqwest's Display can include the URL; ours never holds credentials (headers only), but
     // keep the message short and about the cause.
     let kind = if e.is_timeout() {
         "timed out"
+    } else if e.is_redirect() {
+        "redirect refused"
     } else if e.is_connect() {
         "could not connect"
     } else if e.is_body() || e.is_decode() {

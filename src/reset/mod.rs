@@ -93,7 +93,9 @@ impl Default for ResetOptions {
                 .into_iter()
                 .map(Duration::from_millis)
                 .collect(),
-            concurrency: 4,
+            // Enough for verification polls to be shared widely (one request re-reads up to 100
+            // users), few enough to stay polite: the budget is the real limit.
+            concurrency: 10,
         }
     }
 }
@@ -732,43 +734,18 @@ impl Engine {
             stage: Stage::Verifying(strategy),
         });
         let verdict = verify::poll(self, user, strategy, None, cancel).await;
-        Ok(match verdict {
-            verify::Verdict::Done(_) => self.outcome(
-                t,
-                user,
-                strategy,
-                Outcome::Verified,
-                "letter avatar in place".into(),
-                None,
-            ),
-            verify::Verdict::Timeout => self.outcome(
-                t,
-                user,
-                strategy,
+        let (outcome, message) = match verdict {
+            verify::Verdict::Done(_) => (Outcome::Verified, "letter avatar in place".to_string()),
+            verify::Verdict::Timeout => (
                 Outcome::Unverified,
                 format!(
                     "pick answered 200 but uploaded_avatar_id was still set after {}s",
                     self.opts.verify_timeout.as_secs()
                 ),
-                None,
             ),
-            verify::Verdict::Error(e) => self.outcome(
-                t,
-                user,
-                strategy,
-                Outcome::Unverified,
-                format!("sent, but could not re-read the user: {e}"),
-                None,
-            ),
-            verify::Verdict::Stopped => self.outcome(
-                t,
-                user,
-                strategy,
-                Outcome::Unverified,
-                plan::stopped_message(&user.username),
-                None,
-            ),
-        })
+            other => (Outcome::Unverified, other.unverified_reason(&user.username)),
+        };
+        Ok(self.outcome(t, user, strategy, outcome, message, None))
     }
 
     async fn send_sync(
@@ -845,47 +822,34 @@ impl Engine {
             stage: Stage::Verifying(strategy),
         });
         let default_upload = *self.default_upload.lock().unwrap();
-        match verify::poll(self, user, strategy, default_upload, cancel).await {
-            verify::Verdict::Done(after) => {
-                if let Some(a) = after {
-                    *self.default_upload.lock().unwrap() = Some(a);
+        let (outcome, message, after) =
+            match verify::poll(self, user, strategy, default_upload, cancel).await {
+                verify::Verdict::Done(after) => {
+                    if let Some(a) = after {
+                        *self.default_upload.lock().unwrap() = Some(a);
+                    }
+                    (
+                        Outcome::Verified,
+                        "default avatar in place".to_string(),
+                        after,
+                    )
                 }
-                self.outcome(
-                    t,
-                    user,
-                    strategy,
-                    Outcome::Verified,
-                    "default avatar in place".into(),
-                    after,
-                )
-            }
-            verify::Verdict::Timeout => {
-                let max_kb = settings.and_then(DcSettings::max_image_size_kb);
-                let msg = plan::unverified_message(
-                    self.opts.verify_timeout.as_secs(),
-                    &url,
-                    max_kb,
-                    &user.username,
-                );
-                self.outcome(t, user, strategy, Outcome::Unverified, msg, None)
-            }
-            verify::Verdict::Error(e) => self.outcome(
-                t,
-                user,
-                strategy,
-                Outcome::Unverified,
-                format!("sent, but could not re-read the user: {e}"),
-                None,
-            ),
-            verify::Verdict::Stopped => self.outcome(
-                t,
-                user,
-                strategy,
-                Outcome::Unverified,
-                plan::stopped_message(&user.username),
-                None,
-            ),
-        }
+                verify::Verdict::Timeout => {
+                    let max_kb = settings.and_then(DcSettings::max_image_size_kb);
+                    let timeout = self.opts.verify_timeout.as_secs();
+                    (
+                        Outcome::Unverified,
+                        plan::unverified_message(timeout, &url, max_kb, &user.username),
+                        None,
+                    )
+                }
+                other => (
+                    Outcome::Unverified,
+                    other.unverified_reason(&user.username),
+                    None,
+                ),
+            };
+        self.outcome(t, user, strategy, outcome, message, after)
     }
 
     fn dry_run(

@@ -20,6 +20,17 @@ pub enum Verdict {
     Error(String),
 }
 
+impl Verdict {
+    /// Why a sent change is unverified when polling itself could not finish.
+    pub fn unverified_reason(&self, user: &str) -> String {
+        match self {
+            Verdict::Error(e) => format!("sent, but could not re-read the user: {e}"),
+            Verdict::Stopped => plan::stopped_message(user),
+            Verdict::Timeout | Verdict::Done(_) => String::new(),
+        }
+    }
+}
+
 /// What one poll saw: `Some(upload id or None)` when the user was found.
 type Seen = Result<Option<Option<u64>>, String>;
 
