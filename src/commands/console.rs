@@ -94,6 +94,7 @@ fn target_for(hints: &Hints, user: &UserRef) -> Target {
 
 pub struct ConsoleBackend {
     hints: Hints,
+    site_loaded: AtomicBool,
     discourse: DiscourseClient,
     main_app: Option<MainAppClient>,
     review_types: Vec<String>,
@@ -116,6 +117,7 @@ impl ConsoleBackend {
             Arc::new(session.engine(Session::reset_options(config, None, false, true)));
         ConsoleBackend {
             hints: Hints::default(),
+            site_loaded: AtomicBool::new(false),
             discourse: session.discourse.clone(),
             main_app: session.main_app.clone(),
             review_types: config.discourse.review_types.clone(),
@@ -156,9 +158,19 @@ fn audit_lines(audit: &audit::AuditLog, username: &str, external_id: Option<&str
 impl Backend for ConsoleBackend {
     fn site(&self) -> BoxFuture<'static, Result<SiteInfo, String>> {
         let engine = self.engine.clone();
+        // The first call reads the settings with the engine; later ones (`:refresh`) read them
+        // again, so switches changed since (here or by another admin) show as they are.
+        let first = !self
+            .site_loaded
+            .swap(true, std::sync::atomic::Ordering::SeqCst);
         async move {
             let decision = engine.decision().await;
-            let s = engine.settings().await;
+            let fresh = if first {
+                None
+            } else {
+                engine.client().dc_settings().await.ok()
+            };
+            let s = fresh.as_ref().or(engine.settings().await);
             Ok(SiteInfo {
                 strategy: decision.strategy,
                 why: decision.reason,

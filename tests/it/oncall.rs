@@ -687,3 +687,91 @@ async fn hostile_text_from_the_server_is_sanitized_in_human_output() {
         }
     }
 }
+
+/// The console's verbose-logging switches go through the real backend to the sandbox, audited;
+/// under read-only they send nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_toggles_change_the_sandboxes_settings() {
+    use avatar_console::commands::console::ConsoleBackend;
+    use avatar_console::config::Config;
+    use avatar_console::session::Session;
+    use avatar_console::tui::{Backend, Setting};
+
+    let sb = Sandbox::start(Scenario {
+        verbose_logging: false,
+        ..Scenario::default()
+    })
+    .await
+    .unwrap();
+    let scratch = Scratch::new("toggles");
+    let config = Config::from_toml_str(&sb.config_toml(), Path::new("sandbox.toml")).unwrap();
+    let session = Session::new(&config, &scratch.path("data")).unwrap();
+
+    let backend = ConsoleBackend::new(&config, &session, false, false);
+    assert_eq!(
+        sb.setting("verbose_upload_logging").as_deref(),
+        Some("false")
+    );
+    assert_eq!(
+        backend.set_setting(Setting::VerboseUpload, true).await,
+        Ok(true)
+    );
+    assert_eq!(
+        sb.setting("verbose_upload_logging").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        backend.set_setting(Setting::VerboseSso, true).await,
+        Ok(true)
+    );
+    assert_eq!(
+        sb.setting("verbose_discourse_connect_logging").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        backend.set_setting(Setting::VerboseSso, false).await,
+        Ok(false)
+    );
+    assert_eq!(
+        sb.setting("verbose_discourse_connect_logging").as_deref(),
+        Some("false")
+    );
+    let site = backend.site().await.unwrap();
+    assert_eq!(
+        site.verbose_upload,
+        Some(false),
+        "the first read is the engine's, from before the toggles"
+    );
+    let site = backend.site().await.unwrap();
+    assert_eq!(
+        site.verbose_upload,
+        Some(true),
+        "a refresh reads them again"
+    );
+    assert_eq!(site.verbose_sso, Some(false));
+
+    let audit = std::fs::read_to_string(scratch.path("data/audit.jsonl")).unwrap();
+    assert_eq!(
+        audit
+            .lines()
+            .filter(|l| l.contains("set-site-setting"))
+            .count(),
+        6,
+        "{audit}"
+    );
+
+    let read_only = ConsoleBackend::new(&config, &session, false, true);
+    let puts = |sb: &Sandbox| sb.requests().iter().filter(|r| r.method == "PUT").count();
+    let before = puts(&sb);
+    assert!(
+        read_only
+            .set_setting(Setting::VerboseUpload, false)
+            .await
+            .is_err()
+    );
+    assert_eq!(puts(&sb), before);
+    assert_eq!(
+        sb.setting("verbose_upload_logging").as_deref(),
+        Some("true")
+    );
+}
