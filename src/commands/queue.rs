@@ -93,7 +93,7 @@ pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
             "{}",
             serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into())
         );
-    } else {
+    } else if !users.is_empty() || errors.is_empty() {
         print_table(&users);
     }
     if errors.is_empty() {
