@@ -1140,6 +1140,7 @@ mod tests {
             username: "alice".into(),
             email: Some("alice@example.com".into()),
             active: Some(true),
+            groups_read: true,
             uploaded_avatar_id: Some(Some(90)),
             sso: Some(SsoRecord {
                 external_id: "684".into(),

@@ -385,6 +385,15 @@ fn map_serde_error(cx: &Ctx<'_>, doc: &toml::de::DeTable<'_>, e: toml::de::Error
         return cx.err(ConfigErrorKind::UnknownKey, span, Some(&key), message);
     }
     let key = path.join(".");
+    // serde quotes the offending value ("invalid type: integer `1234…`"): never for a secret.
+    let msg = if ["api_key", "sso_secret", "token"]
+        .iter()
+        .any(|k| key.ends_with(k))
+    {
+        "must be a quoted string (the value is not shown: it is a secret)".to_string()
+    } else {
+        msg
+    };
     if key.is_empty() {
         cx.err(ConfigErrorKind::InvalidValue, span, None, msg)
     } else {

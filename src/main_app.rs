@@ -282,6 +282,15 @@ pub fn parse_page(v: &Value, page_url: &Url, f: &FieldNames) -> Result<AppPage, 
     if next.as_ref() == Some(page_url) {
         return Err("\"next\" points at the same page: refusing to loop".into());
     }
+    // The Bearer token goes with every page: never to another server, never down to plain http.
+    if let Some(n) = &next
+        && n.origin() != page_url.origin()
+    {
+        return Err(format!(
+            "\"next\" points to another server ({}): refusing to send the main-app token there",
+            sanitize::clean(&n.origin().ascii_serialization())
+        ));
+    }
     Ok(AppPage {
         flags,
         skipped,
@@ -324,6 +333,24 @@ mod tests {
         let page = parse_page(&json!([{"uid": "9", "why": "spam"}]), &url, &f).unwrap();
         assert_eq!(page.flags[0].reason.as_deref(), Some("spam"));
         assert!(page.next.is_none());
+    }
+
+    #[test]
+    fn next_on_another_server_is_refused() {
+        let url = Url::parse("https://app.example.com/x").unwrap();
+        for next in [
+            "https://evil.example.net/x?page=2",
+            "http://app.example.com/x?page=2",
+            "https://app.example.com:8443/x",
+        ] {
+            let err = parse_page(
+                &json!({"users": [], "next": next}),
+                &url,
+                &FieldNames::default(),
+            )
+            .unwrap_err();
+            assert!(err.contains("another server"), "{next}: {err}");
+        }
     }
 
     #[test]

@@ -152,6 +152,9 @@ pub struct UserDetail {
     pub email: Option<String>,
     pub active: Option<bool>,
     pub groups: Vec<GroupRef>,
+    /// Whether `groups` was read (the admin record had them); an empty list may mean "unknown".
+    #[serde(default)]
+    pub groups_read: bool,
     /// `Some(None)` when Discourse said `null` (letter avatar); `None` when it was not read.
     pub uploaded_avatar_id: Option<Option<u64>>,
     pub custom_avatar_upload_id: Option<u64>,

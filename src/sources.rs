@@ -5,6 +5,10 @@ use crate::discourse::client::DiscourseClient;
 use crate::main_app::MainAppClient;
 use crate::model::{AvatarKind, FlagItem, Source};
 
+/// Pages one source may send before we stop asking (100,000 users at the smallest sensible
+/// page size, with room to spare): a server that never stops must not run forever.
+pub const MAX_PAGES: u32 = 50_000;
+
 /// One page, and the opaque cursor of the next (`None` at the end).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Page {

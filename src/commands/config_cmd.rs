@@ -92,7 +92,10 @@ pub async fn check_remote(ctx: &Context, config: &Config) -> ExitCode {
 
     // 1. Any valid key can read a user; a wrong key or unknown acting user is a 403 here.
     match d.user(who).await {
-        Ok(u) => println!("  key: works (acts as {})", u.username),
+        Ok(u) => println!(
+            "  key: works (acts as {})",
+            crate::sanitize::clean(&u.username)
+        ),
         // A 2xx answer the user type cannot hold: the key was accepted. (Built-in users such as
         // `system` have negative ids, which `UserJson::id: u64` refuses.)
         Err(ClientError::Decode { .. }) => println!("  key: works (acts as {who})"),

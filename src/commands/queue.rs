@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+use std::collections::HashSet;
+
 use serde_json::json;
 
 use super::{Context, failed, usage_error};
@@ -9,6 +11,9 @@ use crate::cli::{QueueArgs, SourceFilter};
 use crate::model::{FlagItem, QueuedUser};
 use crate::sanitize;
 use crate::session::Session;
+use crate::sources::MAX_PAGES;
+
+const LOOPING: &str = "paging stopped: the source keeps sending more pages (a loop?)";
 
 pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
     let Some(config) = ctx.config() else {
@@ -34,12 +39,16 @@ pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
             return (out, 0, None);
         };
         let mut cursor = None;
+        let mut seen = HashSet::new();
         loop {
             match crate::sources::app_page(client, cursor).await {
                 Ok(p) => {
                     out.extend(p.items);
                     skipped += p.skipped;
                     match p.next {
+                        Some(n) if seen.len() >= MAX_PAGES as usize || !seen.insert(n.clone()) => {
+                            return (out, skipped, Some(LOOPING.to_string()));
+                        }
                         Some(n) => cursor = Some(n),
                         None => return (out, skipped, None),
                     }
@@ -54,6 +63,7 @@ pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
             return (out, None);
         }
         let mut cursor = None;
+        let mut seen = HashSet::new();
         loop {
             match crate::sources::review_page(
                 &session.discourse,
@@ -65,6 +75,9 @@ pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
                 Ok(p) => {
                     out.extend(p.items);
                     match p.next {
+                        Some(n) if seen.len() >= MAX_PAGES as usize || !seen.insert(n.clone()) => {
+                            return (out, Some(LOOPING.to_string()));
+                        }
                         Some(n) => cursor = Some(n),
                         None => return (out, None),
                     }

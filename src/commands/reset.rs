@@ -122,7 +122,9 @@ pub async fn run(ctx: &Context, args: &ResetArgs) -> ExitCode {
                 )),
                 Stage::Note(n) => Some(format!("{}: {n}", p.input)),
                 _ => None,
-            };
+            }
+            // Inputs can come from a --from file and reports carry server text: clean both.
+            .map(|l| crate::sanitize::clean(&l));
             if let Some(b) = &bar {
                 if let Stage::Done(_) = p.stage {
                     b.inc(1);
@@ -147,6 +149,7 @@ pub async fn run(ctx: &Context, args: &ResetArgs) -> ExitCode {
     let before = session.discourse.requests_sent();
     let started = std::time::Instant::now();
     let reports = engine.run(targets, cancel.clone(), Some(progress)).await;
+    engine.finish(std::time::Duration::from_secs(10)).await;
     if let Some(b) = bar {
         b.finish_and_clear();
     }

@@ -165,7 +165,7 @@ fn decode(ctx: &Context, input: &str) -> ExitCode {
     if !decoded.repeated_keys.is_empty() {
         eprintln!(
             "note: keys given more than once (Discourse makes them lists and ignores them): {}",
-            decoded.repeated_keys.join(", ")
+            crate::sanitize::clean(&decoded.repeated_keys.join(", "))
         );
     }
     // Only look for a secret when there is a signature to check.

@@ -458,12 +458,10 @@ impl DiscourseClient {
                 String::new()
             }
         } else {
-            String::from_utf8_lossy(&a.body[..a.body.len().min(120)]).into_owned()
+            String::from_utf8_lossy(&a.body).into_owned()
         };
-        scrub(
-            &sanitize::truncate(&sanitize::clean(&text), 100),
-            &self.secrets(),
-        )
+        // Secrets out first, then cut: a cut secret would no longer be recognised.
+        sanitize::truncate(&sanitize::clean(&scrub(&text, &self.secrets())), 100)
     }
 
     /// The start of the body for detail views: secrets removed by field name and by value.
@@ -475,8 +473,9 @@ impl DiscourseClient {
             }
             None => String::from_utf8_lossy(&a.body).into_owned(),
         };
+        let text = scrub(&text, &self.secrets());
         let cut: String = text.chars().take(4000).collect();
-        scrub(&sanitize::clean_multiline(&cut), &self.secrets())
+        sanitize::clean_multiline(&cut)
     }
 
     fn error(&self, method: &str, path: &str, a: &Answer) -> ClientError {
@@ -758,7 +757,16 @@ impl DiscourseClient {
             .send(Method::POST, path, Some(Body::Form(form)))
             .await?;
         let page: LogPageJson = self.decode("POST", path, &a)?;
-        Ok(page.into_lines())
+        // Log lines can echo anything a server saw, our own secrets included.
+        let secrets = self.secrets();
+        Ok(page
+            .into_lines()
+            .into_iter()
+            .map(|mut l| {
+                l.message = scrub(&l.message, &secrets);
+                l
+            })
+            .collect())
     }
 }
 
@@ -808,7 +816,13 @@ fn retry_after(a: &Answer) -> Duration {
         let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
         digits.parse::<f64>().ok()
     };
-    let secs = header.or_else(extras).or_else(text).unwrap_or(10.0);
+    // "NaN" and "inf" parse as f64; a server must not be able to crash us with them.
+    let finite = |v: f64| v.is_finite().then_some(v);
+    let secs = header
+        .and_then(finite)
+        .or_else(|| extras().and_then(finite))
+        .or_else(|| text().and_then(finite))
+        .unwrap_or(10.0);
     Duration::from_secs_f64(secs.clamp(1.0, 24.0 * 3600.0))
 }
 
@@ -943,5 +957,18 @@ mod tests {
             Duration::from_secs(12)
         );
         assert_eq!(retry_after(&answer(&[], "nope")), Duration::from_secs(10));
+        // A hostile or broken server cannot crash the client.
+        assert_eq!(
+            retry_after(&answer(&[("retry-after", "NaN")], "")),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            retry_after(&answer(&[("retry-after", "inf")], "")),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            retry_after(&answer(&[("retry-after", "-5")], "")),
+            Duration::from_secs(1)
+        );
     }
 }

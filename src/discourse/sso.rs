@@ -465,9 +465,9 @@ fn unescape(s: &str, plus_as_space: bool) -> Result<Vec<u8>, SsoError> {
                     .filter(|h| h.iter().all(u8::is_ascii_hexdigit));
                 let Some(h) = hex else {
                     let end = (i + 3).min(b.len());
-                    return Err(SsoError::BadEscape(
-                        String::from_utf8_lossy(&b[i..end]).into_owned(),
-                    ));
+                    return Err(SsoError::BadEscape(crate::sanitize::clean(
+                        &String::from_utf8_lossy(&b[i..end]),
+                    )));
                 };
                 let h = std::str::from_utf8(h).expect("hex digits are ASCII");
                 out.push(u8::from_str_radix(h, 16).expect("checked hex"));

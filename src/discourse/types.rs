@@ -69,8 +69,10 @@ pub struct AdminUserJson {
     pub active: Option<bool>,
     #[serde(default)]
     pub avatar_template: Option<String>,
+    /// `None` when the answer had no `groups`: unknown is not the same as none, because a sync
+    /// with overridden groups makes the membership exactly what it sends.
     #[serde(default)]
-    pub groups: Vec<GroupJson>,
+    pub groups: Option<Vec<GroupJson>>,
     #[serde(default)]
     pub single_sign_on_record: Option<SsoRecordJson>,
 }
@@ -161,9 +163,9 @@ pub fn user_detail(user: Option<&UserJson>, admin: Option<&AdminUserJson>) -> Op
             .and_then(|a| a.active)
             .or_else(|| user.and_then(|u| u.active)),
         groups: admin
-            .map(|a| {
-                a.groups
-                    .iter()
+            .and_then(|a| a.groups.as_ref())
+            .map(|gs| {
+                gs.iter()
                     .map(|g| GroupRef {
                         id: g.id,
                         name: g.name.clone(),
@@ -172,6 +174,7 @@ pub fn user_detail(user: Option<&UserJson>, admin: Option<&AdminUserJson>) -> Op
                     .collect()
             })
             .unwrap_or_default(),
+        groups_read: admin.is_some_and(|a| a.groups.is_some()),
         uploaded_avatar_id: user.and_then(|u| u.uploaded_avatar_id),
         custom_avatar_upload_id: user.and_then(|u| u.custom_avatar_upload_id),
         avatar_template: user
@@ -300,11 +303,13 @@ impl ReviewPageJson {
                 })
             })
             .collect();
-        let next_offset = self
-            .meta
-            .load_more_reviewables
-            .as_ref()
-            .map(|_| offset + self.reviewables.len().max(1) as u64);
+        // `load_more_reviewables` is an HTML path (`review_path`, no `.json`): follow offsets.
+        // An empty page, or an offset past the total, ends paging whatever the server says.
+        let next = offset + self.reviewables.len() as u64;
+        let more = self.meta.load_more_reviewables.is_some()
+            && !self.reviewables.is_empty()
+            && self.meta.total_rows_reviewables.is_none_or(|t| next < t);
+        let next_offset = more.then_some(next);
         ReviewPage {
             flags,
             total: self.meta.total_rows_reviewables,

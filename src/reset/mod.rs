@@ -148,6 +148,8 @@ pub struct Engine {
     /// Batch lookups (`filter=a,b,c`): None = not yet known whether the server splits.
     batch_supported: Mutex<Option<bool>>,
     coalescer: verify::Coalescer,
+    /// Resolved callbacks to the main app still in flight; `finish` waits for them.
+    callbacks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// What the resolve step learned, plus which lookups it already made.
@@ -176,6 +178,7 @@ impl Engine {
             default_upload: Mutex::new(known),
             batch_supported: Mutex::new(None),
             coalescer: verify::Coalescer::default(),
+            callbacks: Mutex::new(Vec::new()),
         }
     }
 
@@ -207,6 +210,17 @@ impl Engine {
     pub async fn decision(&self) -> Decision {
         let s = self.settings().await;
         plan::choose(self.opts.choice, s)
+    }
+
+    /// Waits (up to `limit`) for the resolved callbacks still in flight, so a command that
+    /// exits after its resets does not drop them.
+    pub async fn finish(&self, limit: Duration) {
+        let handles: Vec<_> =
+            std::mem::take(&mut *self.callbacks.lock().unwrap_or_else(|e| e.into_inner()));
+        let all = futures::future::join_all(handles);
+        if tokio::time::timeout(limit, all).await.is_err() {
+            tracing::warn!("resolved callbacks still running at exit; the main app may miss some");
+        }
     }
 
     /// Warnings about the default avatar URL (plain http, a private or loopback address that
@@ -346,44 +360,35 @@ impl Engine {
     }
 
     /// Finds the user and what the strategy needs, making each lookup at most once.
+    ///
+    /// Pick may trust a batch row: it needs only the username and the avatar. Sync-sso never
+    /// does: its payload is keyed by the external id, so the SSO record itself is read, and an
+    /// external id the queue supplied must match it, or a different account would be changed.
     async fn resolve(
         &self,
         t: &Target,
         strategy: Strategy,
         pre: Option<AdminListUserJson>,
     ) -> Result<Resolved, String> {
-        let overrides_groups = self.settings().await.and_then(DcSettings::overrides_groups);
-        // Fast path for runs: the batch row gives id, username, email, active and the template;
-        // the queue gives the external id. Enough for pick, and for sync-sso when groups are
-        // not overridden.
-        if let Some(row) = &pre {
-            let ext = t.known_external_id.clone();
-            let enough = match strategy {
-                Strategy::Pick => true,
-                Strategy::SyncSso => ext.is_some() && overrides_groups == Some(false),
+        if strategy == Strategy::Pick
+            && let Some(row) = &pre
+        {
+            let detail = UserDetail {
+                id: u64::try_from(row.id).unwrap_or(0),
+                username: row.username.clone(),
+                email: row.email.clone(),
+                active: row.active,
+                uploaded_avatar_id: row
+                    .avatar_template
+                    .as_deref()
+                    .map(plan::upload_id_from_template),
+                avatar_template: row.avatar_template.clone(),
+                ..Default::default()
             };
-            if enough {
-                let detail = UserDetail {
-                    id: u64::try_from(row.id).unwrap_or(0),
-                    username: row.username.clone(),
-                    email: row.email.clone(),
-                    active: row.active,
-                    uploaded_avatar_id: row
-                        .avatar_template
-                        .as_deref()
-                        .map(plan::upload_id_from_template),
-                    avatar_template: row.avatar_template.clone(),
-                    sso: ext.map(|e| crate::model::SsoRecord {
-                        external_id: e,
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                };
-                return Ok(Resolved {
-                    detail,
-                    admin_read: false,
-                });
-            }
+            return Ok(Resolved {
+                detail,
+                admin_read: false,
+            });
         }
         let describe = |e: ClientError| {
             if e.is_not_found() {
@@ -392,38 +397,39 @@ impl Engine {
                 e.to_string()
             }
         };
-        // 1. Who is it: the public user record (id, uploaded_avatar_id, template).
-        let known_id = t
-            .known_id
-            .filter(|_| strategy == Strategy::SyncSso)
-            .map(|i| i as i64);
-        let (id, public) = match (&pre, &t.user) {
-            (Some(row), _) => (row.id, None),
-            // The review queue gave Discourse's id: the admin record alone serves sync-sso.
-            (None, _) if known_id.is_some() => (known_id.unwrap_or_default(), None),
-            (None, UserRef::Username(name)) => {
+        // 1. Who is it. A batch row or the review queue may already give Discourse's id.
+        let known_id = pre.as_ref().map(|r| r.id).or(t.known_id.map(|i| i as i64));
+        let (id, public, by_external) = match (known_id, &t.user) {
+            (Some(id), _) if strategy == Strategy::SyncSso => (id, None, false),
+            (_, UserRef::Username(name)) => {
                 let u = self.client.user(name).await.map_err(describe)?;
-                (u.id, Some(u))
+                (u.id, Some(u), false)
             }
-            (None, UserRef::ExternalId(ext)) => {
+            (_, UserRef::ExternalId(ext)) => {
                 let u = self.client.user_by_external(ext).await.map_err(describe)?;
-                (u.id, Some(u))
+                (u.id, Some(u), true)
             }
-            (None, UserRef::Email(email)) => {
+            (_, UserRef::Email(email)) => {
+                // `email=` is an exact match on the primary email; rows carry the email only
+                // with show_emails, so an answer row is the match.
                 let rows = self
                     .client
                     .users_by_email(email)
                     .await
                     .map_err(|e| e.to_string())?;
-                let row = rows
-                    .into_iter()
-                    .find(|r| {
-                        r.email
-                            .as_deref()
-                            .is_some_and(|e| e.eq_ignore_ascii_case(email))
-                    })
-                    .ok_or_else(|| format!("no user with email {email}"))?;
-                (row.id, None)
+                let row = match rows.as_slice() {
+                    [one] => one.clone(),
+                    many => many
+                        .iter()
+                        .find(|r| {
+                            r.email
+                                .as_deref()
+                                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+                        })
+                        .cloned()
+                        .ok_or_else(|| format!("no user with email {email}"))?,
+                };
+                (row.id, None, false)
             }
         };
         // 2. For pick with the public record in hand, nothing more is needed.
@@ -439,6 +445,25 @@ impl Engine {
         // 3. The admin record: email, active, groups, SSO record (and the template).
         let admin = self.client.admin_user(id).await.map_err(describe)?;
         let mut detail = user_detail(public.as_ref(), Some(&admin)).ok_or("empty user record")?;
+        if detail.sso.is_none()
+            && by_external
+            && let UserRef::ExternalId(ext) = &t.user
+        {
+            // /u/by-external found this user, so the record exists even where the admin
+            // serializer hides it.
+            detail.sso = Some(crate::model::SsoRecord {
+                external_id: ext.clone(),
+                ..Default::default()
+            });
+        }
+        if let (Some(known), Some(record)) = (t.known_external_id.as_deref(), detail.external_id())
+            && known != record
+        {
+            return Err(format!(
+                "the queue's external id {known} does not match Discourse's SSO record ({record}) for {}; nothing sent",
+                detail.username
+            ));
+        }
         if strategy == Strategy::SyncSso && detail.email.is_none() {
             detail.email = self
                 .client
@@ -452,19 +477,10 @@ impl Engine {
                 .as_deref()
                 .map(plan::upload_id_from_template);
         }
-        if detail.sso.is_none()
-            && let Some(ext) = t.known_external_id.clone().or(match &t.user {
-                UserRef::ExternalId(e) => Some(e.clone()),
-                _ => None,
-            })
-        {
-            // /u/by-external answered, so the record exists even if this server hides it.
-            if matches!(t.user, UserRef::ExternalId(_)) {
-                detail.sso = Some(crate::model::SsoRecord {
-                    external_id: ext,
-                    ..Default::default()
-                });
-            }
+        if detail.uploaded_avatar_id.is_none() {
+            // No template either: read the public record, or verification could not tell.
+            let u = self.client.user(&detail.username).await.map_err(describe)?;
+            detail.uploaded_avatar_id = u.uploaded_avatar_id;
         }
         Ok(Resolved {
             detail,
@@ -670,11 +686,15 @@ impl Engine {
             "strategy": strategy.as_str(), "at": chrono::Utc::now().to_rfc3339(),
         });
         // Never blocks the reset; a failure is logged.
-        tokio::spawn(async move {
+        let handle = tokio::spawn(async move {
             if let Err(e) = app.post_resolved(&body).await {
                 tracing::warn!(error = %e, "resolved callback failed");
             }
         });
+        self.callbacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(handle);
     }
 
     /// Ok(report) when pick settled it; Err(note) when the server refused with 422 FAILED and

@@ -102,6 +102,11 @@ pub fn sync_payload(
         fields.push(("require_activation".to_string(), "true".to_string()));
     }
     if overrides_groups != Some(false) {
+        if !user.groups_read {
+            return Err("the user's groups could not be read; refusing: with discourse_connect_overrides_groups on, \
+                 a sync without them removes every manual group"
+                .into());
+        }
         fields.push(("groups".to_string(), user.manual_groups().join(",")));
     }
     Ok(fields)
@@ -124,12 +129,18 @@ pub fn pick_done(uploaded_avatar_id: Option<Option<u64>>) -> bool {
 
 /// Has a sync-sso reset taken effect? The avatar must point at a different upload than before,
 /// or at the default image's upload when it is known (uploads are de-duplicated by content, so a
-/// user whose old picture already was that image keeps the same id).
-pub fn sync_done(before: Option<u64>, after: Option<u64>, default_upload: Option<u64>) -> bool {
-    match (after, default_upload) {
-        (Some(a), Some(d)) => a == d,
-        (Some(a), None) => Some(a) != before,
-        (None, _) => false,
+/// user whose old picture already was that image keeps the same id). `before`: `Some(None)` was
+/// the letter avatar; `None` means the before-state is unknown, and then only the default's
+/// known upload can prove anything.
+pub fn sync_done(
+    before: Option<Option<u64>>,
+    after: Option<u64>,
+    default_upload: Option<u64>,
+) -> bool {
+    match (after, default_upload, before) {
+        (Some(a), Some(d), _) => a == d,
+        (Some(a), None, Some(b)) => Some(a) != b,
+        _ => false,
     }
 }
 
@@ -240,6 +251,7 @@ mod tests {
                     automatic: false,
                 },
             ],
+            groups_read: true,
             uploaded_avatar_id: Some(Some(90)),
             sso: Some(SsoRecord {
                 external_id: "684".into(),
@@ -319,6 +331,19 @@ mod tests {
     }
 
     #[test]
+    fn payload_refuses_unread_groups_unless_groups_are_not_overridden() {
+        let mut u = user();
+        u.groups_read = false;
+        assert!(
+            sync_payload(&u, "x", Some(true))
+                .unwrap_err()
+                .contains("groups")
+        );
+        assert!(sync_payload(&u, "x", None).unwrap_err().contains("groups"));
+        assert!(sync_payload(&u, "x", Some(false)).is_ok());
+    }
+
+    #[test]
     fn strategy_choice() {
         let mut s = DcSettings::default();
         assert_eq!(choose(StrategyChoice::Auto, None).strategy, Strategy::Pick);
@@ -345,11 +370,16 @@ mod tests {
         assert!(pick_done(Some(None)));
         assert!(!pick_done(Some(Some(3))));
         assert!(!pick_done(None));
-        assert!(sync_done(Some(90), Some(91), None));
-        assert!(!sync_done(Some(90), Some(90), None));
-        assert!(sync_done(Some(91), Some(91), Some(91)));
-        assert!(!sync_done(Some(90), Some(92), Some(91)));
-        assert!(!sync_done(Some(90), None, None));
+        assert!(sync_done(Some(Some(90)), Some(91), None));
+        assert!(!sync_done(Some(Some(90)), Some(90), None));
+        assert!(sync_done(Some(Some(91)), Some(91), Some(91)));
+        assert!(!sync_done(Some(Some(90)), Some(92), Some(91)));
+        assert!(!sync_done(Some(Some(90)), None, None));
+        // Letter avatar before: any upload is the change.
+        assert!(sync_done(Some(None), Some(5), None));
+        // Before unknown: nothing proves a change unless the default's upload is known.
+        assert!(!sync_done(None, Some(5), None));
+        assert!(sync_done(None, Some(5), Some(5)));
         assert_eq!(
             upload_id_from_template("/user_avatar/forum.example.com/alice/{size}/1234_2.png"),
             Some(1234)

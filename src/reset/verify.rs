@@ -56,7 +56,7 @@ pub async fn poll(
     cancel: &CancelToken,
 ) -> Verdict {
     let deadline = Instant::now() + engine.opts.verify_timeout;
-    let before = user.uploaded_avatar_id.flatten();
+    let before = user.uploaded_avatar_id;
     let mut step = 0;
     loop {
         let wait = engine.opts.poll_intervals[step.min(engine.opts.poll_intervals.len() - 1)];
@@ -122,38 +122,33 @@ async fn observe(engine: &Engine, user: &UserDetail) -> Seen {
         .clone()
         .filter(|e| !e.contains([',', ' ']))
         .unwrap_or_else(|| user.username.clone());
-    let leader = {
-        let mut w = engine.coalescer.waiting.lock().unwrap();
-        w.push(Waiter {
-            term,
-            username: user.username.clone(),
-            reply: tx,
-        });
-        w.len() == 1
-    };
-    if leader {
-        tokio::time::sleep(GATHER).await;
-        let batch: Vec<Waiter> = std::mem::take(&mut *engine.coalescer.waiting.lock().unwrap());
-        let mut rest = batch;
-        while !rest.is_empty() {
-            let tail = rest.split_off(rest.len().min(100));
-            let chunk = std::mem::replace(&mut rest, tail);
-            let terms: Vec<String> = chunk.iter().map(|w| w.term.clone()).collect();
-            let result = engine.client.users_by_filter(&terms, false).await;
-            for w in chunk {
-                let seen = match &result {
-                    Ok(rows) => Ok(rows
-                        .iter()
-                        .find(|r| r.username.eq_ignore_ascii_case(&w.username))
-                        .map(|r| {
-                            r.avatar_template
-                                .as_deref()
-                                .and_then(plan::upload_id_from_template)
-                        })),
-                    Err(e) => Err(e.to_string()),
-                };
-                let _ = w.reply.send(seen);
-            }
+    engine.coalescer.waiting.lock().unwrap().push(Waiter {
+        term,
+        username: user.username.clone(),
+        reply: tx,
+    });
+    // Every poller waits a moment, then flushes whatever is waiting (its own entry included,
+    // unless another poller took it first). No entry depends on another task staying alive.
+    tokio::time::sleep(GATHER).await;
+    let mut rest: Vec<Waiter> = std::mem::take(&mut *engine.coalescer.waiting.lock().unwrap());
+    while !rest.is_empty() {
+        let tail = rest.split_off(rest.len().min(100));
+        let chunk = std::mem::replace(&mut rest, tail);
+        let terms: Vec<String> = chunk.iter().map(|w| w.term.clone()).collect();
+        let result = engine.client.users_by_filter(&terms, false).await;
+        for w in chunk {
+            let seen = match &result {
+                Ok(rows) => Ok(rows
+                    .iter()
+                    .find(|r| r.username.eq_ignore_ascii_case(&w.username))
+                    .map(|r| {
+                        r.avatar_template
+                            .as_deref()
+                            .and_then(plan::upload_id_from_template)
+                    })),
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = w.reply.send(seen);
         }
     }
     rx.await

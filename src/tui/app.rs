@@ -197,6 +197,8 @@ pub struct SourceState {
     pub loading: bool,
     pub pages: u32,
     pub error: Option<String>,
+    /// Cursors already followed: a source whose `next` comes back round is stopped.
+    pub seen: HashSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -689,8 +691,7 @@ impl App {
                     source,
                     SourceState {
                         loading: true,
-                        pages: 0,
-                        error: None,
+                        ..SourceState::default()
                     },
                 );
                 Effect::LoadQueuePage {
@@ -961,11 +962,27 @@ fn on_page(
             }
             app.order_dirty = true;
             match page.next {
-                Some(cursor) => vec![Effect::LoadQueuePage {
-                    source,
-                    generation,
-                    cursor: Some(cursor),
-                }],
+                Some(cursor) => {
+                    let state = app.sources.entry(source).or_default();
+                    if !state.seen.insert(cursor.clone())
+                        || state.pages >= crate::sources::MAX_PAGES
+                    {
+                        state.loading = false;
+                        let e = format!(
+                            "{} queue: paging stopped: the source keeps sending more pages",
+                            source.as_str()
+                        );
+                        state.error = Some(e.clone());
+                        app.say(e.clone(), true);
+                        app.note("ERR", e);
+                        return vec![];
+                    }
+                    vec![Effect::LoadQueuePage {
+                        source,
+                        generation,
+                        cursor: Some(cursor),
+                    }]
+                }
                 None => vec![],
             }
         }
