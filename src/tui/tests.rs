@@ -570,6 +570,37 @@ fn refresh_keeps_finished_work_and_marks() {
 }
 
 #[test]
+fn a_source_whose_next_comes_back_round_is_stopped() {
+    let mut app = app3(cfg());
+    let mut send = |app: &mut App, next: &str| {
+        update(
+            app,
+            Msg::QueuePage {
+                source: Source::App,
+                generation: 0,
+                result: Ok(QueuePage {
+                    items: vec![],
+                    next: Some(next.into()),
+                    skipped: 0,
+                }),
+            },
+        )
+    };
+    assert_eq!(send(&mut app, "p2").len(), 1);
+    assert_eq!(send(&mut app, "p3").len(), 1);
+    // p2 again: a loop. No further page is asked for, and the operator is told.
+    assert!(send(&mut app, "p2").is_empty());
+    assert!(
+        app.source_state(Source::App)
+            .unwrap()
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("paging stopped")
+    );
+}
+
+#[test]
 fn a_failing_source_reports_while_the_other_keeps_loading() {
     let mut app = App::new(cfg());
     let fx = app.init();
