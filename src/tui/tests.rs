@@ -572,7 +572,7 @@ fn refresh_keeps_finished_work_and_marks() {
 #[test]
 fn a_source_whose_next_comes_back_round_is_stopped() {
     let mut app = app3(cfg());
-    let mut send = |app: &mut App, next: &str| {
+    let send = |app: &mut App, next: &str| {
         update(
             app,
             Msg::QueuePage {
