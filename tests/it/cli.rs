@@ -4,86 +4,18 @@
 //! Every run gets its own HOME / XDG dirs and data dir, and no `AVATAR_CONSOLE_*` variable from
 //! the outside, so the machine's own config never leaks in.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
+use std::process::Command;
 
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-const BIN: &str = env!("CARGO_BIN_EXE_avatar-console");
+use crate::common::{Scratch, run_sync as run};
+
 const SECRET: &str = "sso-secret-Ue8vQx41zz";
 const API_KEY: &str = "api-key-7d1f0c2b9e3a";
 const TOKEN: &str = "main-app-token-55aa11";
-
-/// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "avatar-console-it-cli-{}-{}-{tag}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
-    /// The binary with a clean environment pointing at this scratch dir.
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("AVATAR_CONSOLE_") {
-                c.env_remove(&k);
-            }
-        }
-        c.env("HOME", self.path("home"))
-            .env("XDG_CONFIG_HOME", self.path("home/.config"))
-            .env("XDG_DATA_HOME", self.path("home/.local/share"))
-            .env("AVATAR_CONSOLE_DATA_DIR", self.path("data"))
-            .env_remove("RUST_LOG");
-        c
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(mut c: Command) -> Run {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = c.output().expect("run the binary");
-    Run {
-        code: status.code().expect("exit code"),
-        stdout: String::from_utf8(stdout).unwrap(),
-        stderr: String::from_utf8(stderr).unwrap(),
-    }
-}
 
 fn args(mut c: Command, a: &[&str]) -> Command {
     c.args(a);
@@ -501,7 +433,9 @@ fn config_example_path_and_check() {
     let r = run(args(s.cmd(), &["config", "path"]));
     assert!(r.stdout.trim().ends_with("config.toml"), "{}", r.stdout);
     assert!(
-        r.stdout.trim().starts_with(s.0.to_str().unwrap()),
+        r.stdout
+            .trim()
+            .starts_with(s.path("").to_str().unwrap().trim_end_matches('/')),
         "default is under HOME: {}",
         r.stdout
     );

@@ -3,6 +3,7 @@
 
 mod cli;
 mod client;
+mod common;
 mod oncall;
 mod queue;
 mod reset;

@@ -7,106 +7,21 @@
 //! blocking task so the sandbox keeps answering.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use avatar_console::sandbox::{LoginKind, Sandbox, Scenario};
+
+use crate::common::{Run, Scratch, run};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_avatar-console");
-
-/// A scratch directory (config, data dir, home), removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "avatar-console-it-oncall-{}-{}-{tag}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("data")).unwrap();
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
-    /// The binary with `--config FILE`, a clean environment and this scratch's data dir.
-    fn cmd(&self, config: &Path, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("AVATAR_CONSOLE_") {
-                c.env_remove(&k);
-            }
-        }
-        c.env("HOME", self.path("home"))
-            .env("XDG_CONFIG_HOME", self.path("home/.config"))
-            .env("XDG_DATA_HOME", self.path("home/.local/share"))
-            .env("AVATAR_CONSOLE_DATA_DIR", self.path("data"))
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .env_remove("HTTP_PROXY")
-            .env_remove("HTTPS_PROXY")
-            .env_remove("http_proxy")
-            .env_remove("https_proxy")
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .stdin(Stdio::null());
-        c
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
-    }
-    fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
-
-/// Runs the binary from a blocking task while the sandbox keeps serving.
-async fn run(mut c: Command) -> Run {
-    tokio::task::spawn_blocking(move || {
-        let started = Instant::now();
-        let out = c.output().expect("run the binary");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            elapsed: started.elapsed(),
-        }
-    })
-    .await
-    .unwrap()
+/// `avatar-console --config CONFIG ARGS…`, without colour so the human text is plain.
+fn bin(s: &Scratch, config: &Path, args: &[&str]) -> Command {
+    let mut c = s.with_config(config, args);
+    c.env("NO_COLOR", "1");
+    c
 }
 
 /// Replaces `key = …` in the sandbox's config (first occurrence).
@@ -188,7 +103,7 @@ async fn logs_user_shows_that_users_lines_and_no_one_elses() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
-    let r = run(s.cmd(&cfg, &["logs", "--user", "alice", "--json"])).await;
+    let r = run(bin(&s, &cfg, &["logs", "--user", "alice", "--json"])).await;
     assert_eq!(r.code, 0, "{}", r.all());
     let lines = r.json();
     let msgs: Vec<&str> = lines
@@ -216,7 +131,7 @@ async fn logs_user_shows_that_users_lines_and_no_one_elses() {
     assert_eq!(marks, ["SSO", "UPLOAD", "ERR"]);
 
     // By external id, human text: one line each, compact, the same three lines.
-    let r = run(s.cmd(&cfg, &["logs", "--user", "external:684"])).await;
+    let r = run(bin(&s, &cfg, &["logs", "--user", "external:684"])).await;
     assert_eq!(r.code, 0, "{}", r.all());
     let out: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(out.len(), 3, "{}", r.stdout);
@@ -226,13 +141,13 @@ async fn logs_user_shows_that_users_lines_and_no_one_elses() {
     assert!(!r.stdout.contains("malice") && !r.stdout.contains("bob.smith"));
 
     // Everyone's lines without --user, newest last.
-    let r = run(s.cmd(&cfg, &["logs"])).await;
+    let r = run(bin(&s, &cfg, &["logs"])).await;
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("bob.smith") && r.stdout.contains("malice"));
     assert!(r.stdout.lines().last().unwrap().contains("bob.smith"));
 
     // An unknown user is a failure, not an empty list.
-    let r = run(s.cmd(&cfg, &["logs", "--user", "nobody-here"])).await;
+    let r = run(bin(&s, &cfg, &["logs", "--user", "nobody-here"])).await;
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.stderr.contains("nobody-here"));
     assert_no_secret(&sb, &r, &[]);
@@ -281,8 +196,7 @@ async fn logs_follow_sees_new_lines() {
     let cfg = s.write("config.toml", &sb.config_toml());
     sb.add_log(2, "marker before follow");
 
-    let mut child = s
-        .cmd(&cfg, &["logs", "--follow"])
+    let mut child = bin(&s, &cfg, &["logs", "--follow"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -350,8 +264,7 @@ async fn logs_follow_json_user_prints_one_object_a_line_for_that_user_only() {
     let cfg = s.write("config.toml", &sb.config_toml());
     sb.add_log(2, "Verbose SSO log: earlier line for alice");
 
-    let mut child = s
-        .cmd(&cfg, &["logs", "--follow", "--json", "--user", "alice"])
+    let mut child = bin(&s, &cfg, &["logs", "--follow", "--json", "--user", "alice"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -400,7 +313,7 @@ async fn check_healthy_setup_exits_0_with_the_report() {
     s.write("data/audit.jsonl", &(audit.join("\n") + "\n"));
     sb.clear_records();
 
-    let r = run(s.cmd(&cfg, &["check", "alice", "--json"])).await;
+    let r = run(bin(&s, &cfg, &["check", "alice", "--json"])).await;
     assert_eq!(r.code, 0, "{}", r.all());
     let v = r.json();
     assert_eq!(v["strategy"], "sync-sso");
@@ -448,7 +361,7 @@ async fn check_healthy_setup_exits_0_with_the_report() {
     assert_no_secret(&sb, &r, &[]);
 
     // Human text: readable, to stdout.
-    let r = run(s.cmd(&cfg, &["check", "alice"])).await;
+    let r = run(bin(&s, &cfg, &["check", "alice"])).await;
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stdout.contains("OK: no problem found"), "{}", r.stdout);
     assert!(
@@ -484,7 +397,7 @@ async fn check_loopback_default_url_is_a_problem_unless_allowed_and_is_never_con
         &set_key(&sb.config_toml(), "default_avatar_url", &url),
     );
 
-    let r = run(s.cmd(&cfg, &["check", "alice", "--json"])).await;
+    let r = run(bin(&s, &cfg, &["check", "alice", "--json"])).await;
     assert_eq!(r.code, 1, "{}", r.all());
     let v = r.json();
     let problems = v["problems"].as_array().unwrap();
@@ -504,7 +417,7 @@ async fn check_loopback_default_url_is_a_problem_unless_allowed_and_is_never_con
 
     // Listed in allowed_internal_hosts: valid, exit 0, still not fetched from here.
     sb.set_setting("allowed_internal_hosts", host);
-    let r = run(s.cmd(&cfg, &["check", "alice", "--json"])).await;
+    let r = run(bin(&s, &cfg, &["check", "alice", "--json"])).await;
     assert_eq!(r.code, 0, "{}", r.all());
     let v = r.json();
     assert_eq!(
@@ -533,7 +446,7 @@ async fn check_private_default_url_is_a_problem_and_not_contacted() {
         ),
     );
     sb.clear_records();
-    let r = run(s.cmd(&cfg, &["check", "alice", "--json"])).await;
+    let r = run(bin(&s, &cfg, &["check", "alice", "--json"])).await;
     assert_eq!(r.code, 1, "{}", r.all());
     let v = r.json();
     let problems: Vec<&str> = v["problems"]
@@ -565,7 +478,7 @@ async fn check_user_without_sso_record_needs_sync_sso_exits_1() {
     let sb = sandbox().await;
     let s = Scratch::new("check-nosso");
     let cfg = s.write("config.toml", &sb.config_toml());
-    let r = run(s.cmd(&cfg, &["check", "nosso", "--json"])).await;
+    let r = run(bin(&s, &cfg, &["check", "nosso", "--json"])).await;
     assert_eq!(r.code, 1, "{}", r.all());
     let v = r.json();
     assert_eq!(v["strategy"], "sync-sso");
@@ -582,12 +495,12 @@ async fn check_user_without_sso_record_needs_sync_sso_exits_1() {
 
     // With overrides off, pick needs no SSO record: healthy.
     sb.set_setting("discourse_connect_overrides_avatar", "false");
-    let r = run(s.cmd(&cfg, &["check", "nosso", "--json"])).await;
+    let r = run(bin(&s, &cfg, &["check", "nosso", "--json"])).await;
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(r.json()["strategy"], "pick");
 
     // A user who does not exist.
-    let r = run(s.cmd(&cfg, &["check", "nobody-here", "--json"])).await;
+    let r = run(bin(&s, &cfg, &["check", "nobody-here", "--json"])).await;
     assert_eq!(r.code, 1, "{}", r.all());
     let v = r.json();
     assert!(v["user"].is_null());
@@ -602,7 +515,7 @@ async fn check_bad_key_exits_1_and_says_why() {
     let bad = "not-the-key-0123456789abcdef";
     let cfg = s.write("config.toml", &set_key(&sb.config_toml(), "api_key", bad));
     sb.clear_records();
-    let r = run(s.cmd(&cfg, &["check", "alice", "--json"])).await;
+    let r = run(bin(&s, &cfg, &["check", "alice", "--json"])).await;
     assert_eq!(r.code, 1, "{}", r.all());
     let v = r.json();
     assert_eq!(v["site"]["key"], "invalid");
@@ -616,7 +529,7 @@ async fn check_bad_key_exits_1_and_says_why() {
     assert!(sb.requests().len() <= 3, "{:#?}", sb.requests());
     assert_no_secret(&sb, &r, &[bad]);
 
-    let r = run(s.cmd(&cfg, &["check", "alice"])).await;
+    let r = run(bin(&s, &cfg, &["check", "alice"])).await;
     assert_eq!(r.code, 1);
     assert!(r.stdout.contains("INVALID"), "{}", r.stdout);
     assert_no_secret(&sb, &r, &[bad]);
@@ -631,7 +544,7 @@ async fn check_secret_mismatch_exits_1_without_printing_either_secret() {
         "config.toml",
         &set_key(&sb.config_toml(), "sso_secret", wrong),
     );
-    let r = run(s.cmd(&cfg, &["check", "alice", "--json"])).await;
+    let r = run(bin(&s, &cfg, &["check", "alice", "--json"])).await;
     assert_eq!(r.code, 1, "{}", r.all());
     let v = r.json();
     assert_eq!(v["secret"], "mismatch");
@@ -645,7 +558,7 @@ async fn check_secret_mismatch_exits_1_without_printing_either_secret() {
     );
     assert_no_secret(&sb, &r, &[wrong]);
 
-    let r = run(s.cmd(&cfg, &["check", "alice"])).await;
+    let r = run(bin(&s, &cfg, &["check", "alice"])).await;
     assert_eq!(r.code, 1);
     assert!(r.stdout.contains("DOES NOT MATCH"));
     assert_no_secret(&sb, &r, &[wrong]);
@@ -661,7 +574,7 @@ async fn check_secret_mismatch_exits_1_without_printing_either_secret() {
         "hidden.toml",
         &set_key(&hidden.config_toml(), "sso_secret", wrong),
     );
-    let r = run(s.cmd(&cfg, &["check", "alice", "--json"])).await;
+    let r = run(bin(&s, &cfg, &["check", "alice", "--json"])).await;
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(r.json()["secret"], "not-revealed");
 }
@@ -676,7 +589,7 @@ async fn hostile_text_from_the_server_is_sanitized_in_human_output() {
         "Job exception for eve: \u{1b}[2J\u{1b}]0;pwned\u{7}cleared \u{202e}txt.exe",
     );
     for args in [&["check", "eve"][..], &["logs", "--user", "eve"][..]] {
-        let r = run(s.cmd(&cfg, args)).await;
+        let r = run(bin(&s, &cfg, args)).await;
         assert!(r.code == 0 || r.code == 1, "{args:?}: {}", r.all());
         assert!(r.stdout.contains("eve"), "{args:?}: {}", r.stdout);
         for bad in ['\u{1b}', '\u{7}', '\u{202e}', '\u{9b}'] {

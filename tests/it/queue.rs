@@ -7,121 +7,44 @@
 //! task so the sandbox keeps answering.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
+use std::process::Command;
 
 use avatar_console::sandbox::{Sandbox, Scenario};
+
+use crate::common::{Run, Scratch, run};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_avatar-console");
-
-/// A scratch directory (config, data dir, home), removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "avatar-console-it-queue-{}-{}-{tag}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("data")).unwrap();
-        Scratch(dir)
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
-    /// `avatar-console --config FILE queue ARGS…` with a clean environment and this scratch's
-    /// data dir.
-    fn queue(&self, config: &Path, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("AVATAR_CONSOLE_") {
-                c.env_remove(&k);
-            }
-        }
-        c.env("HOME", self.0.join("home"))
-            .env("XDG_CONFIG_HOME", self.0.join("home/.config"))
-            .env("XDG_DATA_HOME", self.0.join("home/.local/share"))
-            .env("AVATAR_CONSOLE_DATA_DIR", self.0.join("data"))
-            .env_remove("NO_COLOR")
-            .env_remove("RUST_LOG")
-            .env_remove("HTTP_PROXY")
-            .env_remove("HTTPS_PROXY")
-            .env_remove("http_proxy")
-            .env_remove("https_proxy")
-            .arg("--config")
-            .arg(config)
-            .arg("queue")
-            .args(args)
-            .stdin(Stdio::null());
-        c
-    }
+/// `avatar-console --config CONFIG queue ARGS…` (colour allowed: hostile names must be clean
+/// either way).
+fn queue_cmd(s: &Scratch, config: &Path, args: &[&str]) -> Command {
+    let mut c = s.with_config(config, &["queue"]);
+    c.args(args);
+    c
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn all(&self) -> String {
-        format!(
-            "exit {}\nstdout:\n{}\nstderr:\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-
-    /// Standard output as exactly one JSON array of objects (nothing before or after it).
-    fn rows(&self) -> Vec<serde_json::Map<String, Value>> {
-        let mut docs = serde_json::Deserializer::from_str(&self.stdout).into_iter::<Value>();
-        let first = match docs.next() {
-            Some(Ok(v)) => v,
-            other => panic!("stdout is not JSON ({other:?}):\n{}", self.all()),
-        };
-        assert!(
-            docs.next().is_none(),
-            "more than one JSON document on stdout:\n{}",
-            self.all()
-        );
-        let Value::Array(items) = first else {
-            panic!("stdout is not a JSON array:\n{}", self.all());
-        };
-        items
-            .into_iter()
-            .map(|v| match v {
-                Value::Object(m) => m,
-                other => panic!("an item is not an object: {other}"),
-            })
-            .collect()
-    }
-}
-
-async fn run(mut c: Command) -> Run {
-    tokio::task::spawn_blocking(move || {
-        let out = c.output().expect("run the binary");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    })
-    .await
-    .unwrap()
+/// Standard output as exactly one JSON array of objects (nothing before or after it).
+fn rows(r: &Run) -> Vec<serde_json::Map<String, Value>> {
+    let mut docs = serde_json::Deserializer::from_str(&r.stdout).into_iter::<Value>();
+    let first = match docs.next() {
+        Some(Ok(v)) => v,
+        other => panic!("stdout is not JSON ({other:?}):\n{}", r.all()),
+    };
+    assert!(
+        docs.next().is_none(),
+        "more than one JSON document on stdout:\n{}",
+        r.all()
+    );
+    let Value::Array(items) = first else {
+        panic!("stdout is not a JSON array:\n{}", r.all());
+    };
+    items
+        .into_iter()
+        .map(|v| match v {
+            Value::Object(m) => m,
+            other => panic!("an item is not an object: {other}"),
+        })
+        .collect()
 }
 
 async fn sandbox() -> Sandbox {
@@ -291,9 +214,9 @@ async fn queue_json_is_one_array_in_the_contract_shape_with_both_sources_merged(
     let sb = sandbox().await;
     let s = Scratch::new("json");
     let cfg = s.write("config.toml", &sb.config_toml());
-    let r = run(s.queue(&cfg, &["--json"])).await;
+    let r = run(queue_cmd(&s, &cfg, &["--json"])).await;
     assert_eq!(r.code, 0, "{}", r.all());
-    let rows = r.rows();
+    let rows = rows(&r);
     assert!(rows.len() >= 50, "{} rows:\n{}", rows.len(), r.all());
     assert_contract(&rows);
     let users = by_name(&rows);
@@ -344,13 +267,13 @@ async fn queue_source_filters_to_one_source_and_all_is_their_union() {
     let s = Scratch::new("source");
     let cfg = s.write("config.toml", &sb.config_toml());
 
-    let all = run(s.queue(&cfg, &["--json", "--source", "all"])).await;
+    let all = run(queue_cmd(&s, &cfg, &["--json", "--source", "all"])).await;
     assert_eq!(all.code, 0, "{}", all.all());
 
     sb.clear_records();
-    let disc = run(s.queue(&cfg, &["--json", "--source", "discourse"])).await;
+    let disc = run(queue_cmd(&s, &cfg, &["--json", "--source", "discourse"])).await;
     assert_eq!(disc.code, 0, "{}", disc.all());
-    let disc_rows = disc.rows();
+    let disc_rows = rows(&disc);
     assert_contract(&disc_rows);
     assert!(!disc_rows.is_empty());
     for r in &disc_rows {
@@ -371,9 +294,9 @@ async fn queue_source_filters_to_one_source_and_all_is_their_union() {
     assert!(!disc.stderr.contains("external_id"), "{}", disc.all());
 
     sb.clear_records();
-    let app = run(s.queue(&cfg, &["--json", "--source", "app"])).await;
+    let app = run(queue_cmd(&s, &cfg, &["--json", "--source", "app"])).await;
     assert_eq!(app.code, 0, "{}", app.all());
-    let app_rows = app.rows();
+    let app_rows = rows(&app);
     assert_contract(&app_rows);
     for r in &app_rows {
         assert_eq!(sources(r), ["app"], "{r:?}");
@@ -408,7 +331,7 @@ async fn queue_source_filters_to_one_source_and_all_is_their_union() {
             .map(str::to_string)
             .collect()
     };
-    let all_rows = all.rows();
+    let all_rows = rows(&all);
     let union: BTreeSet<String> = names(&app_rows)
         .union(&names(&disc_rows))
         .cloned()
@@ -431,13 +354,13 @@ async fn queue_source_app_without_a_main_app_is_a_usage_error() {
     let sb = sandbox().await;
     let s = Scratch::new("no-app");
     let cfg = s.write("config.toml", &without_main_app(&sb.config_toml()));
-    let r = run(s.queue(&cfg, &["--json", "--source", "app"])).await;
+    let r = run(queue_cmd(&s, &cfg, &["--json", "--source", "app"])).await;
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("main_app"), "{}", r.all());
     // Without --source, Discourse's queue alone, no error.
-    let r = run(s.queue(&cfg, &["--json"])).await;
+    let r = run(queue_cmd(&s, &cfg, &["--json"])).await;
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(r.rows().iter().all(|row| sources(row) == ["discourse"]));
+    assert!(rows(&r).iter().all(|row| sources(row) == ["discourse"]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -446,7 +369,7 @@ async fn queue_human_table_carries_no_escape_sequences_from_hostile_text() {
     let s = Scratch::new("hostile");
     let cfg = s.write("config.toml", &sb.config_toml());
     // Colour allowed (NO_COLOR unset): still no escape from the data may pass.
-    let r = run(s.queue(&cfg, &[])).await;
+    let r = run(queue_cmd(&s, &cfg, &[])).await;
     assert_eq!(r.code, 0, "{}", r.all());
     for (name, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
         for (i, line) in text.lines().enumerate() {
@@ -486,9 +409,9 @@ async fn queue_with_a_failing_main_app_prints_discourses_rows_and_exits_1() {
         "config.toml",
         &set_key(&sb.config_toml(), "main_app", "token", bad_token),
     );
-    let r = run(s.queue(&cfg, &["--json"])).await;
+    let r = run(queue_cmd(&s, &cfg, &["--json"])).await;
     assert_eq!(r.code, 1, "{}", r.all());
-    let rows = r.rows();
+    let rows = rows(&r);
     assert_contract(&rows);
     assert!(
         !rows.is_empty(),
@@ -517,7 +440,7 @@ async fn queue_with_a_failing_main_app_prints_discourses_rows_and_exits_1() {
     assert_eq!(app_calls, [401], "{app_calls:?}");
 
     // The human table too: rows on stdout, the error on stderr, exit 1.
-    let r = run(s.queue(&cfg, &[])).await;
+    let r = run(queue_cmd(&s, &cfg, &[])).await;
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(
         r.stdout.lines().any(|l| l.starts_with("alice ")),
@@ -540,9 +463,9 @@ async fn queue_with_a_failing_discourse_prints_the_apps_rows_and_exits_1() {
             "0000-not-the-key",
         ),
     );
-    let r = run(s.queue(&cfg, &["--json"])).await;
+    let r = run(queue_cmd(&s, &cfg, &["--json"])).await;
     assert_eq!(r.code, 1, "{}", r.all());
-    let rows = r.rows();
+    let rows = rows(&r);
     assert_contract(&rows);
     assert!(!rows.is_empty(), "the app's rows are missing:\n{}", r.all());
     for row in &rows {
@@ -562,7 +485,7 @@ async fn queue_warns_about_main_app_items_without_an_external_id() {
         missing >= 1,
         "the sandbox lists an item without external_id"
     );
-    let r = run(s.queue(&cfg, &["--json", "--source", "app"])).await;
+    let r = run(queue_cmd(&s, &cfg, &["--json", "--source", "app"])).await;
     assert_eq!(r.code, 0, "{}", r.all());
     let warning = r
         .stderr
@@ -575,5 +498,5 @@ async fn queue_warns_about_main_app_items_without_an_external_id() {
     );
     assert!(!r.stdout.contains("no_external_id"));
     // A warning is not a failure, and stdout is still one JSON document.
-    assert_contract(&r.rows());
+    assert_contract(&rows(&r));
 }
