@@ -999,6 +999,10 @@ fn small_terminals_never_panic_and_too_small_says_so() {
         "{screen}"
     );
     assert!(!screen.contains("too small"));
+    assert!(
+        screen.contains("? help") && screen.contains("q quit"),
+        "{screen}"
+    );
     for (w, h) in [(39, 12), (40, 11), (20, 5)] {
         let screen = text(&render(&app, w, h));
         assert!(screen.contains("too small"), "{w}×{h}:\n{screen}");

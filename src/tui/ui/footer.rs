@@ -171,8 +171,15 @@ fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
 }
 
 pub fn draw_keys(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut hints = hints(app);
+    // On a narrow terminal the line is cut: keep the way to every other key (`?`) and out
+    // (`q`) visible by putting them first.
+    let width: usize = hints.iter().map(|(k, w)| k.len() + w.len() + 3).sum();
+    if width > area.width as usize {
+        hints.sort_by_key(|(k, _)| !matches!(*k, "?" | "q"));
+    }
     let mut spans = Vec::new();
-    for (k, what) in hints(app) {
+    for (k, what) in hints {
         spans.push(Span::styled(k, theme.key));
         if !what.is_empty() {
             spans.push(Span::styled(format!(" {what}"), theme.dim));
