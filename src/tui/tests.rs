@@ -263,6 +263,19 @@ fn space_marks_and_moves_v_marks_a_range() {
 }
 
 #[test]
+fn a_range_in_progress_is_shown_before_it_is_marked() {
+    let mut app = app3(cfg());
+    press(&mut app, "gvj");
+    let screen = text(&render(&app, 120, 30));
+    assert_eq!(screen.matches('○').count(), 2, "{screen}");
+    assert!(app.marked().is_empty());
+    press(&mut app, "v");
+    let screen = text(&render(&app, 120, 30));
+    assert_eq!(screen.matches('●').count(), 2, "{screen}");
+    assert_eq!(screen.matches('○').count(), 0);
+}
+
+#[test]
 fn r_opens_a_modal_and_y_emits_one_reset() {
     let mut app = app3(cfg());
     assert!(press(&mut app, "r").is_empty());

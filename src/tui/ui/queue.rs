@@ -142,9 +142,13 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         let status = app.status.get(slot);
         let (mark, outcome) = status_mark(status, spin);
         let marked = app.marks.contains(slot);
+        // A range being chosen with `v` shows before the second `v` marks it.
+        let in_range = app
+            .range_anchor
+            .is_some_and(|a| (a.min(app.sel)..=a.max(app.sel)).contains(&index));
         let done = status.is_some_and(RowStatus::is_done);
         let mut base = if done { theme.dim } else { theme.text };
-        if marked {
+        if marked || in_range {
             base = base.patch(theme.marked);
         }
         let mark_style = match outcome {
@@ -165,7 +169,16 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         };
         let mut spans = vec![
             Span::styled(
-                format!("{mark}{}", if marked { '●' } else { ' ' }),
+                format!(
+                    "{mark}{}",
+                    if marked {
+                        '●'
+                    } else if in_range {
+                        '○'
+                    } else {
+                        ' '
+                    }
+                ),
                 mark_style,
             ),
             Span::styled(format!(" {} ", fit(name, c.user)), base),
