@@ -71,6 +71,7 @@ pub const HELP: &[(&str, &str)] = &[
         "waiting, running, verified, unverified, failed, skipped, dry run",
     ),
     ("●", "marked"),
+    ("○", "in the range being chosen with v"),
 ];
 
 fn modal_area(area: Rect, width: u16, height: u16) -> Rect {
