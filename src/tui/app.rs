@@ -147,6 +147,8 @@ pub enum Focus {
 pub enum Input {
     Normal,
     Filter,
+    /// `/` with the log pane focused: a search over the log lines.
+    LogSearch,
     Command(String),
 }
 
@@ -318,6 +320,8 @@ pub struct App {
     pub(crate) offset: usize,
     pub(crate) marks: HashSet<usize>,
     pub(crate) range_anchor: Option<usize>,
+    /// The log pane's search text (`/` with the log focused).
+    pub(crate) log_search: String,
     pub(crate) status: HashMap<usize, RowStatus>,
     /// Row status and marks kept across `:refresh`, by user identity, until the user's row
     /// comes back: a refresh must not make finished work look untouched.
@@ -389,6 +393,7 @@ impl App {
             offset: 0,
             marks: HashSet::new(),
             range_anchor: None,
+            log_search: String::new(),
             status: HashMap::new(),
             carried: HashMap::new(),
             details: HashMap::new(),
@@ -639,13 +644,15 @@ impl App {
 
     fn rebuild_log_view(&mut self) {
         let narrow = self.log_narrow.as_ref();
+        let search = self.log_search.to_lowercase();
         self.log_visible = (0..self.log.len())
-            .filter(|i| match narrow {
-                None => true,
-                Some(n) => {
-                    let h = self.log[*i].haystack();
-                    n.needles.iter().any(|needle| contains_word(&h, needle))
+            .filter(|i| {
+                if narrow.is_none() && search.is_empty() {
+                    return true;
                 }
+                let h = self.log[*i].haystack();
+                narrow.is_none_or(|n| n.needles.iter().any(|needle| contains_word(&h, needle)))
+                    && (search.is_empty() || h.contains(&search))
             })
             .collect();
         if let Some(s) = self.log_sel {
@@ -1170,6 +1177,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     }
     match app.input.clone() {
         Input::Filter => on_filter_key(app, key),
+        Input::LogSearch => on_log_search_key(app, key),
         Input::Command(line) => on_command_key(app, key, line),
         Input::Normal => on_normal_key(app, key),
     }
@@ -1320,6 +1328,27 @@ fn on_filter_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     vec![]
 }
 
+/// The log pane's own search: case-insensitive, as you type; Esc clears it.
+fn on_log_search_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    match key.code {
+        KeyCode::Esc => {
+            app.input = Input::Normal;
+            app.log_search.clear();
+        }
+        KeyCode::Enter => app.input = Input::Normal,
+        KeyCode::Backspace => {
+            if app.log_search.pop().is_none() {
+                app.input = Input::Normal;
+            }
+        }
+        KeyCode::Char('u') if ctrl(&key) => app.log_search.clear(),
+        KeyCode::Char(c) if !ctrl(&key) => app.log_search.push(c),
+        _ => return vec![],
+    }
+    app.rebuild_log_view();
+    vec![]
+}
+
 fn on_command_key(app: &mut App, key: KeyEvent, mut line: String) -> Vec<Effect> {
     match key.code {
         KeyCode::Esc => app.input = Input::Normal,
@@ -1453,6 +1482,7 @@ fn on_normal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         KeyCode::PageUp => scroll(app, -page),
         KeyCode::Char('g') | KeyCode::Home => scroll(app, isize::MIN / 2),
         KeyCode::Char('G') | KeyCode::End => scroll(app, isize::MAX / 2),
+        KeyCode::Char('/') if app.focus == Focus::Log => app.input = Input::LogSearch,
         KeyCode::Char('/') => {
             app.input = Input::Filter;
             app.focus = Focus::Queue;

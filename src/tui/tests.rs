@@ -793,6 +793,14 @@ fn log_pane_narrows_to_the_selected_user_and_shows_lines_whole() {
         "{lines:?}"
     );
     update(&mut app, key(KeyCode::Esc));
+    // `/` in the log pane searches the log, not the queue.
+    let all = app.log_entries().count();
+    press(&mut app, "/SIGNATURE");
+    assert_eq!(app.input(), &Input::LogSearch);
+    assert_eq!(app.log_entries().count(), 1);
+    assert_eq!(app.filter(), "");
+    update(&mut app, key(KeyCode::Esc));
+    assert_eq!(app.log_entries().count(), all);
     // An exchange shows request and response.
     press(&mut app, "G");
     update(&mut app, key(KeyCode::Enter));

@@ -33,6 +33,7 @@ pub const HELP: &[(&str, &str)] = &[
         "filter as you type: username, external id, email, reason",
     ),
     ("/!text", "a leading ! inverts the filter"),
+    ("/ (log pane)", "search the log lines; Esc clears"),
     (
         "Esc",
         "clear the filter (cancel a range, or running resets, first)",

@@ -27,6 +27,19 @@ pub fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             frame.render_widget(Paragraph::new(line), area);
             return;
         }
+        Input::LogSearch => {
+            let line = Line::from(vec![
+                Span::styled("log /", theme.key),
+                Span::styled(app.log_search.clone(), theme.text),
+                Span::styled("▏", theme.accent),
+                Span::styled(
+                    format!("  {} lines", thousands(app.log_visible.len())),
+                    theme.dim,
+                ),
+            ]);
+            frame.render_widget(Paragraph::new(line), area);
+            return;
+        }
         Input::Command(text) => {
             let line = Line::from(vec![
                 Span::styled(":", theme.key),
@@ -130,6 +143,13 @@ fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
                 ("Esc", "clear"),
             ];
         }
+        Input::LogSearch => {
+            return vec![
+                ("type", "search the log"),
+                ("Enter", "keep"),
+                ("Esc", "clear"),
+            ];
+        }
         Input::Command(_) => {
             return vec![
                 (":user NAME", ""),
@@ -146,6 +166,7 @@ fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
     }
     match app.focus() {
         Focus::Log => h.extend([
+            ("/", "search log"),
             ("Enter", "show line"),
             ("u", "this user"),
             ("S/U", "verbose logs"),

@@ -70,6 +70,12 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if let Some(n) = app.log_narrow() {
         title.push(Span::styled(format!("only {} ", n.label), theme.accent));
     }
+    if !app.log_search.is_empty() {
+        title.push(Span::styled(
+            format!("/{} ", crate::sanitize::clean(&app.log_search)),
+            theme.accent,
+        ));
+    }
     if app.log_sel.is_none() && focused {
         title.push(Span::styled("(following) ", theme.dim));
     }
