@@ -176,6 +176,11 @@ impl Backend for ConsoleBackend {
                 why: decision.reason,
                 verbose_sso: s.and_then(|s| s.verbose_sso()),
                 verbose_upload: s.and_then(|s| s.verbose_upload()),
+                warnings: if decision.strategy == crate::model::Strategy::SyncSso {
+                    engine.preflight_warnings().await
+                } else {
+                    Vec::new()
+                },
             })
         }
         .boxed()

@@ -766,6 +766,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         }
         Msg::Tick { now } => on_tick(app, now),
         Msg::SiteLoaded(Ok(site)) => {
+            // Said once per load, in the log pane, where the on-call engineer looks.
+            for w in &site.warnings {
+                app.note("WARN", w.clone());
+            }
             app.site = Some(site);
             app.site_error = None;
             app.redraw = true;

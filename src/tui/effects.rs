@@ -35,6 +35,8 @@ pub struct SiteInfo {
     pub why: String,
     pub verbose_sso: Option<bool>,
     pub verbose_upload: Option<bool>,
+    /// Setup warnings that never block (e.g. a default avatar URL Discourse may refuse).
+    pub warnings: Vec<String>,
 }
 
 /// A user's Discourse record plus the audit lines that concern them (already formatted, one line

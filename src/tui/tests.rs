@@ -78,6 +78,7 @@ fn app3(cfg: AppConfig) -> App {
             why: "overrides avatar on".into(),
             verbose_sso: Some(false),
             verbose_upload: Some(true),
+            warnings: vec![],
         })),
     );
     page(

@@ -48,6 +48,7 @@ impl Backend for FakeBackend {
                 why: "overrides avatar off".into(),
                 verbose_sso: Some(false),
                 verbose_upload: Some(false),
+                warnings: vec!["default_avatar_url is plain http".into()],
             })
         }
         .boxed()
@@ -238,6 +239,12 @@ async fn both_sources_load_merge_and_a_failing_page_is_reported() {
     assert!(err.contains("500"));
     assert!(h.app.source_state(Source::App).unwrap().error.is_none());
     assert_eq!(h.app.strategy_text(), "pick (overrides avatar off)");
+    // Setup warnings reach the log pane.
+    assert!(
+        h.app
+            .log_entries()
+            .any(|e| format!("{e:?}").contains("plain http"))
+    );
     // The item the main app sent without an external id is said, not hidden.
     assert!(
         h.app
