@@ -483,6 +483,14 @@ pub async fn run(ctx: &Context) -> ExitCode {
     let Some(config) = ctx.config() else {
         return usage_error("console: no configuration loaded");
     };
+    if ctx.demo {
+        // Each demo console is a new sandbox forum: the previous demo's audit lines would show
+        // in the detail pane as if these users had been touched. Keep them one file aside.
+        let audit = ctx.data_dir.join("audit.jsonl");
+        if audit.exists() {
+            let _ = std::fs::rename(&audit, ctx.data_dir.join("audit.previous-demo.jsonl"));
+        }
+    }
     let session = match Session::new(config, &ctx.data_dir) {
         Ok(s) => s,
         Err(e) => return usage_error(e),

@@ -93,11 +93,19 @@ pub async fn run(ctx: &Context, args: &ResetArgs) -> ExitCode {
     }
     let cancel = CancelToken::default();
     {
+        // First Ctrl-C: no new resets; those in flight verify and write their outcome.
+        // Second: stop verifying too (outcomes say `unverified`, with what to run next).
         let cancel = cancel.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nCtrl-C: no new resets start; finishing those in flight…");
+                eprintln!(
+                    "\nCtrl-C: no new resets start; verifying those in flight (Ctrl-C again to stop waiting)…"
+                );
                 cancel.cancel();
+            }
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nCtrl-C: writing the outcomes now, unverified…");
+                cancel.hurry();
             }
         });
     }

@@ -119,21 +119,39 @@ pub struct Progress {
 
 pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 
-/// Stops new resets from starting; those in flight finish their outcome lines.
+/// Stops new resets from starting; those in flight still verify and write their outcome.
+/// `hurry` goes further: verification stops at once and the outcome says so (`unverified`).
 #[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+pub struct CancelToken {
+    cancelled: Arc<AtomicBool>,
+    hurry: Arc<AtomicBool>,
+}
 
 impl CancelToken {
     /// A token over an existing flag (the console's batch runner owns one).
     pub fn from_flag(flag: Arc<AtomicBool>) -> Self {
-        CancelToken(flag)
+        CancelToken {
+            cancelled: flag,
+            hurry: Arc::default(),
+        }
     }
 
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.cancelled.store(true, Ordering::SeqCst);
     }
+
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Cancels, and stops the verification of resets already sent.
+    pub fn hurry(&self) {
+        self.cancel();
+        self.hurry.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_hurried(&self) -> bool {
+        self.hurry.load(Ordering::SeqCst)
     }
 }
 

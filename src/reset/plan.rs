@@ -200,7 +200,7 @@ pub fn avatar_url_warnings(
 /// What to say when a run was cancelled after the change was sent but before it was verified.
 pub fn stopped_message(user: &str) -> String {
     format!(
-        "sent, but not verified: the run was cancelled before the avatar was re-read; \
+        "sent, but not verified: the run was stopped before the avatar was re-read; \
          run `avatar-console check {user}` to see whether it changed"
     )
 }

@@ -88,16 +88,16 @@ pub async fn poll(
     }
 }
 
-/// Sleeps `wait`, waking early when the run is cancelled; true when it was.
+/// Sleeps `wait`, waking early when the run is hurried; true when it was.
 async fn sleep_or_cancel(wait: Duration, cancel: &CancelToken) -> bool {
     let end = Instant::now() + wait;
     while Instant::now() < end {
-        if cancel.is_cancelled() {
+        if cancel.is_hurried() {
             return true;
         }
         tokio::time::sleep((end - Instant::now()).min(Duration::from_millis(100))).await;
     }
-    cancel.is_cancelled()
+    cancel.is_hurried()
 }
 
 async fn observe(engine: &Engine, user: &UserDetail) -> Seen {

@@ -1248,7 +1248,10 @@ fn confirmed(app: &mut App, c: Confirm) -> Vec<Effect> {
             if let Some(b) = app.batch.as_mut() {
                 b.cancelling = true;
             }
-            app.say("finishing the resets in flight (their outcomes go to the audit log), then quitting…", false);
+            app.say(
+                "finishing the resets in flight (they verify and write their outcome, up to the verify timeout), then quitting…",
+                false,
+            );
             vec![Effect::CancelResets]
         }
         Confirm::Toggle { setting, enable } => {
@@ -1558,14 +1561,20 @@ fn on_normal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 if !b.cancelling {
                     b.cancelling = true;
                     app.say(
-                        "cancelling: the user in progress finishes, the rest are skipped",
+                        "cancelling: resets in flight finish and verify, the rest are skipped",
                         false,
                     );
                     return vec![Effect::CancelResets];
                 }
+            } else if app.focus == Focus::Log && !app.log_search.is_empty() {
+                app.log_search.clear();
+                app.rebuild_log_view();
             } else if !app.filter.is_empty() {
                 app.filter.clear();
                 app.refilter();
+            } else if !app.log_search.is_empty() {
+                app.log_search.clear();
+                app.rebuild_log_view();
             } else if app.log_narrow.take().is_some() {
                 app.rebuild_log_view();
             } else {

@@ -802,6 +802,12 @@ fn log_pane_narrows_to_the_selected_user_and_shows_lines_whole() {
     assert_eq!(app.filter(), "");
     update(&mut app, key(KeyCode::Esc));
     assert_eq!(app.log_entries().count(), all);
+    // A search kept with Enter is cleared by Esc in the log pane.
+    press(&mut app, "/signature");
+    update(&mut app, key(KeyCode::Enter));
+    assert_eq!(app.log_entries().count(), 1);
+    update(&mut app, key(KeyCode::Esc));
+    assert_eq!(app.log_entries().count(), all);
     // An exchange shows request and response.
     press(&mut app, "G");
     update(&mut app, key(KeyCode::Enter));

@@ -657,3 +657,41 @@ async fn reset_command_dry_run_shows_the_request_and_sends_nothing() {
     );
     assert_eq!(s.writes(), 0);
 }
+
+/// A second Ctrl-C (hurry) stops verification of resets already sent: their outcome is written
+/// at once, `unverified`, saying what to run next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hurrying_writes_unverified_outcomes_at_once() {
+    let s = setup(
+        "hurry",
+        Scenario {
+            download_delay: Duration::from_secs(30),
+            ..Scenario::default()
+        },
+    )
+    .await;
+    let engine = s.engine(|_| {});
+    let cancel = CancelToken::default();
+    let c2 = cancel.clone();
+    let progress: avatar_console::reset::ProgressFn = Arc::new(move |p| {
+        if matches!(p.stage, avatar_console::reset::Stage::Verifying(_)) {
+            c2.hurry();
+        }
+    });
+    let started = std::time::Instant::now();
+    let reports = engine
+        .run(targets(&["alice"]), cancel, Some(progress))
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(reports[0].outcome, Outcome::Unverified, "{:?}", reports[0]);
+    assert!(
+        reports[0].message.contains("check alice"),
+        "{}",
+        reports[0].message
+    );
+    assert_audit_consistent(&s);
+}

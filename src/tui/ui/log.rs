@@ -85,7 +85,12 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let rows = inner.height as usize;
     let n = app.log_visible.len();
     if n == 0 {
-        frame.render_widget(Paragraph::new("no exchanges yet").style(theme.dim), inner);
+        let why = if !app.log_search.is_empty() || app.log_narrow().is_some() {
+            "no line matches (Esc clears)"
+        } else {
+            "no exchanges yet"
+        };
+        frame.render_widget(Paragraph::new(why).style(theme.dim), inner);
         return;
     }
     // Follow the newest line, or keep the selected one in view.
