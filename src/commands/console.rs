@@ -94,6 +94,7 @@ fn target_for(hints: &Hints, user: &UserRef) -> Target {
 
 pub struct ConsoleBackend {
     hints: Hints,
+    dry_run: bool,
     site_loaded: AtomicBool,
     discourse: DiscourseClient,
     main_app: Option<MainAppClient>,
@@ -117,6 +118,7 @@ impl ConsoleBackend {
             Arc::new(session.engine(Session::reset_options(config, None, false, true)));
         ConsoleBackend {
             hints: Hints::default(),
+            dry_run,
             site_loaded: AtomicBool::new(false),
             discourse: session.discourse.clone(),
             main_app: session.main_app.clone(),
@@ -427,6 +429,7 @@ impl Backend for ConsoleBackend {
         let engine = self.engine.clone();
         let audit = self.audit.clone();
         let read_only = self.read_only;
+        let dry_run = self.dry_run;
         async move {
             if read_only {
                 return Err("read-only: settings are not changed".into());
@@ -436,6 +439,15 @@ impl Backend for ConsoleBackend {
                 None => setting.name().to_string(),
             };
             let value = if enable { "true" } else { "false" };
+            if dry_run {
+                let mut line = audit.entry(Phase::Outcome, "set-site-setting");
+                line.setting = Some((name.clone(), value.to_string()));
+                line.outcome = Some(crate::model::Outcome::DryRun);
+                line.dry_run = true;
+                line.message = format!("would send PUT /admin/site_settings/{name} {name}={value}");
+                audit.append(&line).map_err(|e| format!("audit log: {e}"))?;
+                return Ok(!enable);
+            }
             let mut intent = audit.entry(Phase::Intent, "set-site-setting");
             intent.setting = Some((name.clone(), value.to_string()));
             audit

@@ -830,6 +830,15 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         Msg::DiscourseLog(result) => on_logs(app, result),
         Msg::SettingChanged { setting, result } => {
             match result {
+                Ok(_) if app.cfg.dry_run => {
+                    app.note(
+                        "NOTE",
+                        format!(
+                            "dry run: {} not changed (audited as dry-run)",
+                            setting.name()
+                        ),
+                    );
+                }
                 Ok(value) => {
                     if let Some(site) = app.site.as_mut() {
                         match setting {
@@ -1676,11 +1685,12 @@ fn ask_toggle(app: &mut App, setting: Setting) -> Vec<Effect> {
                 format!("PUT /admin/site_settings/{}", setting.name()),
                 format!("{}={enable}", setting.name()),
                 String::new(),
-                "Nothing was sent (--dry-run).".into(),
+                "Nothing was sent (--dry-run); the audit log records it.".into(),
             ],
             scroll: 0,
         });
-        return vec![];
+        // The backend writes the dry-run audit line and sends nothing.
+        return vec![Effect::ToggleSetting { setting, enable }];
     }
     app.modal = Some(Modal::Confirm(Confirm::Toggle { setting, enable }));
     vec![]

@@ -909,10 +909,25 @@ fn dry_run_shows_what_would_be_sent() {
         panic!()
     };
     assert_eq!(lines[0], "POST /admin/users/sync_sso");
-    // Toggles under dry-run show the request and send nothing.
+    // Toggles under dry-run show the request; the effect goes to the backend, which audits it
+    // as dry-run and sends nothing. The header keeps the real state.
     update(&mut app, key(KeyCode::Esc));
-    assert!(press(&mut app, "S").is_empty());
+    assert_eq!(
+        press(&mut app, "S"),
+        vec![Effect::ToggleSetting {
+            setting: Setting::VerboseSso,
+            enable: true
+        }]
+    );
     assert!(matches!(app.modal(), Some(Modal::Text { .. })));
+    update(
+        &mut app,
+        Msg::SettingChanged {
+            setting: Setting::VerboseSso,
+            result: Ok(false),
+        },
+    );
+    assert_eq!(app.site().unwrap().verbose_sso, Some(false));
 }
 
 // ----- view -----

@@ -674,6 +674,25 @@ async fn console_toggles_change_the_sandboxes_settings() {
         "{audit}"
     );
 
+    // Dry run: audited as dry-run, nothing sent, the value unchanged.
+    let dry = ConsoleBackend::new(&config, &session, true, false);
+    let puts = |sb: &Sandbox| sb.requests().iter().filter(|r| r.method == "PUT").count();
+    let before = puts(&sb);
+    assert_eq!(
+        dry.set_setting(Setting::VerboseUpload, false).await,
+        Ok(true)
+    );
+    assert_eq!(puts(&sb), before);
+    assert_eq!(
+        sb.setting("verbose_upload_logging").as_deref(),
+        Some("true")
+    );
+    let audit = std::fs::read_to_string(scratch.path("data/audit.jsonl")).unwrap();
+    assert!(
+        audit.lines().last().unwrap().contains("\"dry_run\":true"),
+        "{audit}"
+    );
+
     let read_only = ConsoleBackend::new(&config, &session, false, true);
     let puts = |sb: &Sandbox| sb.requests().iter().filter(|r| r.method == "PUT").count();
     let before = puts(&sb);
