@@ -277,6 +277,35 @@ fn a_range_in_progress_is_shown_before_it_is_marked() {
 }
 
 #[test]
+fn the_reset_dialog_warns_when_sync_sso_cannot_reach_the_user() {
+    let mut app = app3(cfg());
+    update(&mut app, Msg::Tick { now: t0() });
+    let fx = update(&mut app, Msg::Tick { now: t0() });
+    let [Effect::LoadUser { req, .. }] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    let detail = UserDetail {
+        id: 3,
+        username: "alice".into(),
+        sso: None,
+        ..Default::default()
+    };
+    update(
+        &mut app,
+        Msg::UserLoaded {
+            req: *req,
+            result: Ok(UserInfo {
+                detail,
+                audit: vec![],
+            }),
+        },
+    );
+    press(&mut app, "r");
+    let screen = text(&render(&app, 120, 30));
+    assert!(screen.contains("no DiscourseConnect record"), "{screen}");
+}
+
+#[test]
 fn r_opens_a_modal_and_y_emits_one_reset() {
     let mut app = app3(cfg());
     assert!(press(&mut app, "r").is_empty());

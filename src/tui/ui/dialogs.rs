@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::sanitize::clean;
-use crate::tui::app::{App, Confirm, Modal};
+use crate::tui::app::{App, Confirm, DetailState, Modal};
 use crate::tui::theme::Theme;
 
 /// Every key, for `?`.
@@ -199,6 +199,17 @@ fn confirm_text<'a>(app: &App, c: &Confirm, theme: &Theme, room: usize) -> (Stri
             ];
             if dry {
                 lines.push(dry_line());
+            }
+            // Say before sending what the detail pane already knows will fail.
+            let no_record = matches!(
+                app.details.get(&slots[0]),
+                Some(DetailState::Loaded(info)) if info.detail.sso.is_none()
+            );
+            if no_record && app.strategy() == Some(crate::model::Strategy::SyncSso) {
+                lines.push(Line::styled(
+                    "warning: no DiscourseConnect record: sync-sso cannot reach this user",
+                    theme.warn,
+                ));
             }
             lines.push(Line::default());
             lines.push(keys);
