@@ -84,76 +84,53 @@ impl Theme {
             return mono;
         }
         let fg = |c: Color| Style::new().fg(c);
+        let badge = |c: Color| {
+            Style::new()
+                .bg(c)
+                .fg(Color::White)
+                .add_modifier(Modifier::BOLD)
+        };
+        // Auto: the terminal's own colours plus named ones that read on both backgrounds. Light
+        // and Dark start from it and change only what differs.
+        let auto = Self {
+            border_focus: fg(Color::Cyan).add_modifier(Modifier::BOLD),
+            selected: rev,
+            marked: fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            ok: fg(Color::Green),
+            warn: fg(Color::Yellow),
+            err: fg(Color::Red).add_modifier(Modifier::BOLD),
+            badge_ro: badge(Color::Blue),
+            badge_dry: badge(Color::Magenta),
+            key: fg(Color::Cyan).add_modifier(Modifier::BOLD),
+            accent: fg(Color::Cyan),
+            sso: fg(Color::Magenta),
+            upload: fg(Color::Blue),
+            ..mono
+        };
         match choice {
             ThemeChoice::Light => Self {
                 border: fg(Color::Gray),
                 border_focus: fg(Color::Blue).add_modifier(Modifier::BOLD),
                 selected: Style::new().bg(Color::LightBlue).fg(Color::Black),
                 marked: fg(Color::Magenta).add_modifier(Modifier::BOLD),
-                ok: fg(Color::Green),
                 warn: fg(Color::Rgb(160, 100, 0)),
-                err: fg(Color::Red).add_modifier(Modifier::BOLD),
-                badge_ro: Style::new()
-                    .bg(Color::Blue)
-                    .fg(Color::White)
-                    .add_modifier(Modifier::BOLD),
-                badge_dry: Style::new()
-                    .bg(Color::Magenta)
-                    .fg(Color::White)
-                    .add_modifier(Modifier::BOLD),
                 key: fg(Color::Blue).add_modifier(Modifier::BOLD),
                 accent: fg(Color::Blue),
-                sso: fg(Color::Magenta),
                 upload: fg(Color::Cyan),
                 dim: fg(Color::DarkGray),
-                ..mono
+                ..auto
             },
             ThemeChoice::Dark => Self {
                 text: fg(Color::Gray),
                 border: fg(Color::DarkGray),
-                border_focus: fg(Color::Cyan).add_modifier(Modifier::BOLD),
                 selected: Style::new().bg(Color::Rgb(40, 60, 90)).fg(Color::White),
-                marked: fg(Color::Yellow).add_modifier(Modifier::BOLD),
-                ok: fg(Color::Green),
-                warn: fg(Color::Yellow),
                 err: fg(Color::LightRed).add_modifier(Modifier::BOLD),
-                badge_ro: Style::new()
-                    .bg(Color::Blue)
-                    .fg(Color::White)
-                    .add_modifier(Modifier::BOLD),
-                badge_dry: Style::new()
-                    .bg(Color::Magenta)
-                    .fg(Color::White)
-                    .add_modifier(Modifier::BOLD),
-                key: fg(Color::Cyan).add_modifier(Modifier::BOLD),
-                accent: fg(Color::Cyan),
                 sso: fg(Color::LightMagenta),
                 upload: fg(Color::LightBlue),
                 dim: fg(Color::DarkGray),
-                ..mono
+                ..auto
             },
-            // Auto: the terminal's own colours plus named ones that read on both backgrounds.
-            _ => Self {
-                border_focus: fg(Color::Cyan).add_modifier(Modifier::BOLD),
-                selected: rev,
-                marked: fg(Color::Yellow).add_modifier(Modifier::BOLD),
-                ok: fg(Color::Green),
-                warn: fg(Color::Yellow),
-                err: fg(Color::Red).add_modifier(Modifier::BOLD),
-                badge_ro: Style::new()
-                    .bg(Color::Blue)
-                    .fg(Color::White)
-                    .add_modifier(Modifier::BOLD),
-                badge_dry: Style::new()
-                    .bg(Color::Magenta)
-                    .fg(Color::White)
-                    .add_modifier(Modifier::BOLD),
-                key: fg(Color::Cyan).add_modifier(Modifier::BOLD),
-                accent: fg(Color::Cyan),
-                sso: fg(Color::Magenta),
-                upload: fg(Color::Blue),
-                ..mono
-            },
+            _ => auto,
         }
     }
 }
