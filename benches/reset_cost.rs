@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use avatar_console::config::Config;
 use avatar_console::model::Outcome;
 use avatar_console::reset::{CancelToken, Target};
-use avatar_console::sandbox::{Sandbox, Scenario};
 use avatar_console::session::Session;
+use discourse_sandbox::{Sandbox, Scenario};
 
 struct Case {
     name: &'static str,

@@ -1,7 +1,7 @@
 //! How long the sandbox takes to be up (seeded and answering) with 100 000 flagged users.
 //! `cargo bench --bench sandbox_start` (release). The issue asks for under 2 s.
 
-use avatar_console::sandbox::{Sandbox, Scenario};
+use discourse_sandbox::{Sandbox, Scenario};
 use std::time::Instant;
 
 fn main() {

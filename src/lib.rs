@@ -1,7 +1,8 @@
 //! avatar-console: clear flagged profile photos from a DiscourseConnect-backed Discourse forum.
 //!
 //! Layers (see DESIGN.md): `discourse`, `main_app` talk to servers; `queue`, `reset`, `check`
-//! decide; `tui` draws; `sandbox` plays a Discourse site and the main app for demos and tests.
+//! decide; `tui` draws. The `discourse-sandbox` crate (`sandbox/`) plays a Discourse site and the main
+//! app for `--demo` and the tests.
 
 pub mod audit;
 pub mod check;
@@ -14,7 +15,6 @@ pub mod model;
 pub mod net;
 pub mod queue;
 pub mod reset;
-pub mod sandbox;
 pub mod sanitize;
 pub mod secret;
 pub mod session;

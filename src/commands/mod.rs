@@ -11,6 +11,7 @@ pub mod logging;
 pub mod logs;
 pub mod queue;
 pub mod reset;
+pub mod sandbox_cmd;
 pub mod sso;
 
 use std::path::PathBuf;
@@ -98,13 +99,13 @@ impl Context {
 
 /// What keeps the `--demo` sandbox running while a command uses it.
 pub struct DemoHandle {
-    pub sandbox: crate::sandbox::Sandbox,
+    pub sandbox: discourse_sandbox::Sandbox,
 }
 
 /// `--demo`: start the sandbox in-process and point the command at it, with no config file.
 /// Demo runs keep their audit log apart (`<data dir>/demo/`) so they never mix with real resets.
 pub async fn start_demo(ctx: &mut Context) -> Result<DemoHandle, ExitCode> {
-    let sandbox = crate::sandbox::Sandbox::start(crate::sandbox::Scenario::demo())
+    let sandbox = discourse_sandbox::Sandbox::start(discourse_sandbox::Scenario::demo())
         .await
         .map_err(|e| failed(format!("--demo: could not start the sandbox: {e}")))?;
     let config = Config::from_toml_str(
@@ -216,8 +217,7 @@ pub async fn run_logs(ctx: &Context, args: &LogsArgs) -> ExitCode {
 
 /// `sandbox [--port N] [--flagged N] [--seed N]`.
 pub async fn run_sandbox(ctx: &Context, args: &SandboxArgs) -> ExitCode {
-    let _ = ctx;
-    match crate::sandbox::run_cli(args.port, args.flagged, args.seed).await {
+    match sandbox_cmd::run(&ctx.data_dir, args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => failed(e),
     }

@@ -12,13 +12,13 @@ use avatar_console::discourse::client::{
 };
 use avatar_console::main_app::{FieldNames, MainAppClient, MainAppError, MainAppSettings};
 use avatar_console::model::Exchange;
-use avatar_console::sandbox::{Faults, Sandbox, Scenario};
 use avatar_console::secret::Secret;
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use discourse_sandbox::{Faults, Sandbox, Scenario};
 use url::Url;
 
 const KEY: &str = "test-api-key-3f9a0c77d1e2";

@@ -7,5 +7,4 @@ mod common;
 mod oncall;
 mod queue;
 mod reset;
-mod sandbox;
 mod tui;

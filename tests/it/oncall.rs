@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use avatar_console::sandbox::{LoginKind, Sandbox, Scenario};
+use discourse_sandbox::{LoginKind, Sandbox, Scenario};
 
 use crate::common::{Run, Scratch, run};
 use serde_json::Value;

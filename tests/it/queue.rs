@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::Command;
 
-use avatar_console::sandbox::{Sandbox, Scenario};
+use discourse_sandbox::{Sandbox, Scenario};
 
 use crate::common::{Run, Scratch, run};
 use serde_json::Value;

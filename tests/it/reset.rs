@@ -9,8 +9,8 @@ use avatar_console::audit::{Phase, read_entries};
 use avatar_console::config::Config;
 use avatar_console::model::{Outcome, Strategy};
 use avatar_console::reset::{CancelToken, Engine, ResetOptions, StrategyChoice, Target};
-use avatar_console::sandbox::{Faults, Sandbox, Scenario};
 use avatar_console::session::Session;
+use discourse_sandbox::{Faults, Sandbox, Scenario};
 
 struct Setup {
     sandbox: Sandbox,
@@ -131,7 +131,7 @@ async fn sync_sso_reset_is_verified_and_changes_only_the_avatar() {
     assert_eq!(after.title, before.title);
     assert_eq!(after.website, before.website);
     assert_eq!(after.location, before.location);
-    let groups = |u: &avatar_console::sandbox::SandboxUser| {
+    let groups = |u: &discourse_sandbox::SandboxUser| {
         let mut g = u.groups.iter().map(|g| g.name.clone()).collect::<Vec<_>>();
         g.sort();
         g

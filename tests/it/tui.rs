@@ -475,7 +475,7 @@ struct Console {
 }
 
 impl Console {
-    fn new(sb: &avatar_console::sandbox::Sandbox, tag: &str) -> Console {
+    fn new(sb: &discourse_sandbox::Sandbox, tag: &str) -> Console {
         let dir = std::env::temp_dir().join(format!(
             "ac-it-tui-{tag}-{}-{}",
             std::process::id(),
@@ -576,9 +576,7 @@ async fn drive(f: impl FnOnce() + Send + 'static) -> Duration {
     }
 }
 
-fn sync_sso_requests(
-    sb: &avatar_console::sandbox::Sandbox,
-) -> Vec<avatar_console::sandbox::RecordedRequest> {
+fn sync_sso_requests(sb: &discourse_sandbox::Sandbox) -> Vec<discourse_sandbox::RecordedRequest> {
     sb.requests()
         .into_iter()
         .filter(|r| r.method == "POST" && r.path == "/admin/users/sync_sso")
@@ -589,7 +587,7 @@ fn sync_sso_requests(
 /// the confirm modal, `y`, watch the sync_sso exchange and the verified outcome arrive, `q`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_resets_a_user_end_to_end_in_a_terminal() {
-    let sb = avatar_console::sandbox::Sandbox::start(avatar_console::sandbox::Scenario::default())
+    let sb = discourse_sandbox::Sandbox::start(discourse_sandbox::Scenario::default())
         .await
         .unwrap();
     let before = sb.user("alice").unwrap();
@@ -682,7 +680,7 @@ async fn console_resets_a_user_end_to_end_in_a_terminal() {
 /// `y`: every row ends verified, each user's avatar changed with one sync_sso each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_resets_three_marked_users_end_to_end_in_a_terminal() {
-    let sb = avatar_console::sandbox::Sandbox::start(avatar_console::sandbox::Scenario::default())
+    let sb = discourse_sandbox::Sandbox::start(discourse_sandbox::Scenario::default())
         .await
         .unwrap();
     let console = Arc::new(Console::new(&sb, "batch"));

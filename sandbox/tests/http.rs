@@ -1,8 +1,7 @@
-//! sandbox integration tests: everything through real HTTP (reqwest) against a running
-//! sandbox, with payloads built by a tiny encoder written here (independent of both the
-//! sandbox's parser and the client's encoder).
+//! The sandbox over real HTTP (reqwest), with payloads built by a tiny encoder written here
+//! (independent of both the sandbox's parser and any client's encoder).
 
-use avatar_console::sandbox::{Faults, LoginKind, Sandbox, Scenario};
+use discourse_sandbox::{Faults, LoginKind, Sandbox, Scenario};
 use hmac::{Hmac, KeyInit, Mac};
 use reqwest::StatusCode;
 use serde_json::{Value, json};

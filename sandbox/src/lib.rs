@@ -23,7 +23,7 @@ pub mod sso;
 pub mod state;
 mod sync;
 
-pub use state::{RecordedRequest, SandboxUser, Violation};
+pub use state::{GroupRef, RecordedRequest, SandboxUser, SsoRecord, Violation};
 
 use axum::Router;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -364,56 +364,4 @@ pub(crate) fn config_toml_for(st: &state::State) -> String {
         token = q(&st.main_app_token),
         resolved = q(&format!("{}{}", st.base_url, main_app::RESOLVED_PATH)),
     )
-}
-
-/// `avatar-console sandbox [--port N] [--flagged N] [--seed N]`: starts, prints the URL, writes
-/// `sandbox-config.toml` into the data dir (`$AVATAR_CONSOLE_DATA_DIR`, else the project data
-/// dir) and prints its path, then serves until Ctrl-C.
-pub async fn run_cli(port: Option<u16>, flagged: usize, seed: u64) -> Result<(), String> {
-    let scenario = Scenario {
-        seed,
-        flagged,
-        ..Scenario::demo()
-    };
-    let started = std::time::Instant::now();
-    let sb = Sandbox::start_on(port.unwrap_or(0), scenario)
-        .await
-        .map_err(|e| format!("cannot start the sandbox: {e}"))?;
-    let dir = match std::env::var_os("AVATAR_CONSOLE_DATA_DIR").filter(|v| !v.is_empty()) {
-        Some(d) => std::path::PathBuf::from(d),
-        None => directories::ProjectDirs::from("", "", "avatar-console")
-            .map(|p| p.data_dir().to_path_buf())
-            .ok_or_else(|| "no data directory: set AVATAR_CONSOLE_DATA_DIR".to_string())?,
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let path = dir.join("sandbox-config.toml");
-    write_private(&path, &sb.config_toml())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    println!("sandbox listening on {}", sb.url());
-    println!("config written to {}", path.display());
-    eprintln!(
-        "{} flagged users (seed {seed}), up in {} ms. Try: avatar-console --config {} queue\nPress Ctrl-C to stop.",
-        flagged,
-        started.elapsed().as_millis(),
-        path.display()
-    );
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
-    sb.shutdown();
-    Ok(())
-}
-
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()
 }

@@ -4,7 +4,6 @@
 use super::logster::LogStore;
 use super::ratelimit::Limiter;
 use super::{Faults, Scenario};
-use crate::model::{GroupRef, SsoRecord};
 use chrono::{DateTime, Utc};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
@@ -179,6 +178,25 @@ pub struct Violation {
     pub method: String,
     pub path: String,
     pub wall: DateTime<Utc>,
+}
+
+/// A group membership as Discourse reports it (in a [`SandboxUser`] snapshot).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupRef {
+    pub id: u64,
+    pub name: String,
+    pub automatic: bool,
+}
+
+/// A user's `single_sign_on_record`, as the snapshot shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SsoRecord {
+    pub external_id: String,
+    pub external_username: Option<String>,
+    pub external_email: Option<String>,
+    pub external_name: Option<String>,
+    pub external_avatar_url: Option<String>,
+    pub last_payload: Option<String>,
 }
 
 /// A snapshot of one user, for assertions.

@@ -1,0 +1,55 @@
+//! `avatar-console sandbox [--port N] [--flagged N] [--seed N]`: runs the `discourse-sandbox`
+//! crate on a loopback port, writes a ready config file for it into the data dir and prints its
+//! path, then serves until Ctrl-C.
+
+use std::path::Path;
+
+use discourse_sandbox::{Sandbox, Scenario};
+
+use crate::cli::SandboxArgs;
+
+pub async fn run(data_dir: &Path, args: &SandboxArgs) -> Result<(), String> {
+    let scenario = Scenario {
+        seed: args.seed,
+        flagged: args.flagged,
+        ..Scenario::demo()
+    };
+    let started = std::time::Instant::now();
+    let sb = Sandbox::start_on(args.port.unwrap_or(0), scenario)
+        .await
+        .map_err(|e| format!("cannot start the sandbox: {e}"))?;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let path = data_dir.join("sandbox-config.toml");
+    write_private(&path, &sb.config_toml())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("sandbox listening on {}", sb.url());
+    println!("config written to {}", path.display());
+    eprintln!(
+        "{} flagged users (seed {}), up in {} ms. Try: avatar-console --config {} queue\nPress Ctrl-C to stop.",
+        args.flagged,
+        args.seed,
+        started.elapsed().as_millis(),
+        path.display()
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+    sb.shutdown();
+    Ok(())
+}
+
+/// The file holds the sandbox's API key and secret: owner-only, as a real config should be.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
