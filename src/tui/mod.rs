@@ -9,6 +9,8 @@
 pub mod app;
 pub mod effects;
 pub mod event;
+pub mod mouse;
+pub mod pictures;
 pub mod theme;
 pub mod ui;
 
