@@ -71,8 +71,8 @@ fn draw(look: Look) -> Vec<u8> {
         let inside = if look.person {
             // A head and shoulders, as on a passport photo.
             let head = (fx - n / 2.0).powi(2) + (fy - n * 0.38).powi(2) <= (n * 0.18).powi(2);
-            let shoulders = ((fx - n / 2.0) / (n * 0.38)).powi(2) + ((fy - n) / (n * 0.36)).powi(2)
-                <= 1.0;
+            let shoulders =
+                ((fx - n / 2.0) / (n * 0.38)).powi(2) + ((fy - n) / (n * 0.36)).powi(2) <= 1.0;
             head || shoulders
         } else {
             (x + y) / 8 % 2 == 0

@@ -38,7 +38,10 @@ pub fn decode(bytes: &[u8]) -> Result<DynamicImage, String> {
     reader.limits(limits());
     reader.decode().map_err(|e| match e {
         image::ImageError::Limits(_) => {
-            format!("too large to decode (over {MAX_SIDE} px a side or {} MB)", MAX_ALLOC >> 20)
+            format!(
+                "too large to decode (over {MAX_SIDE} px a side or {} MB)",
+                MAX_ALLOC >> 20
+            )
         }
         e => format!("broken picture: {e}"),
     })

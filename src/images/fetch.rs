@@ -121,7 +121,11 @@ async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>,
     if let Some(len) = resp.content_length()
         && len > max as u64
     {
-        return Err(format!("too big ({} kB, the cap is {} kB)", len / 1024, max / 1024));
+        return Err(format!(
+            "too big ({} kB, the cap is {} kB)",
+            len / 1024,
+            max / 1024
+        ));
     }
     let mut out = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(describe)? {

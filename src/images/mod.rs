@@ -41,7 +41,11 @@ pub struct Picture {
 
 impl fmt::Debug for Picture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Picture({}×{}, {} B)", self.width, self.height, self.bytes)
+        write!(
+            f,
+            "Picture({}×{}, {} B)",
+            self.width, self.height, self.bytes
+        )
     }
 }
 

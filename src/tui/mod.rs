@@ -22,3 +22,5 @@ pub use ui::view;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_pictures;

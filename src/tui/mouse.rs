@@ -2,9 +2,7 @@
 //! the pointer, a click on a key hint runs it as if the key were pressed. Geometry comes from
 //! the same `ui::layout` the drawing uses, so a click lands where the eye sees.
 
-use crossterm::event::{
-    KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
-};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 
 use super::app::{App, Effect, Focus, on_key, scroll};
