@@ -17,6 +17,7 @@ mod main_app;
 pub mod png;
 pub mod prng;
 pub mod ratelimit;
+mod review;
 mod routes;
 pub mod seed;
 pub mod sso;
