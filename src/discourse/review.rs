@@ -377,7 +377,7 @@ mod tests {
             "bundled_actions": [{"id": "b", "actions": [{"id": "hide_post", "label": "Hide\u{1b}[31m"}]}]});
         let it = parse_item(&root, &embedded).unwrap();
         assert_eq!(it.action_ids(), ["hide_post"]);
-        assert_eq!(it.actions[0].label.as_deref(), Some("Hide[31m"));
+        assert_eq!(it.actions[0].label.as_deref(), Some("Hide"));
         assert!(it.is_pending());
     }
 }
