@@ -44,7 +44,7 @@ pub struct ReviewResult {
 }
 
 /// The user the items are about, as Discourse knows them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {
     pub id: u64,
     pub username: String,

@@ -27,7 +27,7 @@ pub struct ReviewAction {
 }
 
 /// One review item about a user.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReviewItem {
     pub id: u64,
     #[serde(rename = "type")]

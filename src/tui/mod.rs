@@ -9,6 +9,7 @@
 pub mod app;
 pub mod effects;
 pub mod event;
+pub mod review_keys;
 pub mod theme;
 pub mod ui;
 
