@@ -180,8 +180,8 @@ pub enum Effect {
     },
     PerformReview {
         slot: usize,
-        subject: Subject,
-        item: ReviewItem,
+        subject: Box<Subject>,
+        item: Box<ReviewItem>,
         action: String,
         dry_run: bool,
     },
@@ -231,8 +231,8 @@ pub enum Confirm {
     Quit,
     Review {
         slot: usize,
-        subject: Subject,
-        item: ReviewItem,
+        subject: Box<Subject>,
+        item: Box<ReviewItem>,
         action: String,
     },
     Undo {

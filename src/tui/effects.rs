@@ -333,7 +333,9 @@ impl Runner {
                 action,
                 dry_run,
             } => {
-                let fut = self.backend.perform_review(subject, item, action, dry_run);
+                let fut = self
+                    .backend
+                    .perform_review(*subject, *item, action, dry_run);
                 tokio::spawn(async move {
                     let _ = tx.send(Msg::ReviewPerformed {
                         slot,

@@ -123,8 +123,8 @@ pub(crate) fn menu_key(app: &mut App, key: KeyEvent, mut menu: ReviewMenu) -> Ve
             let action = item.actions[a].id.clone();
             app.modal = Some(Modal::Confirm(Confirm::Review {
                 slot: menu.slot,
-                subject: subject.clone(),
-                item,
+                subject: Box::new(subject.clone()),
+                item: Box::new(item),
                 action,
             }));
             return vec![];
@@ -139,8 +139,8 @@ pub(crate) fn menu_key(app: &mut App, key: KeyEvent, mut menu: ReviewMenu) -> Ve
 pub(crate) fn confirmed_review(
     app: &mut App,
     slot: usize,
-    subject: Subject,
-    item: ReviewItem,
+    subject: Box<Subject>,
+    item: Box<ReviewItem>,
     action: String,
 ) -> Vec<Effect> {
     let dry_run = app.config().dry_run;
