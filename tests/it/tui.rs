@@ -874,7 +874,11 @@ async fn console_mouse_selects_rows_and_is_off_again_after_quit() {
             "1",
             "mouse reporting is on while the console runs"
         );
-        let screen = t.screen();
+        // Every page in (no spinner before the count): rows no longer move under the pointer.
+        let screen = t.wait_for("the queue loaded", Duration::from_secs(20), |s| {
+            let status = s.lines().rev().nth(1).unwrap_or("");
+            status.starts_with(|c: char| c.is_ascii_digit()) && status.contains("queued")
+        });
         // The third user row (screen row 6, 1-based 7): its name, then a click on it.
         let row = screen.lines().nth(6).unwrap().to_string();
         let name = row
