@@ -8,5 +8,6 @@ mod oncall;
 mod pictures;
 mod queue;
 mod reset;
+mod review;
 mod sandbox_cmd;
 mod tui;
