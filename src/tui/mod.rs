@@ -19,4 +19,6 @@ pub use theme::ThemeChoice;
 pub use ui::view;
 
 #[cfg(test)]
+mod loading_tests;
+#[cfg(test)]
 mod tests;
