@@ -3,9 +3,8 @@
 
 use super::http::{self, Params, decode_segment, header, json};
 use super::logster;
-use super::prng::Prng;
 use super::state::*;
-use super::{Shared, control, download, faults, main_app, png, ratelimit, sync};
+use super::{Shared, control, download, faults, main_app, pictures, png, ratelimit, sync};
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, Method};
@@ -56,7 +55,8 @@ pub async fn dispatch(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Re
     let internal = parts.headers.contains_key("x-sandbox-job");
     let is_static = path.starts_with("/images/")
         || path.starts_with("/user_avatar/")
-        || path.starts_with("/letter_avatar_proxy/");
+        || path.starts_with("/letter_avatar_proxy/")
+        || path.starts_with(pictures::PHOTO_PREFIX);
     let is_app = path.starts_with("/app/");
     let now = Instant::now();
 
@@ -976,36 +976,27 @@ fn serve_static(shared: &Shared, path: &str) -> Response {
         }
         p if p.starts_with("/user_avatar/") => {
             // /user_avatar/<host>/<username>/<size>/<upload_id>_2.png
-            let id = p
-                .rsplit('/')
+            let mut parts = p.rsplit('/');
+            let id = parts
                 .next()
                 .and_then(|f| f.split('_').next())
                 .and_then(|s| s.parse::<u64>().ok());
+            let username = parts.nth(1).unwrap_or("");
             match id.and_then(|id| st.uploads.get(&id)) {
                 Some(up) => match &up.bytes {
                     Some(b) => http::with_type(200, "image/png", b.as_ref().clone()),
-                    None => {
-                        let mut p = Prng::new(up.id);
-                        http::with_type(
-                            200,
-                            "image/png",
-                            png::solid(
-                                48,
-                                [
-                                    p.below(200) as u8 + 30,
-                                    p.below(200) as u8 + 30,
-                                    p.below(200) as u8 + 30,
-                                ],
-                            ),
-                        )
-                    }
+                    None => http::with_type(200, "image/png", pictures::avatar(username, up.id)),
                 },
                 None => http::with_type(404, "text/plain", "Not found"),
             }
         }
         p if p.starts_with("/letter_avatar_proxy/") => {
-            http::with_type(200, "image/png", png::solid(48, [0xb3, 0xb5, 0xb4]))
+            http::with_type(200, "image/png", pictures::letter_avatar(p))
         }
+        p if p.starts_with(pictures::PHOTO_PREFIX) => match pictures::photo_at(p) {
+            Some(b) => http::with_type(200, "image/png", b),
+            None => http::with_type(404, "text/plain", "Not found"),
+        },
         _ => http::with_type(404, "text/plain", "Not found"),
     }
 }

@@ -679,7 +679,8 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
                 reason: reason.to_string(),
                 flagged_at: flag_time,
                 photo_url: Some(format!(
-                    "https://idp.example.com/avatars/{}.jpg",
+                    "{base_url}{}{}.png",
+                    super::pictures::PHOTO_PREFIX,
                     f.external.unwrap_or("x")
                 )),
                 resolved: false,
@@ -825,7 +826,10 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
                     email: Some(u.email.clone()),
                     reason: reason.clone(),
                     flagged_at: flag_time,
-                    photo_url: Some(format!("https://idp.example.com/avatars/{external}.png")),
+                    photo_url: Some(format!(
+                        "{base_url}{}{external}.png",
+                        super::pictures::PHOTO_PREFIX
+                    )),
                     resolved: false,
                 });
             }

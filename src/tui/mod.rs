@@ -9,6 +9,8 @@
 pub mod app;
 pub mod effects;
 pub mod event;
+pub mod mouse;
+pub mod pictures;
 pub mod theme;
 pub mod ui;
 
@@ -22,3 +24,5 @@ pub use ui::view;
 mod loading_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_pictures;
