@@ -373,6 +373,7 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
         manual_groups: Vec::new(),
         uploaded_avatar_id: None,
         custom_upload_id: None,
+        gravatar_upload_id: None,
         sso: None,
         ip_address: Some(format!("203.0.113.{}", (id.unsigned_abs() % 250) + 1)),
         registration_ip_address: Some("198.51.100.7".into()),
