@@ -49,11 +49,17 @@ pub async fn run(
         execute!(io::stdout(), EnableMouseCapture)?;
     }
     let result = event_loop(&mut terminal, app, backend, renderer, &mut signals).await;
+    restore_terminal();
+    result
+}
+
+/// Gives the terminal back: mouse reporting off (harmless when it was never on), raw mode and
+/// the alternate screen off, the cursor shown (`ratatui::restore` leaves it as the last frame
+/// had it: hidden). For every way out, a signal's included.
+pub fn restore_terminal() {
     let _ = execute!(io::stdout(), DisableMouseCapture);
     ratatui::restore();
-    // `restore` leaves the cursor as the last frame had it (hidden).
     let _ = execute!(io::stdout(), crossterm::cursor::Show);
-    result
 }
 
 /// SIGTERM and SIGHUP, as a stream of the signal's name.
