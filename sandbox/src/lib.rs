@@ -62,6 +62,10 @@ pub struct Scenario {
     pub hide_admin_emails: bool,
     /// `verbose_discourse_connect_logging` and `verbose_upload_logging` at start.
     pub verbose_logging: bool,
+    /// Adds the demo's users whose reset ends each way a moderator meets (`seed.rs`,
+    /// "Demo outcomes"): one whose avatar job fails with a logged exception, one whose review
+    /// item another moderator changes as you act.
+    pub demo_outcomes: bool,
 }
 
 impl Default for Scenario {
@@ -81,16 +85,18 @@ impl Default for Scenario {
             split_filter: true,
             hide_admin_emails: false,
             verbose_logging: false,
+            demo_outcomes: false,
         }
     }
 }
 
 impl Scenario {
-    /// What `--demo` uses: timer logins every 5 s and verbose logging on.
+    /// What `--demo` uses: timer logins every 5 s, verbose logging on, and the demo outcomes.
     pub fn demo() -> Self {
         Scenario {
             login_interval: Some(Duration::from_secs(5)),
             verbose_logging: true,
+            demo_outcomes: true,
             ..Scenario::default()
         }
     }
@@ -356,7 +362,7 @@ pub(crate) fn config_toml_for(st: &state::State) -> String {
          [main_app]\n\
          flagged_url = {flagged}\n\
          token = {token}\n\
-         resolved_url = {resolved}\n",
+         resolved_url = {resolved}\n{reset}",
         url = st.base_url,
         url_q = q(&st.base_url),
         key = q(&st.api_key),
@@ -365,5 +371,12 @@ pub(crate) fn config_toml_for(st: &state::State) -> String {
         flagged = q(&format!("{}{}", st.base_url, main_app::FLAGGED_PATH)),
         token = q(&st.main_app_token),
         resolved = q(&format!("{}{}", st.base_url, main_app::RESOLVED_PATH)),
+        // The demo's downloads take a second; its stuck user should not keep a newcomer
+        // waiting the full default minute to see `unverified`.
+        reset = if st.scenario.demo_outcomes {
+            "\n[reset]\nverify_timeout_secs = 20\n"
+        } else {
+            ""
+        },
     )
 }

@@ -363,6 +363,17 @@ fn route(st: &mut State, ctx: &Ctx, auth: Auth) -> Routed {
         }
     };
 
+    // The demo's second moderator (`seed.rs`, demo outcomes) changes a restless item just
+    // before a staff member's action on it lands, once.
+    if m == "PUT"
+        && staff
+        && let ["review", id, "perform", _] = segs.as_slice()
+        && let Ok(id) = id.parse::<u64>()
+        && st.restless_reviews.remove(&id)
+    {
+        super::review::control(st, "POST", &format!("review/{id}/bump"), &Params::default());
+    }
+
     match (m.as_str(), segs.as_slice()) {
         // ---- users (`config/routes.rb`: both /u and /users) ----
         ("GET", [root, "by-external", id]) if is_users(root) => {
