@@ -104,7 +104,7 @@ pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
         let rows: Vec<_> = users.iter().map(row_json).collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into())
+            crate::jsonfmt::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into())
         );
     } else if !users.is_empty() || errors.is_empty() {
         print_table(&users);
