@@ -1392,7 +1392,9 @@ mod tests {
             summary: String::new(),
         };
         assert_eq!(
-            key_findings(&key_verdict(&down, "system", None)).problems.len(),
+            key_findings(&key_verdict(&down, "system", None))
+                .problems
+                .len(),
             1
         );
     }

@@ -529,7 +529,11 @@ fn parse_base_url(cx: &Ctx<'_>, v: &Spanned<String>, key: &str) -> Result<Url, C
             format!(
                 "{key}: remove the {} from \"{}\": it must be the forum's address only (paths are \
                  added to it)",
-                if url.query().is_some() { "?query" } else { "#fragment" },
+                if url.query().is_some() {
+                    "?query"
+                } else {
+                    "#fragment"
+                },
                 crate::sanitize::redact_userinfo(v.get_ref().trim())
             ),
         ));
@@ -1011,7 +1015,9 @@ fn read_config_text(path: &Path) -> std::io::Result<String> {
     }
     let f = opts.open(path)?;
     if !f.metadata()?.is_file() {
-        return Err(std::io::Error::other("the config file is not a regular file"));
+        return Err(std::io::Error::other(
+            "the config file is not a regular file",
+        ));
     }
     let mut bytes = Vec::new();
     f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
@@ -1020,8 +1026,12 @@ fn read_config_text(path: &Path) -> std::io::Result<String> {
             "the config file is larger than the {MAX_CONFIG_BYTES} bytes a config can be"
         )));
     }
-    String::from_utf8(bytes)
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "the config file is not UTF-8 text"))
+    String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the config file is not UTF-8 text",
+        )
+    })
 }
 
 fn project_dirs() -> Option<directories::ProjectDirs> {
@@ -1446,8 +1456,16 @@ mouse = true
     #[test]
     fn values_that_cannot_work_are_refused_naming_the_key() {
         for (text, key, line) in [
-            ("[discourse]\nurl = \"https://f.example.com/?x=1\"\n", "discourse.url", 2),
-            ("[discourse]\nurl = \"https://f.example.com/#top\"\n", "discourse.url", 2),
+            (
+                "[discourse]\nurl = \"https://f.example.com/?x=1\"\n",
+                "discourse.url",
+                2,
+            ),
+            (
+                "[discourse]\nurl = \"https://f.example.com/#top\"\n",
+                "discourse.url",
+                2,
+            ),
             (
                 &format!("{MINIMAL}[main_app]\nflagged_url = \"https://a.example/f#x\"\n"),
                 "main_app.flagged_url",
@@ -1458,7 +1476,11 @@ mouse = true
                 "reset.verify_timeout_secs",
                 4,
             ),
-            (&format!("{MINIMAL}timeout_secs = 86400\n"), "discourse.timeout_secs", 3),
+            (
+                &format!("{MINIMAL}timeout_secs = 86400\n"),
+                "discourse.timeout_secs",
+                3,
+            ),
             (
                 &format!("{MINIMAL}requests_per_minute = 4294967295\n"),
                 "discourse.requests_per_minute",
@@ -1469,7 +1491,11 @@ mouse = true
                 "discourse.requests_per_minute",
                 3,
             ),
-            (&format!("{MINIMAL}timeout_secs = -1\n"), "discourse.timeout_secs", 3),
+            (
+                &format!("{MINIMAL}timeout_secs = -1\n"),
+                "discourse.timeout_secs",
+                3,
+            ),
         ] {
             let e = err(text);
             assert_eq!(e.key.as_deref(), Some(key), "{text}: {e}");
@@ -1511,7 +1537,12 @@ mouse = true
         assert!(e.message.contains("directory"), "{e}");
         let big = dir.join("big.toml");
         std::fs::write(&big, "#".repeat(MAX_CONFIG_BYTES as usize + 1)).unwrap();
-        assert!(Config::load_file(&big).unwrap_err().message.contains("bytes"));
+        assert!(
+            Config::load_file(&big)
+                .unwrap_err()
+                .message
+                .contains("bytes")
+        );
         #[cfg(unix)]
         {
             let started = std::time::Instant::now();

@@ -58,7 +58,11 @@ impl<F: Formatter> Formatter for Escaping<F> {
     fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
         self.0.end_array(w)
     }
-    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         self.0.begin_array_value(w, first)
     }
     fn end_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
@@ -70,7 +74,11 @@ impl<F: Formatter> Formatter for Escaping<F> {
     fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
         self.0.end_object(w)
     }
-    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         self.0.begin_object_key(w, first)
     }
     fn end_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
@@ -102,7 +110,9 @@ fn unscrubbed<T: Serialize + ?Sized, F: Formatter>(value: &T, f: F) -> serde_jso
 /// scrubber uses it to know a secret's escaped form.
 pub fn escaped_form(text: &str) -> String {
     let s = unscrubbed(text, CompactFormatter).unwrap_or_default();
-    s.get(1..s.len().saturating_sub(1)).unwrap_or("").to_string()
+    s.get(1..s.len().saturating_sub(1))
+        .unwrap_or("")
+        .to_string()
 }
 
 /// One line of JSON (the audit log, `logs --follow --json`).
@@ -139,7 +149,8 @@ mod tests {
 
     #[test]
     fn non_printing_characters_are_escaped() {
-        let v = json!({"name": "ad\u{200b}min\u{202e}\u{85}\u{7f}\u{2028}\u{e0041}", "ok": "山田 🙂"});
+        let v =
+            json!({"name": "ad\u{200b}min\u{202e}\u{85}\u{7f}\u{2028}\u{e0041}", "ok": "山田 🙂"});
         let s = to_string(&v).unwrap();
         assert_eq!(
             s,

@@ -73,7 +73,11 @@ pub enum MainAppError {
         bound_secs: u64,
     },
     #[error("main app {url}: still HTTP {status} after {waits} waits")]
-    StillBusy { url: String, status: u16, waits: u32 },
+    StillBusy {
+        url: String,
+        status: u16,
+        waits: u32,
+    },
     #[error("main app {url}: the answer is larger than {limit}: stopped reading it")]
     TooLarge { url: String, limit: String },
     #[error("main app {url}: {message}")]
@@ -143,25 +147,32 @@ impl MainAppClient {
         }
     }
 
-    /// Fetches one page of flagged users. A 429 or 503 is waited out when it asks for no more
-    /// than [`MAX_RETRY_WAIT`] (said on standard error in the CLI), and refused at once when it
-    /// asks for more.
-    pub async fn fetch_page(&self, url: &Url) -> Result<AppPage, MainAppError> {
+    /// Sends one request with the token; a 429 or 503 is waited out when it asks for no more
+    /// than [`MAX_RETRY_WAIT`] (said on standard error in the CLI, like Discourse's), and
+    /// refused at once when it asks for more. Bodies are read with the JSON cap. Returns the
+    /// status, whether the answer is HTML, and the body.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        json: Option<&Value>,
+    ) -> Result<(u16, bool, Vec<u8>), MainAppError> {
         let shown = url_for_errors(url);
         let mut waits = 0;
-        let (status, html, body) = loop {
+        loop {
             let started = Instant::now();
-            let resp = self
+            let mut req = self
                 .http
-                .get(url.clone())
+                .request(method.clone(), url.clone())
                 .header(
                     AUTHORIZATION,
                     format!("Bearer {}", self.settings.token.expose()),
                 )
-                .header(ACCEPT, "application/json")
-                .send()
-                .await;
-            let resp = match resp {
+                .header(ACCEPT, "application/json");
+            if let Some(body) = json {
+                req = req.json(body);
+            }
+            let resp = match req.send().await {
                 Ok(r) => r,
                 Err(e) => {
                     let message = if e.is_timeout() {
@@ -169,7 +180,7 @@ impl MainAppClient {
                     } else {
                         "could not connect".to_string()
                     };
-                    self.report("GET", url, None, started, &message);
+                    self.report(method.as_str(), url, None, started, &message);
                     return Err(MainAppError::Network {
                         url: shown,
                         message,
@@ -186,49 +197,56 @@ impl MainAppClient {
                 Ok(b) => b,
                 Err(crate::net::CappedError::TooLarge { limit }) => {
                     let limit = crate::net::human_size(limit);
-                    self.report("GET", url, Some(status), started, &format!("over {limit}"));
+                    let note = format!("over {limit}");
+                    self.report(method.as_str(), url, Some(status), started, &note);
                     return Err(MainAppError::TooLarge { url: shown, limit });
                 }
                 Err(crate::net::CappedError::Body(e)) => {
                     let message = crate::discourse::client::describe_reqwest_error(&e);
-                    self.report("GET", url, Some(status), started, &message);
+                    self.report(method.as_str(), url, Some(status), started, &message);
                     return Err(MainAppError::Network {
                         url: shown,
                         message,
                     });
                 }
             };
-            self.report("GET", url, Some(status), started, "");
-            if matches!(status, 429 | 503) {
-                let asked = crate::net::retry_after(&headers, &body);
-                // A 503 without a Retry-After is an outage, not a request to wait.
-                let wait = match (status, asked) {
-                    (_, Some(w)) => w,
-                    (429, None) => Duration::from_secs(10),
-                    _ => break (status, html, body),
-                };
-                if wait > MAX_RETRY_WAIT {
-                    return Err(MainAppError::WaitTooLong {
-                        url: shown,
-                        status,
-                        asked_secs: wait.as_secs(),
-                        bound_secs: MAX_RETRY_WAIT.as_secs(),
-                    });
-                }
-                waits += 1;
-                if waits > MAX_WAITS {
-                    return Err(MainAppError::StillBusy {
-                        url: shown,
-                        status,
-                        waits: MAX_WAITS,
-                    });
-                }
-                crate::discourse::client::announce_wait("the main app", &shown, wait);
-                tokio::time::sleep(wait).await;
-                continue;
+            self.report(method.as_str(), url, Some(status), started, "");
+            if !matches!(status, 429 | 503) {
+                return Ok((status, html, body));
             }
-            break (status, html, body);
-        };
+            // A 503 without a Retry-After is an outage, not a request to wait.
+            let wait = match (status, crate::net::retry_after(&headers, &body)) {
+                (_, Some(w)) => w,
+                (429, None) => Duration::from_secs(10),
+                _ => return Ok((status, html, body)),
+            };
+            if wait > MAX_RETRY_WAIT {
+                let e = MainAppError::WaitTooLong {
+                    url: shown,
+                    status,
+                    asked_secs: wait.as_secs(),
+                    bound_secs: MAX_RETRY_WAIT.as_secs(),
+                };
+                crate::discourse::client::announce_refusal(&e.to_string());
+                return Err(e);
+            }
+            waits += 1;
+            if waits > MAX_WAITS {
+                return Err(MainAppError::StillBusy {
+                    url: shown,
+                    status,
+                    waits: MAX_WAITS,
+                });
+            }
+            crate::discourse::client::announce_wait("the main app", &shown, wait);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Fetches one page of flagged users.
+    pub async fn fetch_page(&self, url: &Url) -> Result<AppPage, MainAppError> {
+        let shown = url_for_errors(url);
+        let (status, html, body) = self.send(reqwest::Method::GET, url, None).await?;
         match status {
             401 | 403 => return Err(MainAppError::Unauthorized { url: shown, status }),
             s if !(200..300).contains(&s) => {
@@ -262,24 +280,7 @@ impl MainAppClient {
             return Ok(());
         };
         let shown = url_for_errors(&url);
-        let started = Instant::now();
-        let resp = self
-            .http
-            .post(url.clone())
-            .header(
-                AUTHORIZATION,
-                format!("Bearer {}", self.settings.token.expose()),
-            )
-            .header(ACCEPT, "application/json")
-            .json(body)
-            .send()
-            .await
-            .map_err(|_| MainAppError::Network {
-                url: shown.clone(),
-                message: "could not connect".into(),
-            })?;
-        let status = resp.status().as_u16();
-        self.report("POST", &url, Some(status), started, "");
+        let (status, _, _) = self.send(reqwest::Method::POST, &url, Some(body)).await?;
         match status {
             200..=299 => Ok(()),
             401 | 403 => Err(MainAppError::Unauthorized { url: shown, status }),

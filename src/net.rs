@@ -116,7 +116,7 @@ pub enum CappedError {
 
 /// `limit` for people: `16 MB`, `512 kB`.
 pub fn human_size(limit: usize) -> String {
-    if limit >= 1024 * 1024 && limit % (1024 * 1024) == 0 {
+    if limit >= 1024 * 1024 && limit.is_multiple_of(1024 * 1024) {
         format!("{} MB", limit / (1024 * 1024))
     } else if limit >= 1024 {
         format!("{} kB", limit.div_ceil(1024))
@@ -128,7 +128,10 @@ pub fn human_size(limit: usize) -> String {
 /// Reads a body, never holding more than `limit` bytes (plus one network chunk): a
 /// `Content-Length` over the limit is refused before reading, and a body without one is cut off
 /// as soon as it passes the limit. Memory stays near the cap whatever the server sends.
-pub async fn read_capped(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, CappedError> {
+pub async fn read_capped(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, CappedError> {
     let declared = resp.content_length();
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(CappedError::TooLarge { limit });
@@ -148,7 +151,10 @@ pub async fn read_capped(mut resp: reqwest::Response, limit: usize) -> Result<Ve
 /// "retry again in N seconds" text of its per-IP limiter (`lib/middleware/request_tracker.rb`).
 /// Never panics: NaN, infinities, negatives and absurd values are clamped to 1 s..~115 days
 /// (kept large so the message can say how long was asked).
-pub fn retry_after(headers: &reqwest::header::HeaderMap, body: &[u8]) -> Option<std::time::Duration> {
+pub fn retry_after(
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+) -> Option<std::time::Duration> {
     let header = headers
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
@@ -156,7 +162,10 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap, body: &[u8]) -> Option<
     let seconds = header.and_then(|v| v.parse::<f64>().ok());
     let date = || {
         let at = chrono::DateTime::parse_from_rfc2822(header?).ok()?;
-        Some((at.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_milliseconds() as f64 / 1000.0)
+        Some(
+            (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_milliseconds() as f64
+                / 1000.0,
+        )
     };
     let extras = || {
         serde_json::from_slice::<serde_json::Value>(body)

@@ -48,9 +48,9 @@ fn in_emoji_sequence(prev: Option<char>, c: char, next: Option<char>) -> bool {
     let pict_before = prev.is_some_and(|p| is_pictographic(p) || is_emoji_modifier(p));
     match c {
         '\u{200d}' => pict_before && next.is_some_and(is_pictographic),
-        '\u{fe0e}' | '\u{fe0f}' => prev.is_some_and(|p| {
-            is_pictographic(p) || p.is_ascii_digit() || p == '#' || p == '*'
-        }),
+        '\u{fe0e}' | '\u{fe0f}' => {
+            prev.is_some_and(|p| is_pictographic(p) || p.is_ascii_digit() || p == '#' || p == '*')
+        }
         '\u{fe00}'..='\u{fe0d}' => prev.is_some_and(|p| !p.is_ascii() && !is_invisible(p)),
         '\u{e0020}'..='\u{e007f}' => {
             prev.is_some_and(|p| p == '\u{1f3f4}' || ('\u{e0020}'..='\u{e007f}').contains(&p))
@@ -240,7 +240,10 @@ mod tests {
     fn invisible_characters_show_and_emoji_sequences_stay() {
         assert_eq!(clean("ad\u{200b}min"), "ad\\u{200b}min");
         assert_eq!(clean("a\u{2060}b\u{feff}c"), "a\\u{2060}b\\u{feff}c");
-        assert_eq!(clean("x\u{2066}y\u{2069}\u{61c}"), "x\\u{2066}y\\u{2069}\\u{61c}");
+        assert_eq!(
+            clean("x\u{2066}y\u{2069}\u{61c}"),
+            "x\\u{2066}y\\u{2069}\\u{61c}"
+        );
         assert_eq!(clean("admin\u{fe0f}"), "admin\\u{fe0f}");
         assert_eq!(clean("line\u{2028}two"), "line two");
         for kept in [

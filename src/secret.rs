@@ -62,6 +62,9 @@ struct Needle {
 #[derive(Debug, Clone, Default)]
 pub struct Scrubber {
     needles: Vec<Needle>,
+    /// The needles that can start with a given character (its raw form, either case for hex),
+    /// so most positions of a text are passed over with one lookup. `%` and `+` can start any.
+    by_first: std::collections::HashMap<char, Vec<usize>>,
 }
 
 impl Scrubber {
@@ -107,7 +110,28 @@ impl Scrubber {
             }
         }
         // Longest first: a form that contains another is replaced whole.
-        self.needles.sort_by(|a, b| b.chars.len().cmp(&a.chars.len()));
+        self.needles
+            .sort_by_key(|n| std::cmp::Reverse(n.chars.len()));
+        self.by_first.clear();
+        for (i, n) in self.needles.iter().enumerate() {
+            let c = n.chars[0];
+            let mut firsts = vec![c, '%'];
+            if n.any_case {
+                firsts.extend([c.to_ascii_lowercase(), c.to_ascii_uppercase()]);
+            }
+            if c == ' ' {
+                firsts.push('+');
+            }
+            firsts.sort_unstable();
+            firsts.dedup();
+            for f in firsts {
+                self.by_first.entry(f).or_default().push(i);
+            }
+        }
+    }
+
+    fn candidates(&self, c: char) -> &[usize] {
+        self.by_first.get(&c).map_or(&[], Vec::as_slice)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -123,14 +147,14 @@ impl Scrubber {
         let mut i = 0;
         let bytes = text.as_bytes();
         'outer: while i < bytes.len() {
-            for n in &self.needles {
-                if let Some(end) = match_at(text, i, n) {
+            let c = text[i..].chars().next().expect("i is on a char boundary");
+            for &k in self.candidates(c) {
+                if let Some(end) = match_at(text, i, &self.needles[k]) {
                     out.push_str(REDACTED);
                     i = end;
                     continue 'outer;
                 }
             }
-            let c = text[i..].chars().next().expect("i is on a char boundary");
             out.push(c);
             i += c.len_utf8();
         }
@@ -139,9 +163,11 @@ impl Scrubber {
 
     /// Does any form of any secret occur in `text`?
     pub fn finds(&self, text: &str) -> bool {
-        (0..text.len())
-            .filter(|i| text.is_char_boundary(*i))
-            .any(|i| self.needles.iter().any(|n| match_at(text, i, n).is_some()))
+        text.char_indices().any(|(i, c)| {
+            self.candidates(c)
+                .iter()
+                .any(|&k| match_at(text, i, &self.needles[k]).is_some())
+        })
     }
 }
 
@@ -225,8 +251,7 @@ fn match_at(text: &str, start: usize, n: &Needle) -> Option<usize> {
 /// The secrets of this process, known once the configuration is loaded. Every sink that writes
 /// text a person or a file will see (standard output and error, the audit, the app log, the
 /// console) scrubs through this.
-static GLOBAL: std::sync::RwLock<Option<std::sync::Arc<Scrubber>>> =
-    std::sync::RwLock::new(None);
+static GLOBAL: std::sync::RwLock<Option<std::sync::Arc<Scrubber>>> = std::sync::RwLock::new(None);
 
 /// Adds secrets to the process-wide scrubber (built once per secret, not per message).
 pub fn register<'a>(secrets: impl IntoIterator<Item = &'a Secret>) {
@@ -302,7 +327,10 @@ mod tests {
             let out = sc.scrub(&framed);
             assert!(out.contains("[redacted]"), "{framed:?} -> {out:?}");
             assert!(!sc.finds(&out), "{framed:?} -> {out:?}");
-            assert!(out.starts_with("before ") && out.ends_with(" after"), "{out:?}");
+            assert!(
+                out.starts_with("before ") && out.ends_with(" after"),
+                "{out:?}"
+            );
         }
     }
 

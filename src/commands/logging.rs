@@ -64,7 +64,8 @@ mod tests {
     fn log_lines_are_scrubbed_and_escaped() {
         crate::secret::register(&[crate::secret::Secret::new("log-writer-secret-1")]);
         let mut w = SafeWriter(Vec::new());
-        w.write_all(b"x=log-writer-secret-1 forged\nline \x1b[31m\n").unwrap();
+        w.write_all(b"x=log-writer-secret-1 forged\nline \x1b[31m\n")
+            .unwrap();
         let out = String::from_utf8(w.0).unwrap();
         assert_eq!(out, "x=[redacted] forged\\u000aline \\u001b[31m\n");
     }

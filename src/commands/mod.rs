@@ -152,12 +152,15 @@ async fn prepare_server(ctx: &mut Context) -> Result<Option<DemoHandle>, ExitCod
 /// Runs the parsed command line.
 pub async fn dispatch(cli: Cli) -> ExitCode {
     // Secrets from the environment are known before anything can print them.
-    let from_env: Vec<crate::secret::Secret> =
-        [config::ENV_API_KEY, config::ENV_SSO_SECRET, config::ENV_MAIN_APP_TOKEN]
-            .iter()
-            .filter_map(|k| std::env::var(k).ok())
-            .map(crate::secret::Secret::new)
-            .collect();
+    let from_env: Vec<crate::secret::Secret> = [
+        config::ENV_API_KEY,
+        config::ENV_SSO_SECRET,
+        config::ENV_MAIN_APP_TOKEN,
+    ]
+    .iter()
+    .filter_map(|k| std::env::var(k).ok())
+    .map(crate::secret::Secret::new)
+    .collect();
     crate::secret::register(&from_env);
     let mut ctx = Context::new(&cli.global, config::data_dir());
     match cli.command {

@@ -863,6 +863,14 @@ pub fn announce_waits_on_stderr(on: bool) {
     ANNOUNCE_WAITS.store(on, Ordering::SeqCst);
 }
 
+/// Says on standard error, at once, that a wait past the bound was refused (a background
+/// request's error would otherwise reach only the log).
+pub fn announce_refusal(message: &str) {
+    if ANNOUNCE_WAITS.load(Ordering::SeqCst) {
+        eprintln!("{}", sanitize::clean(message));
+    }
+}
+
 /// Says on standard error that `who` asked us to wait, before the wait starts.
 pub fn announce_wait(who: &str, what: &str, wait: Duration) {
     if ANNOUNCE_WAITS.load(Ordering::SeqCst) {
