@@ -9,6 +9,8 @@
 pub mod app;
 pub mod effects;
 pub mod event;
+pub mod mouse;
+pub mod pictures;
 pub mod theme;
 pub mod ui;
 
@@ -20,3 +22,5 @@ pub use ui::view;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_pictures;

@@ -6,6 +6,7 @@ mod client;
 mod common;
 mod faults;
 mod oncall;
+mod pictures;
 mod queue;
 mod reset;
 mod tui;

@@ -59,6 +59,11 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     ("S", "toggle verbose_discourse_connect_logging (asks first)"),
     ("U", "toggle verbose_upload_logging (asks first)"),
+    ("", "Pictures"),
+    (
+        "o",
+        "open the avatar in the browser; o again: the main app's photo",
+    ),
     ("", "Other"),
     ("?", "this help"),
     ("q, Ctrl-c", "quit (asks first while resets run)"),
