@@ -9,4 +9,5 @@ mod oncall;
 mod pictures;
 mod queue;
 mod reset;
+mod review;
 mod tui;
