@@ -125,6 +125,58 @@ pub fn to_string_pretty<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<
     write(value, PrettyFormatter::new())
 }
 
+/// A pretty serializer that escapes non-printing characters, for streaming large documents
+/// (write into [`SafeLines`] so the output is scrubbed too).
+pub fn pretty_serializer<W: io::Write>(
+    w: W,
+) -> serde_json::Serializer<W, Escaping<PrettyFormatter<'static>>> {
+    serde_json::Serializer::with_formatter(w, Escaping(PrettyFormatter::new()))
+}
+
+/// A writer that scrubs what passes through it one line at a time, for streamed pretty JSON:
+/// a JSON string never holds a raw newline, so no secret can straddle two lines. The last,
+/// unterminated line goes out on `flush`.
+pub struct SafeLines<W: io::Write> {
+    inner: W,
+    pending: Vec<u8>,
+}
+
+impl<W: io::Write> SafeLines<W> {
+    pub fn new(inner: W) -> Self {
+        SafeLines {
+            inner,
+            pending: Vec::new(),
+        }
+    }
+
+    fn emit(&mut self, line: &[u8]) -> io::Result<()> {
+        let text = String::from_utf8_lossy(line);
+        self.inner.write_all(sanitize::for_json(&text).as_bytes())
+    }
+}
+
+impl<W: io::Write> io::Write for SafeLines<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        if let Some(last_nl) = self.pending.iter().rposition(|b| *b == b'\n') {
+            let rest = self.pending.split_off(last_nl + 1);
+            let done = std::mem::replace(&mut self.pending, rest);
+            for line in done.split_inclusive(|b| *b == b'\n') {
+                self.emit(line)?;
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            self.emit(&rest)?;
+        }
+        self.inner.flush()
+    }
+}
+
 /// `text` with every non-ASCII character as `\uXXXX` (how other JSON writers, Ruby's and
 /// Python's among them, may echo a value back).
 pub fn escape_all_non_ascii(text: &str) -> String {
@@ -161,6 +213,20 @@ mod tests {
         assert!(s.chars().all(|c| !needs_escape(c)));
         let pretty = to_string_pretty(&v).unwrap();
         assert!(pretty.contains("\n  \"name\": \"ad\\u200bmin"), "{pretty}");
+    }
+
+    #[test]
+    fn streamed_lines_are_scrubbed() {
+        use std::io::Write;
+        crate::secret::register(&[crate::secret::Secret::new("stream-secret-42")]);
+        let mut out = SafeLines::new(Vec::new());
+        let mut ser = pretty_serializer(&mut out);
+        json!([{"k": "stream-secret-42\u{200b}"}])
+            .serialize(&mut ser)
+            .unwrap();
+        out.flush().unwrap();
+        let text = String::from_utf8(out.inner).unwrap();
+        assert_eq!(text, "[\n  {\n    \"k\": \"[redacted]\\u200b\"\n  }\n]");
     }
 
     #[test]
