@@ -177,6 +177,10 @@ pub struct LogsArgs {
     /// Print JSON (one array; with --follow, one object a line)
     #[arg(long)]
     pub json: bool,
+
+    /// Every message, not only SSO, upload and error (job exception) lines
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Clone, Subcommand)]

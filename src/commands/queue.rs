@@ -99,7 +99,8 @@ pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
     for e in &errors {
         eprintln!("error: {e}");
     }
-    let users = crate::queue::merge(items);
+    let mut users = crate::queue::merge(items);
+    fill_external_ids(&session.discourse, &mut users).await;
     if args.json {
         let rows: Vec<_> = users.iter().map(row_json).collect();
         println!(
@@ -113,6 +114,48 @@ pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         failed(format!("{} source(s) failed", errors.len()))
+    }
+}
+
+/// Discourse's review queue names users by Discourse id only; their external id is in the admin
+/// record (`single_sign_on_record`), which the console reads when it shows a user. Read it here
+/// too, so `queue` and the console say the same. One request a user, at background priority (a
+/// console running beside this keeps its share); a failed read leaves the id unknown (`null`).
+async fn fill_external_ids(
+    client: &crate::discourse::client::DiscourseClient,
+    users: &mut [QueuedUser],
+) {
+    use futures::StreamExt;
+    let bg = client.background();
+    let wanted: Vec<(usize, u64)> = users
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| u.external_id.is_none())
+        .filter_map(|(i, u)| Some((i, u.discourse_id?)))
+        .collect();
+    let found: Vec<(usize, Option<String>)> = futures::stream::iter(wanted)
+        .map(|(i, id)| {
+            let bg = &bg;
+            async move {
+                let ext = match i64::try_from(id) {
+                    Ok(id) => bg.admin_user(id).await.ok().and_then(|a| {
+                        a.single_sign_on_record
+                            .as_ref()
+                            .and_then(|r| r.to_model())
+                            .map(|r| r.external_id)
+                    }),
+                    Err(_) => None,
+                };
+                (i, ext)
+            }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    for (i, ext) in found {
+        if let Some(ext) = ext {
+            users[i].external_id = Some(sanitize::clean(&ext));
+        }
     }
 }
 

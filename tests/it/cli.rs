@@ -91,7 +91,7 @@ fn help_lists_every_subcommand_and_global_flag() {
                 "--json",
             ],
         ),
-        ("logs", &["--user", "--follow", "--json"]),
+        ("logs", &["--user", "--follow", "--json", "--all"]),
         ("sandbox", &["--port", "--flagged", "--seed"]),
         ("sso", &["sign", "decode"]),
         ("config", &["path", "check", "example"]),
