@@ -234,6 +234,8 @@ pub enum ConfigCommand {
     Check,
     /// Print an example config file
     Example,
+    /// Write the example to the config path (creating its folder, mode 0600); never overwrites
+    Init,
 }
 
 #[cfg(test)]
