@@ -214,7 +214,8 @@ async fn logs_follow_sees_new_lines() {
     sb.set_setting("verbose_discourse_connect_logging", "true");
     let s = Scratch::new("logs-follow");
     let cfg = s.write("config.toml", &sb.config_toml());
-    sb.add_log(2, "marker before follow");
+    // An error line: shown without --all.
+    sb.add_log(3, "marker before follow");
 
     let mut child = bin(&s, &cfg, &["logs", "--follow"])
         .stdout(Stdio::piped())
