@@ -1787,7 +1787,7 @@ fn perform(app: &mut App, action: Action) -> Vec<Effect> {
                 let reset = app.cfg.keymap.hint(Action::ResetMarked);
                 app.say(
                     format!(
-                        "range of {} marked: {reset} resets the marked users",
+                        "range of {} added: {reset} resets every marked user",
                         end + 1 - a
                     ),
                     false,

@@ -1264,7 +1264,10 @@ fn counts_say_each_thing_once_and_in_good_english() {
     let screen = text(&render(&app, 120, 30));
     assert!(screen.contains("3 marked"), "{screen}");
     assert!(!screen.contains("3 marked · 3 marked"), "{screen}");
-    assert!(screen.contains("R resets the marked users"), "{screen}");
+    assert!(
+        screen.contains("range of 3 added: R resets every marked user"),
+        "{screen}"
+    );
 
     // One match, several matches.
     let mut app = app3(cfg());
