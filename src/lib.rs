@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod discourse;
+pub mod images;
 pub mod main_app;
 pub mod model;
 pub mod net;

@@ -29,8 +29,12 @@ pub async fn handle(
     query: Option<&str>,
     body: &[u8],
 ) -> Response {
-    let q = Params(sso::parse_params(query.unwrap_or("")).unwrap_or_default());
-    let b = Params(sso::parse_params(&String::from_utf8_lossy(body)).unwrap_or_default());
+    let parse = |s: &str| {
+        let (m, a) = sso::parse_params(s).unwrap_or_default();
+        Params(m, a)
+    };
+    let q = parse(query.unwrap_or(""));
+    let b = parse(&String::from_utf8_lossy(body));
     let p = Params::merged(&q, &b);
     let rest = path.trim_start_matches("/sandbox").trim_start_matches('/');
     let mut st = shared.lock();

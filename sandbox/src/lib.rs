@@ -14,6 +14,7 @@ mod faults;
 mod http;
 pub mod logster;
 mod main_app;
+pub mod pictures;
 pub mod png;
 pub mod prng;
 pub mod ratelimit;

@@ -104,6 +104,7 @@ pub struct ConsoleBackend {
     audit: Arc<audit::AuditLog>,
     read_only: bool,
     exchanges: broadcast::Sender<Exchange>,
+    pictures: crate::images::fetch::Fetcher,
 }
 
 impl ConsoleBackend {
@@ -116,6 +117,14 @@ impl ConsoleBackend {
         let engine = Arc::new(session.engine(Session::reset_options(config, None, false, dry_run)));
         let dry_engine =
             Arc::new(session.engine(Session::reset_options(config, None, false, true)));
+        // Pictures go over the shared client but never through the Discourse client: no
+        // Api-Key, no budget. The main-app token may go to the main app's origin only.
+        let app_token = config
+            .main_app
+            .as_ref()
+            .and_then(|m| Some((m.flagged_url.origin(), m.token.clone()?)))
+            .map(|(origin, token)| crate::images::fetch::AppToken { origin, token });
+        let pictures = crate::images::fetch::Fetcher::new(session.http.clone(), app_token);
         ConsoleBackend {
             hints: Hints::default(),
             dry_run,
@@ -128,6 +137,7 @@ impl ConsoleBackend {
             audit: session.audit.clone(),
             read_only,
             exchanges: tx,
+            pictures,
         }
     }
 }
@@ -484,6 +494,11 @@ impl Backend for ConsoleBackend {
     fn exchanges(&self) -> Option<broadcast::Receiver<Exchange>> {
         Some(self.exchanges.subscribe())
     }
+
+    fn fetch_image(&self, url: String) -> BoxFuture<'static, Result<Vec<u8>, String>> {
+        let fetcher = self.pictures.clone();
+        async move { fetcher.get(&url).await }.boxed()
+    }
 }
 
 /// Seconds, rounded up, for countdowns.
@@ -536,12 +551,17 @@ pub async fn run(ctx: &Context) -> ExitCode {
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         sources,
         initial_user: ctx.user.clone(),
+        // Decided for the terminal by `tui::run` (it asks the terminal what it can draw).
+        images: false,
+        mouse: config.ui.mouse,
+        forum: Some(config.discourse.url.clone()),
+        main_app: config.main_app.as_ref().map(|m| m.flagged_url.clone()),
         keymap: config.keys.clone(),
     })
     .with_sso_decoder(Arc::new(|s: &str| {
         crate::discourse::sso::decode(s).ok().map(|d| d.fields)
     }));
-    match crate::tui::run(app, backend).await {
+    match crate::tui::run(app, backend, config.ui.images).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => failed(format!("the terminal failed: {e}")),
     }

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent};
 
 use crate::model::{Exchange, LogLine, Outcome, QueuedUser, Source, Strategy, UserRef};
 use crate::queue::Queue;
@@ -51,6 +51,14 @@ pub struct AppConfig {
     pub sources: Vec<Source>,
     /// `--user USER`: open on that user.
     pub initial_user: Option<String>,
+    /// Draw the avatar and the app photo (`ui.images` not off, colour available).
+    pub images: bool,
+    /// `ui.mouse`: clicks and the wheel.
+    pub mouse: bool,
+    /// The forum's address, to resolve avatar templates against.
+    pub forum: Option<url::Url>,
+    /// The main app's `flagged_url`, to resolve relative photo URLs against.
+    pub main_app: Option<url::Url>,
     /// The keys in force (`[keys]` of the config over the defaults).
     pub keymap: Keymap,
 }
@@ -66,6 +74,10 @@ impl Default for AppConfig {
             no_color: false,
             sources: vec![Source::App, Source::Discourse],
             initial_user: None,
+            images: false,
+            mouse: false,
+            forum: None,
+            main_app: None,
             keymap: Keymap::default(),
         }
     }
@@ -108,6 +120,17 @@ pub enum Msg {
         result: Result<bool, String>,
     },
     Budget(BudgetStatus),
+    /// A picture fetched and decoded (or why not).
+    ImageLoaded {
+        url: String,
+        result: Result<Arc<crate::images::Picture>, String>,
+    },
+    /// The browser was asked to open a picture: the opener's name, or why not.
+    Opened {
+        what: String,
+        result: Result<String, String>,
+    },
+    Mouse(MouseEvent),
 }
 
 /// What `update` asks the world to do.
@@ -137,6 +160,15 @@ pub enum Effect {
     ToggleSetting {
         setting: Setting,
         enable: bool,
+    },
+    /// Fetch a picture (no credentials, not budgeted) and decode it off the UI thread.
+    FetchImage {
+        url: String,
+    },
+    /// Open a picture in the browser; `what` names it for the status line.
+    OpenUrl {
+        url: String,
+        what: String,
     },
     Quit,
 }
@@ -365,6 +397,10 @@ pub struct App {
     message_ttl: u32,
     sso_decode: Option<SsoDecoder>,
 
+    // Pictures.
+    pub(crate) pictures: crate::images::cache::Cache,
+    /// The row `o` last opened a picture of, and how many times: `o` again opens the next one.
+    pub(crate) open_turn: Option<(usize, usize)>,
     /// `:` lines run, oldest first, and where ↑/↓ is in them (`None`: the line being typed).
     pub(crate) cmd_history: Vec<String>,
     cmd_hist_pos: Option<usize>,
@@ -440,6 +476,8 @@ impl App {
             message: None,
             message_ttl: 0,
             sso_decode: None,
+            pictures: Default::default(),
+            open_turn: None,
             cmd_history: Vec::new(),
             cmd_hist_pos: None,
             cmd_draft: String::new(),
@@ -668,7 +706,7 @@ impl App {
         self.offset = self.offset.min(max_offset);
     }
 
-    fn select(&mut self, index: usize) {
+    pub(crate) fn select(&mut self, index: usize) {
         let index = index.min(self.visible.len().saturating_sub(1));
         if index != self.sel {
             self.detail_scroll = 0;
@@ -726,7 +764,7 @@ impl App {
         self.rebuild_log_view();
     }
 
-    fn say(&mut self, text: impl Into<String>, error: bool) {
+    pub(crate) fn say(&mut self, text: impl Into<String>, error: bool) {
         self.message = Some((sanitize::clean(&text.into()), error));
         self.message_ttl = MESSAGE_TICKS;
         self.redraw = true;
@@ -911,6 +949,15 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
+        Msg::ImageLoaded { url, result } => {
+            super::pictures::on_loaded(app, url, result);
+            vec![]
+        }
+        Msg::Opened { what, result } => {
+            super::pictures::on_opened(app, what, result);
+            vec![]
+        }
+        Msg::Mouse(m) => super::mouse::on_mouse(app, m),
     };
     if settle {
         app.settle();
@@ -949,12 +996,16 @@ fn on_tick(app: &mut App, now: DateTime<Utc>) -> Vec<Effect> {
     let sel = app.selected_slot();
     if sel != app.detail_candidate {
         app.detail_candidate = sel;
-    } else if let Some(slot) = sel
-        && !app.details.contains_key(&slot)
-        && let Some(e) = app.load_detail(slot)
-    {
-        fx.push(e);
-        app.redraw = true;
+    } else {
+        if let Some(slot) = sel
+            && !app.details.contains_key(&slot)
+            && let Some(e) = app.load_detail(slot)
+        {
+            fx.push(e);
+            app.redraw = true;
+        }
+        // Pictures spend no budget, but are not fetched for every row passed either.
+        fx.extend(super::pictures::wanted(app));
     }
     // Discourse logs, with back-off.
     if !app.log_polling {
@@ -1084,6 +1135,8 @@ fn on_user(app: &mut App, req: u64, result: Result<UserInfo, String>) -> Vec<Eff
             app.invalidate_filter();
             app.details
                 .insert(slot, DetailState::Loaded(Box::new(info)));
+            // The avatar's address is known now: fetch it without waiting for a tick.
+            return super::pictures::wanted(app);
         }
         (Some(slot), Err(e)) => {
             app.details
@@ -1250,7 +1303,7 @@ fn on_logs(app: &mut App, result: Result<Vec<LogLine>, String>) -> Vec<Effect> {
 
 // ----- keys -----
 
-fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+pub(crate) fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     if key.kind != KeyEventKind::Press {
         return vec![];
     }
@@ -1559,6 +1612,8 @@ fn refresh(app: &mut App) -> Vec<Effect> {
     app.marks.clear();
     app.status.clear();
     app.details.clear();
+    app.pictures.clear();
+    app.open_turn = None;
     app.pending_users.retain(|_, t| t.is_none());
     app.range_anchor = None;
     app.sel = 0;
@@ -1804,12 +1859,13 @@ fn perform(app: &mut App, action: Action) -> Vec<Effect> {
         Action::LogUser => toggle_log_narrow(app),
         Action::VerboseSso => return ask_toggle(app, Setting::VerboseSso),
         Action::VerboseUpload => return ask_toggle(app, Setting::VerboseUpload),
+        Action::OpenImage => return super::pictures::open(app),
     }
     vec![]
 }
 
 /// j/k and paging act on the focused pane.
-fn scroll(app: &mut App, delta: isize) {
+pub(crate) fn scroll(app: &mut App, delta: isize) {
     match app.focus {
         Focus::Queue => app.move_sel(delta),
         Focus::Detail => {

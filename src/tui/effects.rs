@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures::future::BoxFuture;
 use tokio::sync::{broadcast, mpsc};
 
+use crate::images::{Renderer, decode};
 use crate::model::{Exchange, FlagItem, LogLine, Outcome, ResetReport, Source, Strategy};
 use crate::model::{UserDetail, UserRef};
 
@@ -197,6 +198,12 @@ pub trait Backend: Send + Sync {
     fn exchanges(&self) -> Option<broadcast::Receiver<Exchange>> {
         None
     }
+    /// The bytes of a picture: a plain GET without the API key, outside the request budget,
+    /// read up to a cap (`images::fetch`).
+    fn fetch_image(&self, url: String) -> BoxFuture<'static, Result<Vec<u8>, String>> {
+        let _ = url;
+        Box::pin(async { Err("pictures are not available here".to_string()) })
+    }
 }
 
 /// Turns effects into spawned tasks whose results come back on `tx`.
@@ -205,6 +212,8 @@ pub struct Runner {
     tx: mpsc::UnboundedSender<Msg>,
     /// The cancel flag of the batch that is running, if any.
     cancel: Option<Arc<AtomicBool>>,
+    /// How pictures are encoded for this terminal; `None` when they are off.
+    renderer: Option<Renderer>,
 }
 
 impl Runner {
@@ -213,7 +222,13 @@ impl Runner {
             backend,
             tx,
             cancel: None,
+            renderer: None,
         }
+    }
+
+    pub fn with_renderer(mut self, renderer: Option<Renderer>) -> Self {
+        self.renderer = renderer;
+        self
     }
 
     /// Starts the work for one effect. Returns `false` for [`Effect::Quit`], which the loop
@@ -265,6 +280,32 @@ impl Runner {
                         setting,
                         result: fut.await,
                     });
+                });
+            }
+            Effect::FetchImage { url } => {
+                let fut = self.backend.fetch_image(url.clone());
+                let renderer = self.renderer.clone();
+                tokio::spawn(async move {
+                    let result = match (fut.await, renderer) {
+                        (Ok(bytes), Some(r)) => {
+                            // Decoding and scaling are CPU work: off the loop's thread.
+                            tokio::task::spawn_blocking(move || decode::picture(&bytes, &r))
+                                .await
+                                .unwrap_or_else(|_| Err("the decoder failed".into()))
+                        }
+                        (Ok(_), None) => Err("pictures are off".into()),
+                        (Err(e), _) => Err(e),
+                    };
+                    let _ = tx.send(Msg::ImageLoaded {
+                        url,
+                        result: result.map(Arc::new),
+                    });
+                });
+            }
+            Effect::OpenUrl { url, what } => {
+                tokio::spawn(async move {
+                    let result = super::pictures::open_url(url).await;
+                    let _ = tx.send(Msg::Opened { what, result });
                 });
             }
             Effect::CancelResets => {

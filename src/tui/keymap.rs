@@ -36,6 +36,7 @@ pub enum Action {
     LogUser,
     VerboseSso,
     VerboseUpload,
+    OpenImage,
     Help,
     Quit,
 }
@@ -159,6 +160,12 @@ pub const ACTIONS: &[(Action, &str, &[&str], &str)] = &[
         "verbose_upload",
         &["U"],
         "toggle verbose_upload_logging (asks first)",
+    ),
+    (
+        Action::OpenImage,
+        "open_image",
+        &["o"],
+        "open the avatar in the browser; again: the main app's photo",
     ),
     (Action::Help, "help", &["?"], "this help"),
     (

@@ -11,6 +11,8 @@ pub mod app;
 pub mod effects;
 pub mod event;
 pub mod keymap;
+pub mod mouse;
+pub mod pictures;
 pub mod theme;
 pub mod ui;
 
@@ -22,3 +24,5 @@ pub use ui::view;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_pictures;

@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod common;
 mod oncall;
+mod pictures;
 mod queue;
 mod reset;
 mod tui;

@@ -62,6 +62,8 @@ pub const HELP: &[HelpLine] = &[
     Act(Action::LogUser),
     Act(Action::VerboseSso),
     Act(Action::VerboseUpload),
+    Section("Pictures"),
+    Act(Action::OpenImage),
     Section("Other"),
     Act(Action::Help),
     Act(Action::Quit),

@@ -204,12 +204,14 @@ fn hints(app: &App) -> Vec<(String, &'static str)> {
         _ if app.config().read_only => h.extend([
             ("read-only".into(), "resets send nothing"),
             (k(Action::Mark), "mark"),
+            (k(Action::OpenImage), "open pic"),
         ]),
         _ => h.extend([
             (k(Action::Reset), "reset"),
             (k(Action::Mark), "mark"),
             (k(Action::Range), "range"),
             (k(Action::ResetMarked), "reset marked"),
+            (k(Action::OpenImage), "open pic"),
         ]),
     }
     h.extend([
@@ -222,16 +224,44 @@ fn hints(app: &App) -> Vec<(String, &'static str)> {
     h
 }
 
-pub fn draw_keys(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+/// The hints in the order drawn for this width: on a narrow terminal the line is cut, so the
+/// way to every other key (help) and out (quit) go first.
+fn ordered_hints(app: &App, width: u16) -> Vec<(String, &'static str)> {
     let mut hints = hints(app);
-    // On a narrow terminal the line is cut: keep the way to every other key (`?`) and out
-    // (`q`) visible by putting them first.
-    let width: usize = hints.iter().map(|(k, w)| k.len() + w.len() + 3).sum();
-    if width > area.width as usize {
+    let total: usize = hints.iter().map(|(k, w)| hint_width(k, w)).sum();
+    if total > width as usize {
         hints.sort_by_key(|(_, w)| !matches!(*w, "help" | "quit"));
     }
+    hints
+}
+
+/// Cells a hint takes, the two spaces after it included.
+fn hint_width(key: &str, what: &str) -> usize {
+    let what_w = if what.is_empty() {
+        0
+    } else {
+        1 + crate::sanitize::width(what)
+    };
+    crate::sanitize::width(key) + what_w + 2
+}
+
+/// The key of the hint drawn at column `x` of the key line in `area` (for a mouse click), as
+/// the hint shows it (the keys in force).
+pub fn hint_at(app: &App, area: Rect, x: u16) -> Option<String> {
+    let mut start = area.x as usize;
+    for (k, what) in ordered_hints(app, area.width) {
+        let end = start + hint_width(&k, what) - 2;
+        if (start..end).contains(&(x as usize)) {
+            return Some(k);
+        }
+        start = end + 2;
+    }
+    None
+}
+
+pub fn draw_keys(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let mut spans = Vec::new();
-    for (k, what) in hints {
+    for (k, what) in ordered_hints(app, area.width) {
         spans.push(Span::styled(k, theme.key));
         if !what.is_empty() {
             spans.push(Span::styled(format!(" {what}"), theme.dim));
