@@ -24,8 +24,9 @@ use crate::config::ImageMode;
 /// (36 columns at the side-by-side width, borders included).
 pub const BOX_COLS: u16 = 16;
 pub const BOX_ROWS: u16 = 8;
-/// The avatar size asked of Discourse: one of its default `avatar_sizes`, and enough pixels for
-/// the box on a kitty or sixel terminal.
+/// The avatar size asked of Discourse: what its own web UI asks for a `huge` avatar
+/// (`translateSize` in `discourse/lib/avatar-utils`; `UserAvatarsController#show` serves any size
+/// from 1 to 1000), and enough pixels for the box on a kitty or sixel terminal.
 pub const AVATAR_PX: u32 = 144;
 
 /// A picture ready to draw, sized for the box.

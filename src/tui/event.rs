@@ -45,9 +45,15 @@ pub async fn run(
         execute!(io::stdout(), EnableMouseCapture)?;
     }
     let result = event_loop(&mut terminal, app, backend, renderer).await;
+    restore_terminal();
+    result
+}
+
+/// Gives the terminal back: mouse reporting off (harmless when it was never on), raw mode and
+/// the alternate screen off. For every way out, a signal's included.
+pub fn restore_terminal() {
     let _ = execute!(io::stdout(), DisableMouseCapture);
     ratatui::restore();
-    result
 }
 
 fn draw(terminal: &mut DefaultTerminal, app: &App) -> io::Result<()> {

@@ -37,6 +37,8 @@ pub enum Action {
     VerboseSso,
     VerboseUpload,
     OpenImage,
+    Review,
+    Undo,
     Help,
     Quit,
 }
@@ -166,6 +168,18 @@ pub const ACTIONS: &[(Action, &str, &[&str], &str)] = &[
         "open_image",
         &["o"],
         "open the avatar in the browser; again: the main app's photo",
+    ),
+    (
+        Action::Review,
+        "review",
+        &["a"],
+        "review actions: the row's Discourse items and what each offers (asks first)",
+    ),
+    (
+        Action::Undo,
+        "undo",
+        &["z"],
+        "undo: put back what the row's last verified reset replaced (asks first)",
     ),
     (Action::Help, "help", &["?"], "this help"),
     (

@@ -13,6 +13,7 @@ pub mod event;
 pub mod keymap;
 pub mod mouse;
 pub mod pictures;
+pub mod review_keys;
 pub mod theme;
 pub mod ui;
 

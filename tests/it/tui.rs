@@ -841,3 +841,57 @@ async fn console_draws_the_avatar_and_the_photo_in_the_detail_pane() {
     );
     assert!(sb.violations().is_empty(), "{:#?}", sb.violations());
 }
+
+/// `ui.mouse = true`: the console turns mouse reporting on, a click (an SGR mouse sequence, as
+/// a terminal sends it) selects the row under it, and quitting turns reporting off again so the
+/// shell's text selection works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_mouse_selects_rows_and_is_off_again_after_quit() {
+    let sb = discourse_sandbox::Sandbox::start(discourse_sandbox::Scenario::default())
+        .await
+        .unwrap();
+    let console = Arc::new(Console::new_with(
+        &sb,
+        "mouse",
+        "\n[ui]\nmouse = true\n",
+        true,
+    ));
+    let c = console.clone();
+    drive(move || {
+        let t = c.start("mouse");
+        let flag = |t: &Tmux| {
+            let out = t.cmd(&[
+                "display-message",
+                "-p",
+                "-t",
+                &t.session,
+                "#{mouse_any_flag}",
+            ]);
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        assert_eq!(
+            flag(&t),
+            "1",
+            "mouse reporting is on while the console runs"
+        );
+        // Every page in (no spinner before the count): rows no longer move under the pointer.
+        let screen = t.wait_for("the queue loaded", Duration::from_secs(20), |s| {
+            let status = s.lines().rev().nth(1).unwrap_or("");
+            status.starts_with(|c: char| c.is_ascii_digit()) && status.contains("queued")
+        });
+        // The third user row (screen row 6, 1-based 7): its name, then a click on it.
+        let row = screen.lines().nth(6).unwrap().to_string();
+        let name = row
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_else(|| panic!("{screen}"))
+            .to_string();
+        t.send(&["-l", "\x1b[<0;10;7M\x1b[<0;10;7m"]);
+        t.wait_for("the clicked row selected", Duration::from_secs(10), |s| {
+            s.contains(&format!("┌ {name} "))
+        });
+        c.quit(&t);
+        assert_eq!(flag(&t), "0", "mouse reporting is off after quitting");
+    })
+    .await;
+}

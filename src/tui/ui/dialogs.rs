@@ -57,6 +57,9 @@ pub const HELP: &[HelpLine] = &[
     Act(Action::ResetMarked),
     Fixed("Esc", "while resets run: cancel the rest"),
     Act(Action::HideDone),
+    Section("Closing the case"),
+    Act(Action::Review),
+    Act(Action::Undo),
     Section("Log pane"),
     Act(Action::LogSize),
     Act(Action::LogUser),
@@ -130,6 +133,7 @@ fn show(
 pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let Some(modal) = app.modal() else { return };
     match modal {
+        Modal::ReviewMenu(m) => crate::tui::review_keys::draw_menu(frame, area, m, app, theme),
         Modal::Confirm(c) => {
             let (title, lines) =
                 confirm_text(app, c, theme, area.height.saturating_sub(8) as usize);
@@ -219,6 +223,9 @@ fn confirm_text<'a>(app: &App, c: &Confirm, theme: &Theme, room: usize) -> (Stri
         Span::styled("Esc", theme.key),
         Span::raw(": cancel"),
     ]);
+    if let Some(t) = crate::tui::review_keys::confirm_lines(app, c, theme) {
+        return t;
+    }
     let dry = app.config().dry_run;
     let strategy = Line::from(vec![
         Span::styled("Strategy: ", theme.dim),
@@ -317,6 +324,7 @@ fn confirm_text<'a>(app: &App, c: &Confirm, theme: &Theme, room: usize) -> (Stri
             ];
             ("Change a site setting".into(), lines)
         }
+        Confirm::Review { .. } | Confirm::Undo { .. } => ("Confirm".into(), vec![keys]),
         Confirm::Quit => {
             let left = app.batch().map(|b| b.total - b.done).unwrap_or(0);
             let lines = vec![

@@ -151,6 +151,11 @@ fn hints(app: &App) -> Vec<(String, &'static str)> {
     if let Some(m) = app.modal() {
         return match m {
             Modal::Confirm(_) => fixed(vec![("y/Enter", "confirm"), ("n/Esc", "cancel")]),
+            Modal::ReviewMenu(_) => fixed(vec![
+                ("j/k", "choose"),
+                ("Enter", "perform"),
+                ("Esc", "close"),
+            ]),
             _ => fixed(vec![("j/k", "scroll"), ("Esc", "close")]),
         };
     }
