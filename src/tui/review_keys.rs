@@ -318,27 +318,40 @@ pub fn confirm_lines<'a>(app: &App, c: &Confirm, theme: &Theme) -> Option<(Strin
                         ),
                         theme.dim,
                     ),
-                    Line::styled(
-                        if action == "remove_avatar" {
-                            "Discourse's own reset: clears the avatar and its slots, logs a staff action; the item stays pending."
-                        } else {
-                            "Sent with the item's version: if someone changed it meanwhile, nothing happens and you are told what changed."
-                        },
-                        theme.dim,
-                    ),
-                ],
+                ]
+                .into_iter()
+                // Short lines: the confirm box is sized by line count, not by wrapping.
+                .chain(
+                    if action == "remove_avatar" {
+                        [
+                            "Discourse's own reset: clears the avatar and its slots,",
+                            "logs a staff action; the item stays pending.",
+                        ]
+                    } else {
+                        [
+                            "Sent with the item's version: if it changed meanwhile,",
+                            "nothing happens and you are told what changed.",
+                        ]
+                    }
+                    .map(|t| Line::styled(t, theme.dim)),
+                )
+                .collect(),
             )
         }
         Confirm::Undo { slot } => (
             "Undo the last reset".to_string(),
             vec![
                 Line::from(vec![
-                    Span::raw("Put back the avatar the last verified reset of "),
+                    Span::raw("Undo the last verified reset of "),
                     Span::styled(clean(&row_name(app, *slot)), theme.title),
-                    Span::raw(" replaced?"),
+                    Span::raw("?"),
                 ]),
                 Line::styled(
-                    "Read from the audit log; refused if the avatar changed since (use `undo --force` on the command line).",
+                    "Puts back the avatar it replaced (from the audit log).",
+                    theme.dim,
+                ),
+                Line::styled(
+                    "Refused if it changed since (CLI: undo --force).",
                     theme.dim,
                 ),
             ],
