@@ -13,6 +13,9 @@ use crate::sanitize;
 use crate::session::Session;
 use crate::sources::MAX_PAGES;
 
+/// At most this many admin reads for external ids (a minute of Discourse's default budget).
+const EXT_LOOKUPS_MAX: usize = 60;
+
 const LOOPING: &str = "paging stopped: the source keeps sending more pages (a loop?)";
 
 pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
@@ -28,39 +31,39 @@ pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
     if args.source == SourceFilter::App && session.main_app.is_none() {
         return usage_error("queue --source app: no [main_app] section in the configuration");
     }
-    let mut items: Vec<FlagItem> = Vec::new();
+    let session = &session;
     let mut errors: Vec<String> = Vec::new();
-    let mut skipped = 0;
-    // Both sources load at once; one failing does not stop the other.
-    let app = async {
-        let mut out = Vec::new();
+    // Both sources load at once; one failing does not stop the other. Pages are merged as they
+    // arrive (linear in the items), so no list of every item is ever held.
+    let (pages_tx, mut pages_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<FlagItem>>();
+    let app_tx = pages_tx.clone();
+    let app = async move {
         let mut skipped = 0;
         let Some(client) = session.main_app.as_ref().filter(|_| want_app) else {
-            return (out, 0, None);
+            return (0, None);
         };
         let mut cursor = None;
         let mut seen = HashSet::new();
         loop {
             match crate::sources::app_page(client, cursor).await {
                 Ok(p) => {
-                    out.extend(p.items);
+                    let _ = app_tx.send(p.items);
                     skipped += p.skipped;
                     match p.next {
                         Some(n) if seen.len() >= MAX_PAGES as usize || !seen.insert(n.clone()) => {
-                            return (out, skipped, Some(LOOPING.to_string()));
+                            return (skipped, Some(LOOPING.to_string()));
                         }
                         Some(n) => cursor = Some(n),
-                        None => return (out, skipped, None),
+                        None => return (skipped, None),
                     }
                 }
-                Err(e) => return (out, skipped, Some(e)),
+                Err(e) => return (skipped, Some(e)),
             }
         }
     };
-    let discourse = async {
-        let mut out = Vec::new();
+    let discourse = async move {
         if !want_discourse {
-            return (out, None);
+            return None;
         }
         let mut cursor = None;
         let mut seen = HashSet::new();
@@ -73,23 +76,26 @@ pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
             .await
             {
                 Ok(p) => {
-                    out.extend(p.items);
+                    let _ = pages_tx.send(p.items);
                     match p.next {
                         Some(n) if seen.len() >= MAX_PAGES as usize || !seen.insert(n.clone()) => {
-                            return (out, Some(LOOPING.to_string()));
+                            return Some(LOOPING.to_string());
                         }
                         Some(n) => cursor = Some(n),
-                        None => return (out, None),
+                        None => return None,
                     }
                 }
-                Err(e) => return (out, Some(e)),
+                Err(e) => return Some(e),
             }
         }
     };
-    let ((app_items, app_skipped, app_err), (d_items, d_err)) = tokio::join!(app, discourse);
-    items.extend(app_items);
-    items.extend(d_items);
-    skipped += app_skipped;
+    let mut queue = crate::queue::Queue::new();
+    let merging = async {
+        while let Some(items) = pages_rx.recv().await {
+            queue.merge(items);
+        }
+    };
+    let ((skipped, app_err), d_err, ()) = tokio::join!(app, discourse, merging);
     // The main-app client's errors already name the main app and the page.
     errors.extend(app_err);
     errors.extend(d_err.map(|e| format!("Discourse review queue: {e}")));
@@ -99,14 +105,12 @@ pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
     for e in &errors {
         eprintln!("error: {e}");
     }
-    let mut users = crate::queue::merge(items);
+    let mut users = queue.into_sorted();
     fill_external_ids(&session.discourse, &mut users).await;
     if args.json {
-        let rows: Vec<_> = users.iter().map(row_json).collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into())
-        );
+        if let Err(e) = print_json(&users) {
+            return failed(format!("cannot write the queue: {e}"));
+        }
     } else if !users.is_empty() || errors.is_empty() {
         print_table(&users);
     }
@@ -121,6 +125,8 @@ pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
 /// record (`single_sign_on_record`), which the console reads when it shows a user. Read it here
 /// too, so `queue` and the console say the same. One request a user, at background priority (a
 /// console running beside this keeps its share); a failed read leaves the id unknown (`null`).
+/// More than [`EXT_LOOKUPS_MAX`] would take minutes of the budget: then none is read, and
+/// standard error says so.
 async fn fill_external_ids(
     client: &crate::discourse::client::DiscourseClient,
     users: &mut [QueuedUser],
@@ -133,6 +139,14 @@ async fn fill_external_ids(
         .filter(|(_, u)| u.external_id.is_none())
         .filter_map(|(i, u)| Some((i, u.discourse_id?)))
         .collect();
+    if wanted.len() > EXT_LOOKUPS_MAX {
+        eprintln!(
+            "note: the external ids of {} users flagged by Discourse only were not read (one \
+             request each; more than {EXT_LOOKUPS_MAX}); `check USER` shows one",
+            wanted.len()
+        );
+        return;
+    }
     let found: Vec<(usize, Option<String>)> = futures::stream::iter(wanted)
         .map(|(i, id)| {
             let bg = &bg;
@@ -157,6 +171,20 @@ async fn fill_external_ids(
             users[i].external_id = Some(sanitize::clean(&ext));
         }
     }
+}
+
+/// The rows as one pretty-printed JSON array, written row by row: at 100,000 users the whole
+/// document as one value (or one string) would double the peak memory.
+fn print_json(users: &[QueuedUser]) -> std::io::Result<()> {
+    use serde::Serializer;
+    use std::io::Write;
+    let out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+    let mut ser = serde_json::Serializer::pretty(&mut out);
+    ser.collect_seq(users.iter().map(row_json))
+        .map_err(std::io::Error::other)?;
+    writeln!(out)?;
+    out.flush()
 }
 
 /// interface.md: `{"username", "external_id", "sources", "reasons", "flagged_at", "avatar"}`.

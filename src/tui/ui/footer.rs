@@ -216,6 +216,8 @@ fn hints(app: &App) -> Vec<(String, &'static str)> {
             (k(Action::Mark), "mark"),
             (k(Action::Range), "range"),
             (k(Action::ResetMarked), "reset marked"),
+            (k(Action::Review), "review"),
+            (k(Action::Undo), "undo"),
             (k(Action::OpenImage), "open pic"),
         ]),
     }
