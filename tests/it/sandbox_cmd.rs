@@ -74,13 +74,16 @@ async fn sandbox_modes_from_the_command_line_reach_the_server() {
     let stdout = child.0.stdout.take().unwrap();
     let url = tokio::task::spawn_blocking(move || {
         let mut lines = BufReader::new(stdout).lines();
-        lines
+        let url = lines
             .find_map(|l| {
                 l.ok()?
                     .strip_prefix("sandbox listening on ")
                     .map(str::to_string)
             })
-            .expect("prints its URL")
+            .expect("prints its URL");
+        // Read on to the config line: a pipe closed before it would end the sandbox (SIGPIPE).
+        let _ = lines.find(|l| l.as_ref().is_ok_and(|l| l.starts_with("config written to")));
+        url
     })
     .await
     .unwrap();
