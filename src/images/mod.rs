@@ -90,6 +90,13 @@ impl Renderer {
         }
     }
 
+    /// A given protocol, whatever the terminal (tests encode for kitty, sixel and iTerm2).
+    pub fn with_protocol(protocol: ProtocolType) -> Self {
+        let mut picker = Picker::halfblocks();
+        picker.set_protocol_type(protocol);
+        Renderer { picker }
+    }
+
     pub fn protocol_name(&self) -> &'static str {
         match self.picker.protocol_type() {
             ProtocolType::Halfblocks => "half blocks",
