@@ -57,6 +57,17 @@ pub struct AuditEntry {
     pub after_uploaded_avatar_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar_url: Option<String>,
+    /// For `review`: the item acted on, the action and the version sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewRef>,
+}
+
+/// The review item an audited `review` action was about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewRef {
+    pub id: u64,
+    pub action: String,
+    pub version: i64,
 }
 
 pub struct AuditLog {
@@ -112,6 +123,7 @@ impl AuditLog {
             setting: None,
             after_uploaded_avatar_id: None,
             avatar_url: None,
+            review: None,
         }
     }
 

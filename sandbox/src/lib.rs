@@ -18,6 +18,7 @@ pub mod pictures;
 pub mod png;
 pub mod prng;
 pub mod ratelimit;
+mod review;
 mod routes;
 pub mod seed;
 pub mod sso;

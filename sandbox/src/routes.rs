@@ -508,6 +508,12 @@ fn route(st: &mut State, ctx: &Ctx, auth: Auth) -> Routed {
             admin_only(st, &|st, _| (update_setting(st, ctx, name), None))
         }
 
+        // ---- one review item and its actions (`review.rs`) ----
+        _ if let Some(r) =
+            super::review::route(st, m.as_str(), &segs, &ctx.params, auth, viewer.as_ref()) =>
+        {
+            none(r)
+        }
         // ---- review queue (`ReviewablesController#index`) ----
         ("GET", ["review"]) | ("GET", ["review.json"]) => {
             if auth == Auth::Bad {
@@ -522,7 +528,7 @@ fn route(st: &mut State, ctx: &Ctx, auth: Auth) -> Routed {
             if !ctx.wants_json {
                 return none(http::html_shell("review"));
             }
-            none(review(st, ctx))
+            none(review(st, ctx, viewer.as_ref()))
         }
 
         // ---- Logster (`mount Logster::Web => "/logs", constraints: AdminConstraint.new`) ----
@@ -758,7 +764,7 @@ pub const REVIEW_PAGE: usize = 10;
 
 /// `ReviewablesController#index` (`app/controllers/reviewables_controller.rb`): pages of 10
 /// by `offset`, `meta.load_more_reviewables` only when more rows exist.
-fn review(st: &State, ctx: &Ctx) -> Response {
+fn review(st: &State, ctx: &Ctx, viewer: Option<&User>) -> Response {
     let p = &ctx.params;
     let kind = p.get("type").filter(|t| !t.is_empty());
     if let Some(t) = kind
@@ -805,7 +811,9 @@ fn review(st: &State, ctx: &Ctx) -> Response {
     let mut user_ids: Vec<i64> = Vec::new();
     let mut out = Vec::new();
     let mut scores = Vec::new();
+    let (mut bundles, mut actions) = (Vec::new(), Vec::new());
     for r in &page {
+        let side = super::review::sideload(st, r, viewer);
         let target = st.user_by_id(r.target_user);
         for id in [r.target_user, r.created_by] {
             if !user_ids.contains(&id) {
@@ -832,13 +840,13 @@ fn review(st: &State, ctx: &Ctx) -> Response {
             "status": r.status,
             "created_at": r.created_at,
             "score": r.score,
-            "version": 1,
+            "version": st.review.version(r.id),
             "can_edit": false,
             "editable_fields": [],
             "created_by_id": r.created_by,
             "target_created_by_id": r.target_user,
             "reviewable_score_ids": [score_id],
-            "bundled_action_ids": [format!("{}-approve", r.id)],
+            "bundled_action_ids": side.bundled_action_ids,
             "category_id": null,
             "topic_id": null,
             "topic_url": null,
@@ -870,6 +878,7 @@ fn review(st: &State, ctx: &Ctx) -> Response {
                 j["post_number"] = json!(1);
             }
         }
+        super::review::merge_sideload(&mut bundles, &mut actions, side);
         out.push(j);
     }
     for j in &mut out {
@@ -888,8 +897,8 @@ fn review(st: &State, ctx: &Ctx) -> Response {
             "users": users,
             "topics": [],
             "reviewable_scores": scores,
-            "bundled_actions": page.iter().map(|r| json!({"id": format!("{}-approve", r.id), "icon": "check", "label": "Approve", "action_ids": ["approve_user"]})).collect::<Vec<_>>(),
-            "actions": [],
+            "bundled_actions": bundles,
+            "actions": actions,
             "__rest_serializer": "1",
             "meta": meta,
         }),

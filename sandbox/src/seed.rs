@@ -909,6 +909,7 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
         default_avatar_png: Arc::new(super::png::solid(64, [0x2e, 0x7d, 0x32])),
         scenario: s.clone(),
         silent_download_failures: Vec::new(),
+        review: Default::default(),
     };
     let n = st.users.len();
     st.by_id.reserve(n);

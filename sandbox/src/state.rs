@@ -267,6 +267,8 @@ pub struct State {
     pub default_avatar_png: Arc<Vec<u8>>,
     /// Downloads the job dropped without a log line (url, why): for debugging tests.
     pub silent_download_failures: Vec<(String, String)>,
+    /// Review item versions, staff actions and performs (`review.rs`).
+    pub review: super::review::ReviewBook,
 }
 
 const MAX_RECORDED: usize = 50_000;

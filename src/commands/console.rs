@@ -14,10 +14,12 @@ use super::{Context, failed, usage_error};
 use crate::audit::{self, Phase};
 use crate::config::Config;
 use crate::discourse::client::{DiscourseClient, LogQuery};
+use crate::discourse::review::ReviewItem;
 use crate::discourse::types::user_detail;
 use crate::main_app::MainAppClient;
 use crate::model::{Exchange, LogLine, ResetReport, Source, UserRef};
 use crate::reset::{CancelToken, Engine, Progress as EngineStep, ProgressFn, Stage, Target};
+use crate::review::{self, ReviewResult, Subject};
 use crate::session::Session;
 use crate::tui::effects::{BatchProgress, Progress, ResetOptions};
 use crate::tui::{
@@ -104,6 +106,7 @@ pub struct ConsoleBackend {
     audit: Arc<audit::AuditLog>,
     read_only: bool,
     exchanges: broadcast::Sender<Exchange>,
+    undo_opts: crate::undo::UndoOptions,
     pictures: crate::images::fetch::Fetcher,
 }
 
@@ -137,6 +140,14 @@ impl ConsoleBackend {
             audit: session.audit.clone(),
             read_only,
             exchanges: tx,
+            undo_opts: crate::undo::UndoOptions {
+                sso_secret: config.discourse.sso_secret.clone(),
+                verify_timeout: std::time::Duration::from_secs(
+                    config.reset.verify_timeout_secs.max(1),
+                ),
+                dry_run,
+                force: false,
+            },
             pictures,
         }
     }
@@ -168,6 +179,69 @@ fn audit_lines(audit: &audit::AuditLog, username: &str, external_id: Option<&str
 }
 
 impl Backend for ConsoleBackend {
+    fn review_items(
+        &self,
+        user: UserRef,
+    ) -> BoxFuture<'static, Result<(Subject, Vec<ReviewItem>), String>> {
+        let client = self.discourse.clone();
+        async move {
+            let u = review::resolve_user(&client, &user.to_string()).await?;
+            let subject = Subject::from_user(&u);
+            let items = client
+                .review_items_for(&subject.username, Some(subject.id))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((subject, items))
+        }
+        .boxed()
+    }
+
+    fn perform_review(
+        &self,
+        subject: Subject,
+        item: ReviewItem,
+        action: String,
+        dry_run: bool,
+    ) -> BoxFuture<'static, ReviewResult> {
+        let client = self.discourse.clone();
+        let audit = self.audit.clone();
+        let (dry_run, read_only) = (dry_run || self.dry_run, self.read_only);
+        async move {
+            if read_only {
+                return ReviewResult {
+                    id: item.id,
+                    action,
+                    outcome: crate::review::ReviewOutcome::Skipped,
+                    message: "read-only: nothing sent".into(),
+                    item: None,
+                };
+            }
+            review::perform(&client, &audit, &subject, &item, &action, dry_run).await
+        }
+        .boxed()
+    }
+
+    fn undo(
+        &self,
+        user: UserRef,
+        dry_run: bool,
+    ) -> BoxFuture<'static, Result<ResetReport, String>> {
+        let client = self.discourse.clone();
+        let audit = self.audit.clone();
+        let mut opts = self.undo_opts.clone();
+        opts.dry_run |= dry_run;
+        let read_only = self.read_only;
+        async move {
+            if read_only {
+                return Err("read-only: nothing sent".into());
+            }
+            crate::undo::undo(&client, &audit, &opts, &user.to_string())
+                .await
+                .map_err(|e| e.0)
+        }
+        .boxed()
+    }
+
     fn site(&self) -> BoxFuture<'static, Result<SiteInfo, String>> {
         let engine = self.engine.clone();
         // The first call reads the settings with the engine; later ones (`:refresh`) read them

@@ -3,13 +3,18 @@
 //! `update(app, msg)` is synchronous and does no I/O: it changes the state and returns the
 //! [`Effect`]s the loop must start. Tests drive it with messages and check state and effects.
 
+use super::review_keys::{self, ReviewMenu};
+use crate::discourse::review::ReviewItem;
+use crate::review::{ReviewResult, Subject};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent};
 
-use crate::model::{Exchange, LogLine, Outcome, QueuedUser, Source, Strategy, UserRef};
+use crate::model::{
+    Exchange, LogLine, Outcome, QueuedUser, ResetReport, Source, Strategy, UserRef,
+};
 use crate::queue::Queue;
 use crate::sanitize;
 
@@ -114,6 +119,20 @@ pub enum Msg {
         result: Result<bool, String>,
     },
     Budget(BudgetStatus),
+    /// A row's pending review items (for the `a` menu and the D mark).
+    ReviewItems {
+        slot: usize,
+        result: Result<(Subject, Vec<ReviewItem>), String>,
+    },
+    ReviewPerformed {
+        slot: usize,
+        result: ReviewResult,
+    },
+    /// An undo finished, or was refused before sending (`Err`).
+    Undone {
+        slot: usize,
+        result: Result<ResetReport, String>,
+    },
     /// A picture fetched and decoded (or why not).
     ImageLoaded {
         url: String,
@@ -155,6 +174,22 @@ pub enum Effect {
         setting: Setting,
         enable: bool,
     },
+    LoadReview {
+        slot: usize,
+        user: UserRef,
+    },
+    PerformReview {
+        slot: usize,
+        subject: Box<Subject>,
+        item: Box<ReviewItem>,
+        action: String,
+        dry_run: bool,
+    },
+    Undo {
+        slot: usize,
+        user: UserRef,
+        dry_run: bool,
+    },
     /// Fetch a picture (no credentials, not budgeted) and decode it off the UI thread.
     FetchImage {
         url: String,
@@ -186,9 +221,23 @@ pub enum Input {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirm {
-    Reset { slots: Vec<usize> },
-    Toggle { setting: Setting, enable: bool },
+    Reset {
+        slots: Vec<usize>,
+    },
+    Toggle {
+        setting: Setting,
+        enable: bool,
+    },
     Quit,
+    Review {
+        slot: usize,
+        subject: Box<Subject>,
+        item: Box<ReviewItem>,
+        action: String,
+    },
+    Undo {
+        slot: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,6 +246,8 @@ pub enum Modal {
     Help {
         scroll: u16,
     },
+    /// `a`: the selected row's review items and their actions.
+    ReviewMenu(ReviewMenu),
     /// A text shown whole: a log line, a dry-run plan.
     Text {
         title: String,
@@ -597,7 +648,7 @@ impl App {
         h.to_lowercase()
     }
 
-    fn rehay(&mut self, slot: usize) {
+    pub(crate) fn rehay(&mut self, slot: usize) {
         if self.hay.len() < self.queue.slots() {
             self.hay.resize(self.queue.slots(), String::new());
         }
@@ -640,7 +691,7 @@ impl App {
         self.redraw = true;
     }
 
-    fn invalidate_filter(&mut self) {
+    pub(crate) fn invalidate_filter(&mut self) {
         self.visible_for = None;
         self.refilter();
     }
@@ -710,7 +761,7 @@ impl App {
         }
     }
 
-    fn note(&mut self, tag: &'static str, text: impl Into<String>) {
+    pub(crate) fn note(&mut self, tag: &'static str, text: impl Into<String>) {
         let text = sanitize::clean(&text.into());
         // The console's own lines go after what it has seen, in the order they happen.
         let at = self.log.back().map_or(self.now, |e| e.at().max(self.now));
@@ -767,7 +818,7 @@ impl App {
         }
     }
 
-    fn load_detail(&mut self, slot: usize) -> Option<Effect> {
+    pub(crate) fn load_detail(&mut self, slot: usize) -> Option<Effect> {
         let user = self.queue.get(slot)?.user_ref()?;
         let req = self.next_req;
         self.next_req += 1;
@@ -896,6 +947,9 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
+        Msg::ReviewItems { slot, result } => review_keys::on_items(app, slot, result),
+        Msg::ReviewPerformed { slot, result } => review_keys::on_performed(app, slot, result),
+        Msg::Undone { slot, result } => review_keys::on_undone(app, slot, result),
         Msg::Budget(b) => {
             if app.budget != Some(b) {
                 app.budget = Some(b);
@@ -1259,6 +1313,7 @@ fn on_modal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         return vec![];
     };
     match modal {
+        Modal::ReviewMenu(m) => review_keys::menu_key(app, key, m),
         Modal::Confirm(c) => match key.code {
             KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
                 app.modal = None;
@@ -1317,6 +1372,13 @@ fn confirmed(app: &mut App, c: Confirm) -> Vec<Effect> {
             );
             vec![Effect::CancelResets]
         }
+        Confirm::Review {
+            slot,
+            subject,
+            item,
+            action,
+        } => review_keys::confirmed_review(app, slot, subject, item, action),
+        Confirm::Undo { slot } => review_keys::confirmed_undo(app, slot),
         Confirm::Toggle { setting, enable } => {
             app.say(format!("setting {} to {enable}…", setting.name()), false);
             vec![Effect::ToggleSetting { setting, enable }]
@@ -1530,7 +1592,7 @@ fn request_quit(app: &mut App) -> Vec<Effect> {
     }
 }
 
-fn refuse_read_only(app: &mut App, what: &str) -> bool {
+pub(crate) fn refuse_read_only(app: &mut App, what: &str) -> bool {
     if app.cfg.read_only {
         app.say(
             format!("read-only (--read-only): {what} is disabled and nothing is sent"),
@@ -1652,6 +1714,8 @@ fn on_normal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             Focus::Detail => app.focus = Focus::Queue,
         },
         KeyCode::Char('u') => toggle_log_narrow(app),
+        KeyCode::Char('a') => return review_keys::open_menu(app),
+        KeyCode::Char('z') => return review_keys::ask_undo(app),
         // `open`: the avatar, then the app photo, in the browser.
         KeyCode::Char('o') => return super::pictures::open(app),
         KeyCode::Char('S') => return ask_toggle(app, Setting::VerboseSso),

@@ -16,6 +16,8 @@ use crate::model::{Exchange, FlagItem, LogLine, Outcome, ResetReport, Source, St
 use crate::model::{UserDetail, UserRef};
 
 use super::app::{Effect, Msg};
+use crate::discourse::review::ReviewItem;
+use crate::review::{ReviewResult, Subject};
 
 /// One page of flagged users from one source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -190,6 +192,39 @@ pub trait Backend: Send + Sync {
         setting: Setting,
         enable: bool,
     ) -> BoxFuture<'static, Result<bool, String>>;
+    /// The user's pending review items, with who they are (for [`Backend::perform_review`]).
+    fn review_items(
+        &self,
+        _user: UserRef,
+    ) -> BoxFuture<'static, Result<(Subject, Vec<ReviewItem>), String>> {
+        Box::pin(async { Err("review actions are not available here".to_string()) })
+    }
+    /// Performs one review action (audited, re-read). Never fails: failures are a report.
+    fn perform_review(
+        &self,
+        _subject: Subject,
+        item: ReviewItem,
+        action: String,
+        _dry_run: bool,
+    ) -> BoxFuture<'static, ReviewResult> {
+        Box::pin(async move {
+            ReviewResult {
+                id: item.id,
+                action,
+                outcome: crate::review::ReviewOutcome::Failed,
+                message: "review actions are not available here".into(),
+                item: None,
+            }
+        })
+    }
+    /// Undoes the user's last verified reset; `Err` when refused before sending.
+    fn undo(
+        &self,
+        _user: UserRef,
+        _dry_run: bool,
+    ) -> BoxFuture<'static, Result<ResetReport, String>> {
+        Box::pin(async { Err("undo is not available here".to_string()) })
+    }
     /// The request budget now, read on every tick (must be cheap and not block).
     fn budget(&self) -> Option<BudgetStatus> {
         None
@@ -278,6 +313,45 @@ impl Runner {
                 tokio::spawn(async move {
                     let _ = tx.send(Msg::SettingChanged {
                         setting,
+                        result: fut.await,
+                    });
+                });
+            }
+            Effect::LoadReview { slot, user } => {
+                let fut = self.backend.review_items(user);
+                tokio::spawn(async move {
+                    let _ = tx.send(Msg::ReviewItems {
+                        slot,
+                        result: fut.await,
+                    });
+                });
+            }
+            Effect::PerformReview {
+                slot,
+                subject,
+                item,
+                action,
+                dry_run,
+            } => {
+                let fut = self
+                    .backend
+                    .perform_review(*subject, *item, action, dry_run);
+                tokio::spawn(async move {
+                    let _ = tx.send(Msg::ReviewPerformed {
+                        slot,
+                        result: fut.await,
+                    });
+                });
+            }
+            Effect::Undo {
+                slot,
+                user,
+                dry_run,
+            } => {
+                let fut = self.backend.undo(user, dry_run);
+                tokio::spawn(async move {
+                    let _ = tx.send(Msg::Undone {
+                        slot,
                         result: fut.await,
                     });
                 });

@@ -11,6 +11,7 @@ pub mod effects;
 pub mod event;
 pub mod mouse;
 pub mod pictures;
+pub mod review_keys;
 pub mod theme;
 pub mod ui;
 

@@ -8,4 +8,5 @@ mod oncall;
 mod pictures;
 mod queue;
 mod reset;
+mod review;
 mod tui;

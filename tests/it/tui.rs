@@ -939,3 +939,74 @@ async fn console_images_auto_in_tmux_keeps_the_first_key() {
         .await;
     }
 }
+
+/// Closing the case in a terminal: reset alice (pick), `a` then approve_user resolves her review
+/// item (her D mark goes), `z` puts her old avatar back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_resolves_a_review_item_and_undoes_a_reset_in_a_terminal() {
+    let sb = discourse_sandbox::Sandbox::start(discourse_sandbox::Scenario {
+        overrides_avatar: false,
+        ..discourse_sandbox::Scenario::default()
+    })
+    .await
+    .unwrap();
+    let old = sb.user("alice").unwrap().uploaded_avatar_id;
+    assert!(old.is_some());
+    let console = Arc::new(Console::new(&sb, "review"));
+    let c = console.clone();
+    drive(move || {
+        let t = c.start("review");
+        t.send(&["/", "a", "l", "i", "c", "e", "Enter"]);
+        t.wait_for("alice alone", Duration::from_secs(20), |s| {
+            s.contains("1 shown") && s.contains("┌ alice ")
+        });
+        t.send(&["r"]);
+        t.wait_for("the reset confirm", Duration::from_secs(10), |s| {
+            s.contains("Reset avatar") && s.contains("y or Enter")
+        });
+        t.send(&["y"]);
+        t.wait_for("alice reset", Duration::from_secs(30), |s| {
+            s.contains("1 verified")
+        });
+        t.send(&["a"]);
+        let menu = t.wait_for("the review menu", Duration::from_secs(15), |s| {
+            s.contains("Review: alice") && s.contains("› approve_user")
+        });
+        assert!(menu.contains("ReviewableUser"), "{menu}");
+        t.send(&["Enter"]);
+        t.wait_for("the review confirm", Duration::from_secs(10), |s| {
+            s.contains("Perform") && s.contains("y or Enter")
+        });
+        t.send(&["y"]);
+        let done = t.wait_for("the item resolved", Duration::from_secs(20), |s| {
+            s.contains("approve_user done")
+        });
+        assert!(done.contains("approved"), "{done}");
+        t.wait_for("alice's D mark gone", Duration::from_secs(20), |s| {
+            s.lines()
+                .any(|l| l.contains(" alice ") && l.contains(" 684 ") && !l.contains(" A D "))
+        });
+        t.send(&["z"]);
+        t.wait_for("the undo confirm", Duration::from_secs(10), |s| {
+            s.contains("Undo the last reset") && s.contains("y or Enter")
+        });
+        t.send(&["y"]);
+        t.wait_for("the undo verified", Duration::from_secs(30), |s| {
+            s.contains("old avatar back")
+        });
+        c.quit(&t);
+    })
+    .await;
+    assert_eq!(sb.user("alice").unwrap().uploaded_avatar_id, old);
+    let audit = console.audit();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "review" && e.outcome == Some(Outcome::Verified))
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "undo" && e.outcome == Some(Outcome::Verified))
+    );
+}

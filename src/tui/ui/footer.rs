@@ -131,6 +131,7 @@ fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
     if let Some(m) = app.modal() {
         return match m {
             Modal::Confirm(_) => vec![("y/Enter", "confirm"), ("n/Esc", "cancel")],
+            Modal::ReviewMenu(_) => vec![("j/k", "choose"), ("Enter", "perform"), ("Esc", "close")],
             _ => vec![("j/k", "scroll"), ("Esc", "close")],
         };
     }
