@@ -81,8 +81,8 @@ async fn sandbox_modes_from_the_command_line_reach_the_server() {
                     .map(str::to_string)
             })
             .expect("prints its URL");
-        // Read on to the config line: a pipe closed before it would end the sandbox (SIGPIPE).
-        let _ = lines.find(|l| l.as_ref().is_ok_and(|l| l.starts_with("config written to")));
+        // Keep reading: with its stdout closed the sandbox would die of SIGPIPE on its next line.
+        std::thread::spawn(move || lines.for_each(drop));
         url
     })
     .await
