@@ -1147,6 +1147,38 @@ async fn console_mouse_selects_rows_and_is_off_again_after_quit() {
         assert_eq!(flag(&t), "0", "mouse reporting is off after quitting");
     })
     .await;
+
+    // SIGTERM: the same way out, mouse reporting off too.
+    let console = Arc::new(Console::new_with(
+        &sb,
+        "mouse-term",
+        "\n[ui]\nmouse = true\n",
+        true,
+        "",
+    ));
+    let c = console.clone();
+    drive(move || {
+        let t = c.start("mouse-term");
+        let flag = |t: &Tmux| {
+            let out = t.cmd(&[
+                "display-message",
+                "-p",
+                "-t",
+                &t.session,
+                "#{mouse_any_flag}",
+            ]);
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        assert_eq!(flag(&t), "1");
+        let kill = std::process::Command::new("kill")
+            .args(["-TERM", &c.pid()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        assert_eq!(c.wait_exit(&t, Duration::from_secs(30)), "EXIT=0");
+        assert_eq!(flag(&t), "0", "mouse reporting is off after SIGTERM");
+    })
+    .await;
 }
 
 /// `ui.images = auto` asks the terminal what it can draw. In a tmux pane whose passthrough is on
