@@ -7,4 +7,5 @@ mod common;
 mod oncall;
 mod queue;
 mod reset;
+mod trust;
 mod tui;
