@@ -64,6 +64,17 @@ pub struct AuditEntry {
     /// For resets: `read-first` or `fast` (the before-state then comes from the sync's answer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<crate::model::ResetPath>,
+    /// For `review`: the item acted on, the action and the version sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewRef>,
+}
+
+/// The review item an audited `review` action was about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewRef {
+    pub id: u64,
+    pub action: String,
+    pub version: i64,
 }
 
 pub struct AuditLog {
@@ -120,6 +131,7 @@ impl AuditLog {
             after_uploaded_avatar_id: None,
             avatar_url: None,
             path: None,
+            review: None,
         }
     }
 

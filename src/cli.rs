@@ -73,6 +73,10 @@ pub enum Command {
     Reset(ResetArgs),
     /// Show Discourse's log messages (Logster) about DiscourseConnect and avatar downloads
     Logs(LogsArgs),
+    /// List USER's pending Discourse review items and their actions, or perform one
+    Review(ReviewArgs),
+    /// Put back the avatar the last verified reset of USER replaced
+    Undo(UndoArgs),
     /// Sign or decode DiscourseConnect payloads (the secret comes from the config or the environment)
     #[command(subcommand)]
     Sso(SsoCommand),
@@ -91,6 +95,8 @@ impl Command {
             Command::Check(_) => "check",
             Command::Reset(_) => "reset",
             Command::Logs(_) => "logs",
+            Command::Review(_) => "review",
+            Command::Undo(_) => "undo",
             Command::Sso(_) => "sso",
             Command::Sandbox(_) => "sandbox",
             Command::Config(_) => "config",
@@ -160,6 +166,57 @@ pub struct ResetArgs {
     pub no_verify: bool,
 
     /// Print one JSON array on standard output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "The actions are the ones each item offers (its bundled_actions): they differ by item type, \
+                  Discourse version and acting user. --perform ACTION runs it on every pending item of USER \
+                  that offers it, sending the item's version; an action no item offers is refused (exit 2) \
+                  without a request. Without --yes, asks on a terminal and refuses (exit 2) otherwise. \
+                  Refused under --read-only; shown and audited as dry-run under --dry-run."
+)]
+pub struct ReviewArgs {
+    /// The user: username, external:ID or email
+    #[arg(value_name = "USER")]
+    pub user: String,
+
+    /// Perform this action (an id `review USER` lists, e.g. remove_avatar, approve_user)
+    #[arg(long, value_name = "ACTION")]
+    pub perform: Option<String>,
+
+    /// Do not ask for confirmation
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Print one JSON array on standard output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Restores the `before` the audit log recorded for USER's last verified reset: with \
+                  DiscourseConnect overriding avatars, a sync with the old external avatar URL; otherwise the \
+                  old upload picked again. Refused (exit 2) when there is nothing to undo, or when the avatar \
+                  changed since the reset (someone else acted) unless --force."
+)]
+pub struct UndoArgs {
+    /// The user: username, external:ID or email
+    #[arg(value_name = "USER")]
+    pub user: String,
+
+    /// Do not ask for confirmation
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Undo even when the avatar changed since the reset
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print one JSON array on standard output (the shape of reset --json)
     #[arg(long)]
     pub json: bool,
 }
@@ -309,5 +366,30 @@ mod tests {
         }
         assert!(p(&["check"]).is_err());
         assert!(p(&["check", "alice", "--json"]).is_ok());
+        let c = p(&[
+            "review",
+            "alice",
+            "--perform",
+            "remove_avatar",
+            "--yes",
+            "--json",
+        ])
+        .unwrap();
+        let Some(Command::Review(r)) = c.command else {
+            panic!()
+        };
+        assert_eq!(r.perform.as_deref(), Some("remove_avatar"));
+        assert!(r.yes && r.json);
+        assert!(p(&["review"]).is_err());
+        let c = p(&["undo", "external:684", "--yes", "--force", "--json"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::Undo(UndoArgs {
+                yes: true,
+                force: true,
+                json: true,
+                ..
+            }))
+        ));
     }
 }

@@ -110,6 +110,40 @@ pub struct ResetConfig {
 pub struct UiConfig {
     pub theme: Theme,
     pub mouse: bool,
+    pub images: ImageMode,
+}
+
+/// `ui.images`: how the detail pane draws avatars and main-app photos.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImageMode {
+    /// The best the terminal speaks (kitty, sixel, iTerm2), else coloured half blocks.
+    #[default]
+    Auto,
+    /// Coloured half blocks only (any colour terminal, tmux without passthrough).
+    Halfblocks,
+    /// No pictures; the URLs are still shown and `o` still opens them.
+    Off,
+}
+
+impl ImageMode {
+    pub const NAMES: &'static [&'static str] = &["auto", "halfblocks", "off"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageMode::Auto => "auto",
+            ImageMode::Halfblocks => "halfblocks",
+            ImageMode::Off => "off",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "auto" => Some(ImageMode::Auto),
+            "halfblocks" => Some(ImageMode::Halfblocks),
+            "off" => Some(ImageMode::Off),
+            _ => None,
+        }
+    }
 }
 
 /// `reset.strategy` and `reset --strategy`.
@@ -275,6 +309,7 @@ struct RawReset {
 struct RawUi {
     theme: Option<Spanned<String>>,
     mouse: Option<bool>,
+    images: Option<Spanned<String>>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -647,9 +682,23 @@ impl Config {
                 )
             })?,
         };
+        let images = match &raw.ui.images {
+            None => ImageMode::Auto,
+            Some(v) => ImageMode::parse(v.get_ref().trim()).ok_or_else(|| {
+                cx.invalid(
+                    v,
+                    "ui.images",
+                    format!(
+                        "invalid value \"{}\" for ui.images (expected auto, halfblocks or off)",
+                        v.get_ref()
+                    ),
+                )
+            })?,
+        };
         let ui = UiConfig {
             theme,
             mouse: raw.ui.mouse.unwrap_or(false),
+            images,
         };
 
         Ok(Config {
@@ -933,6 +982,7 @@ mod tests {
         assert_eq!(c.reset.verify_timeout_secs, 60);
         assert_eq!(c.ui.theme, Theme::Auto);
         assert!(!c.ui.mouse);
+        assert_eq!(c.ui.images, ImageMode::Auto);
     }
 
     #[test]
@@ -965,6 +1015,7 @@ verify_timeout_secs = 10
 [ui]
 theme = "mono"
 mouse = true
+images = "halfblocks"
 "#;
         let c = parse(text).unwrap();
         assert_eq!(c.discourse.api_username, "admin1");
@@ -984,6 +1035,7 @@ mouse = true
         assert!(!c.reset.verify);
         assert_eq!(c.ui.theme, Theme::Mono);
         assert!(c.ui.mouse);
+        assert_eq!(c.ui.images, ImageMode::Halfblocks);
         assert!(c.require_api().is_ok());
         assert!(c.require_sync_sso().is_ok());
         assert!(c.require_main_app().unwrap().is_some());
@@ -1130,6 +1182,11 @@ mouse = true
         let e = err(&format!("{MINIMAL}[ui]\ntheme = \"pink\"\n"));
         assert_eq!(e.line, Some(4));
         assert!(e.message.contains("ui.theme"), "{e}");
+        let e = err(&format!("{MINIMAL}[ui]\nimages = \"sixel\"\n"));
+        assert_eq!(
+            e.to_string(),
+            "config.toml:4: invalid value \"sixel\" for ui.images (expected auto, halfblocks or off)"
+        );
         let e = err(&format!("{MINIMAL}requests_per_minute = 0\n"));
         assert_eq!(e.line, Some(3));
         assert!(e.message.contains("discourse.requests_per_minute"), "{e}");
@@ -1261,6 +1318,7 @@ mouse = true
             "verify_timeout_secs",
             "theme",
             "mouse",
+            "images",
         ] {
             assert!(
                 full.lines().any(|l| l.starts_with(&format!("{key} ="))),

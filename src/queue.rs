@@ -138,6 +138,14 @@ impl Queue {
         q
     }
 
+    /// Forgets one source's flags on a row (its Discourse items were resolved).
+    pub fn drop_source(&mut self, slot: usize, source: crate::model::Source) {
+        let slot = self.resolve(slot);
+        if let Some(u) = self.users.get_mut(slot) {
+            u.flags.retain(|f| f.source != source);
+        }
+    }
+
     /// Number of slots, absorbed ones included (the bound for slot numbers).
     pub fn slots(&self) -> usize {
         self.users.len()

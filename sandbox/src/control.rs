@@ -13,6 +13,9 @@
 //! | POST | `/sandbox/faults?latency_ms=&error_rate=&storm_429=&slow_body_ms=&html_errors=&malformed_json=&failing_downloads=` | replaces the faults |
 //! | POST | `/sandbox/settings/{name}?value=…` | sets a site setting |
 //! | POST | `/sandbox/clear` | forgets requests, violations and the rate-limit window |
+//! | GET | `/sandbox/review` | review item versions, staff actions, performs (`review.rs`) |
+//! | POST | `/sandbox/review/{id}/bump` | another moderator changed the item: its version goes up |
+//! | POST | `/sandbox/review/{id}/status?status=approved\|rejected\|ignored\|pending` | another moderator resolved it |
 
 use super::http::{self, Params, json};
 use super::state::State;
@@ -29,8 +32,12 @@ pub async fn handle(
     query: Option<&str>,
     body: &[u8],
 ) -> Response {
-    let q = Params(sso::parse_params(query.unwrap_or("")).unwrap_or_default());
-    let b = Params(sso::parse_params(&String::from_utf8_lossy(body)).unwrap_or_default());
+    let parse = |s: &str| {
+        let (m, a) = sso::parse_params(s).unwrap_or_default();
+        Params(m, a)
+    };
+    let q = parse(query.unwrap_or(""));
+    let b = parse(&String::from_utf8_lossy(body));
     let p = Params::merged(&q, &b);
     let rest = path.trim_start_matches("/sandbox").trim_start_matches('/');
     let mut st = shared.lock();
@@ -140,6 +147,9 @@ pub async fn handle(
                 }
                 None => json(404, &json!({"error": "no such setting"})),
             }
+        }
+        (m, r) if r == "review" || r.starts_with("review/") => {
+            super::review::control(&mut st, m, r, &p)
         }
         ("POST", "clear") => {
             st.requests.clear();

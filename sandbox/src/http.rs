@@ -86,17 +86,35 @@ pub fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Request parameters: the query string, then the body (form or JSON) over it, like Rails.
+/// Request parameters as Rails has them: query and body (form or JSON) merged with the query
+/// winning (`request_parameters.merge(query_parameters)`, actionpack
+/// `lib/action_dispatch/http/parameters.rb`). The second field names the keys sent as `key[]`
+/// (Arrays in Rails), so a handler can tell `sso[]=x` from `sso=x`.
 #[derive(Debug, Default, Clone)]
-pub struct Params(pub BTreeMap<String, Vec<String>>);
+pub struct Params(
+    pub BTreeMap<String, Vec<String>>,
+    pub std::collections::BTreeSet<String>,
+);
+
+/// One parameter as Rails hands it to a controller: absent (nil), a string, or an Array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Param<'a> {
+    Nil,
+    Str(&'a str),
+    Array(&'a [String]),
+}
 
 impl Params {
+    /// A broken `%`-escape, invalid UTF-8 in a value (actionpack
+    /// `ActionDispatch::Request::Utils.check_param_encoding`) or a broken JSON body is an
+    /// `ActionController::BadRequest`: the caller answers [`rails_error`] 400.
     pub fn parse(
         query: Option<&str>,
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<(Params, Params), String> {
-        let q = Params(sso::parse_params(query.unwrap_or(""))?);
+        let (qm, qa) = sso::parse_params(query.unwrap_or(""))?;
+        let q = Params(qm, qa);
         let ctype = header(headers, "content-type")
             .unwrap_or("")
             .to_ascii_lowercase();
@@ -111,36 +129,59 @@ impl Params {
                     .or_default()
                     .push(String::from_utf8_lossy(&p.bytes).into_owned());
             }
-            Params(m)
+            Params(m, Default::default())
         } else if ctype.starts_with("application/json") {
             let v: Value = serde_json::from_slice(body).map_err(|e| format!("JSON: {e}"))?;
             let mut m = BTreeMap::new();
+            let mut arrays = std::collections::BTreeSet::new();
             if let Value::Object(o) = v {
                 for (k, v) in o {
                     let list = match v {
-                        Value::Array(a) => a.iter().map(scalar).collect(),
+                        Value::Array(a) => {
+                            arrays.insert(k.clone());
+                            a.iter().map(scalar).collect()
+                        }
                         other => vec![scalar(&other)],
                     };
                     m.insert(k, list);
                 }
             }
-            Params(m)
+            Params(m, arrays)
         } else {
-            Params(sso::parse_params(&String::from_utf8_lossy(body))?)
+            let text = std::str::from_utf8(body)
+                .map_err(|_| "Invalid encoding for parameter: the body is not UTF-8".to_string())?;
+            let (m, a) = sso::parse_params(text)?;
+            Params(m, a)
         };
         Ok((q, b))
     }
 
+    /// The query wins over the body, as in Rails.
     pub fn merged(q: &Params, b: &Params) -> Params {
-        let mut m = q.0.clone();
-        for (k, v) in &b.0 {
+        let mut m = b.0.clone();
+        let mut arrays = b.1.clone();
+        for (k, v) in &q.0 {
             m.insert(k.clone(), v.clone());
+            if q.1.contains(k) {
+                arrays.insert(k.clone());
+            } else {
+                arrays.remove(k);
+            }
         }
-        Params(m)
+        Params(m, arrays)
     }
 
     pub fn get(&self, k: &str) -> Option<&str> {
         self.0.get(k).and_then(|v| v.last()).map(String::as_str)
+    }
+
+    /// The parameter with its Ruby type (`params[:k]`).
+    pub fn param(&self, k: &str) -> Param<'_> {
+        match self.0.get(k) {
+            None => Param::Nil,
+            Some(v) if self.1.contains(k) => Param::Array(v),
+            Some(v) => v.last().map_or(Param::Nil, |s| Param::Str(s)),
+        }
     }
 
     pub fn list(&self, k: &str) -> Vec<String> {
@@ -149,6 +190,32 @@ impl Params {
 
     pub fn has(&self, k: &str) -> bool {
         self.0.contains_key(k)
+    }
+}
+
+/// What Rails' `ActionDispatch::PublicExceptions` renders for an exception no controller
+/// rescued (Discourse's `lib/middleware/discourse_public_exceptions.rb` hands
+/// `ActionController::BadRequest` and unrescued errors such as `NoMethodError` to it):
+/// `{"status":500,"error":"Internal Server Error"}` for a JSON request, else the static
+/// `public/<status>.html` page (Discourse ships a 500 page; a missing page is an empty body).
+pub fn rails_error(status: u16, wants_json: bool) -> Response {
+    let reason = match status {
+        400 => "Bad Request",
+        _ => "Internal Server Error",
+    };
+    if wants_json {
+        return json(
+            status,
+            &serde_json::json!({"status": status, "error": reason}),
+        );
+    }
+    match status {
+        500 => with_type(
+            500,
+            "text/html; charset=utf-8",
+            "<!DOCTYPE html>\n<html><head><title>Oops - Error 500</title></head><body><h1>Oops</h1><p>The software powering this discussion forum encountered an unexpected problem. We apologize for the inconvenience.</p></body></html>\n",
+        ),
+        s => with_type(s, "text/html; charset=utf-8", Body::empty()),
     }
 }
 

@@ -13,12 +13,22 @@ pub const MAX_BACKLOG: usize = 1000;
 /// `Logster.config.maximum_message_length` (`lib/logster/configuration.rb`).
 pub const MAX_MESSAGE: usize = 2000;
 
+/// `Logster::MAX_GROUPING_LENGTH`: at most this many envs are kept on a grouped message.
+pub const MAX_GROUPING_LENGTH: usize = 50;
+
 #[derive(Debug, Clone)]
 pub struct LogMessage {
     pub key: String,
     pub severity: i64,
     pub message: String,
     pub timestamp: DateTime<Utc>,
+    /// `nil` unless the logger gave one (the sandbox's messages have none).
+    pub backtrace: Option<String>,
+    /// How many identical messages this one stands for (`allow_grouping`).
+    pub count: u64,
+    /// When the first of a group was logged; only grouped messages have it.
+    pub first_timestamp: Option<DateTime<Utc>>,
+    /// An object, or once grouped an array of the envs of its messages.
     pub env: Value,
 }
 
@@ -31,14 +41,41 @@ impl LogMessage {
             "severity": self.severity,
             "timestamp": self.timestamp.timestamp_millis(),
             "key": self.key,
-            "backtrace": "",
-            "count": 1,
+            "backtrace": self.backtrace,
+            "count": self.count,
             "protected": false,
         });
+        if let Some(first) = self.first_timestamp {
+            v["first_timestamp"] = json!(first.timestamp_millis());
+        }
         if with_env {
             v["env"] = self.env.clone();
         }
         v
+    }
+
+    /// `Message#grouping_hash`: message, severity and backtrace.
+    fn same_group(&self, severity: i64, message: &str, backtrace: Option<&str>) -> bool {
+        self.severity == severity
+            && self.message == message
+            && self.backtrace.as_deref() == backtrace
+    }
+
+    /// `Message#merge_similar_message`: count up, keep the first timestamp, take the newest,
+    /// and collect the envs.
+    fn merge(&mut self, timestamp: DateTime<Utc>, env: Value) {
+        self.first_timestamp.get_or_insert(self.timestamp);
+        self.timestamp = self.timestamp.max(timestamp);
+        self.count += 1;
+        let mut envs = match std::mem::take(&mut self.env) {
+            Value::Array(a) => a,
+            Value::Null => Vec::new(),
+            one => vec![one],
+        };
+        if envs.len() < MAX_GROUPING_LENGTH {
+            envs.push(env);
+        }
+        self.env = Value::Array(envs);
     }
 }
 
@@ -57,10 +94,33 @@ pub struct Query<'a> {
 
 impl LogStore {
     /// Adds a message. Logster in production keeps WARN and above only
-    /// (`lib/logster/rails/railtie.rb`), so lower severities are dropped.
+    /// (`lib/logster/rails/railtie.rb`), so lower severities are dropped. Discourse turns on
+    /// `Logster.config.allow_grouping` in production (`config/initializers/100-logster.rb`): a
+    /// message identical to a stored one (`grouping_key`) is merged into it and the merged one
+    /// moves to the newest place (`BaseStore#report`, `replace_and_bump`); its key stays.
     pub fn add(&mut self, severity: i64, message: &str, env: Value) -> Option<String> {
         if severity < 2 {
             return None;
+        }
+        // `base_store.rb#truncate_message`
+        let message = if message.chars().count() > MAX_MESSAGE {
+            let mut m: String = message.chars().take(MAX_MESSAGE).collect();
+            m.push('…');
+            m
+        } else {
+            message.to_string()
+        };
+        let now = Utc::now();
+        if let Some(pos) = self
+            .messages
+            .iter()
+            .position(|m| m.same_group(severity, &message, None))
+            && let Some(mut similar) = self.messages.remove(pos)
+        {
+            similar.merge(now, env);
+            let key = similar.key.clone();
+            self.messages.push_back(similar);
+            return Some(key);
         }
         self.next += 1;
         // Keys are random hex in Logster (`SecureRandom.hex`); here a counter mixed to look alike
@@ -70,19 +130,14 @@ impl LogStore {
             self.next.wrapping_mul(0x9E37_79B9_7F4A_7C15),
             self.next
         );
-        // `base_store.rb#truncate_message`
-        let message = if message.chars().count() > MAX_MESSAGE {
-            let mut m: String = message.chars().take(MAX_MESSAGE).collect();
-            m.push('…');
-            m
-        } else {
-            message.to_string()
-        };
         self.messages.push_back(LogMessage {
             key: key.clone(),
             severity,
             message,
-            timestamp: Utc::now(),
+            timestamp: now,
+            backtrace: None,
+            count: 1,
+            first_timestamp: None,
             env,
         });
         while self.messages.len() > MAX_BACKLOG {
@@ -167,6 +222,39 @@ impl LogStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identical_messages_are_grouped_and_bumped() {
+        let mut s = LogStore::default();
+        let a = s
+            .add(3, "Job exception: boom", json!({"user_id": 1}))
+            .unwrap();
+        s.add(2, "other", json!({}));
+        // Same text, other severity: not the same group.
+        s.add(2, "Job exception: boom", json!({}));
+        let again = s
+            .add(3, "Job exception: boom", json!({"user_id": 2}))
+            .unwrap();
+        assert_eq!(a, again, "the group keeps its key");
+        assert_eq!(s.len(), 3);
+        let newest = s.all().last().unwrap();
+        assert_eq!(newest.count, 2);
+        assert!(newest.first_timestamp.is_some());
+        assert_eq!(newest.env, json!([{"user_id": 1}, {"user_id": 2}]));
+        let j = newest.to_json(false);
+        assert_eq!(j["count"], 2);
+        assert_eq!(j["backtrace"], Value::Null);
+        assert!(j.get("env").is_none());
+        assert!(j["first_timestamp"].is_i64());
+        assert!(
+            s.all()
+                .next()
+                .unwrap()
+                .to_json(false)
+                .get("first_timestamp")
+                .is_none()
+        );
+    }
 
     #[test]
     fn pages_oldest_first_with_after_and_before() {

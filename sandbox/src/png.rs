@@ -43,14 +43,19 @@ fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
 /// A `size`×`size` RGB PNG: a solid background with a lighter diagonal band, so two colours
 /// give two different files (and two different uploads once de-duplicated by content).
 pub fn solid(size: u32, rgb: [u8; 3]) -> Vec<u8> {
-    let mut raw = Vec::with_capacity((size * (size * 3 + 1)) as usize);
-    for y in 0..size {
+    rgb_image(size, size, |x, y| {
+        let band = x.abs_diff(y) < size / 6;
+        rgb.map(|c| if band { c.saturating_add(60) } else { c })
+    })
+}
+
+/// A `width`×`height` RGB PNG whose pixel at `(x, y)` is `pixel(x, y)`.
+pub fn rgb_image(width: u32, height: u32, pixel: impl Fn(u32, u32) -> [u8; 3]) -> Vec<u8> {
+    let mut raw = Vec::with_capacity((height * (width * 3 + 1)) as usize);
+    for y in 0..height {
         raw.push(0); // filter: none
-        for x in 0..size {
-            let band = x.abs_diff(y) < size / 6;
-            for c in rgb {
-                raw.push(if band { c.saturating_add(60) } else { c });
-            }
+        for x in 0..width {
+            raw.extend_from_slice(&pixel(x, y));
         }
     }
     // zlib stream made of stored blocks (at most 65535 bytes each).
@@ -70,8 +75,8 @@ pub fn solid(size: u32, rgb: [u8; 3]) -> Vec<u8> {
 
     let mut out = vec![0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1A, b'\n'];
     let mut ihdr = Vec::with_capacity(13);
-    ihdr.extend_from_slice(&size.to_be_bytes());
-    ihdr.extend_from_slice(&size.to_be_bytes());
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit, RGB, deflate, filter 0, no interlace
     chunk(&mut out, b"IHDR", &ihdr);
     chunk(&mut out, b"IDAT", &z);

@@ -41,8 +41,9 @@ impl Limiter {
     }
 }
 
-/// `RateLimiter::LimitExceeded#time_left` (`lib/rate_limiter/limit_exceeded.rb`): the
-/// `rate_limiter.seconds/minutes/hours` strings of the English locale.
+/// `RateLimiter.time_left` (`lib/rate_limiter/limit_exceeded.rb`): `rate_limiter.short_time`
+/// at 3 s or less, seconds under a minute, whole minutes under an hour, else whole hours, with
+/// the English strings of `config/locales/server.en.yml` (the short-time text not re-read).
 pub fn time_left(secs: u64) -> String {
     let plural = |n: u64, unit: &str| {
         if n == 1 {
@@ -51,9 +52,11 @@ pub fn time_left(secs: u64) -> String {
             format!("{n} {unit}s")
         }
     };
-    if secs < 120 {
+    if secs <= 3 {
+        "a few seconds".to_string()
+    } else if secs < 60 {
         plural(secs, "second")
-    } else if secs < 7200 {
+    } else if secs < 3600 {
         plural(secs / 60, "minute")
     } else {
         plural(secs / 3600, "hour")
@@ -73,7 +76,14 @@ mod tests {
         assert_eq!(l.hit(2, t0 + Duration::from_secs(20)), Err(40));
         assert!(l.hit(2, t0 + Duration::from_secs(60)).is_ok());
         assert!(l.hit(0, t0).is_ok());
-        assert_eq!(time_left(1), "1 second");
-        assert_eq!(time_left(60), "60 seconds");
+        // The cases of Discourse's spec/lib/rate_limiter/limit_exceeded_spec.rb, and the edges.
+        assert_eq!(time_left(1), "a few seconds");
+        assert_eq!(time_left(3), "a few seconds");
+        assert_eq!(time_left(4), "4 seconds");
+        assert_eq!(time_left(59), "59 seconds");
+        assert_eq!(time_left(60), "1 minute");
+        assert_eq!(time_left(119), "1 minute");
+        assert_eq!(time_left(3599), "59 minutes");
+        assert_eq!(time_left(7000), "1 hour");
     }
 }

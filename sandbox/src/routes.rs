@@ -3,9 +3,8 @@
 
 use super::http::{self, Params, decode_segment, header, json};
 use super::logster;
-use super::prng::Prng;
 use super::state::*;
-use super::{Shared, control, download, faults, main_app, png, ratelimit, sync};
+use super::{Shared, control, download, faults, main_app, pictures, png, ratelimit, sync};
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, Method};
@@ -61,7 +60,8 @@ pub async fn dispatch(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Re
     let internal = parts.headers.contains_key("x-sandbox-job");
     let is_static = path.starts_with("/images/")
         || path.starts_with("/user_avatar/")
-        || path.starts_with("/letter_avatar_proxy/");
+        || path.starts_with("/letter_avatar_proxy/")
+        || path.starts_with(pictures::PHOTO_PREFIX);
     let is_app = path.starts_with("/app/");
     let now = Instant::now();
 
@@ -185,20 +185,18 @@ async fn handle(
     if is_static {
         return serve_static(shared, &path);
     }
+    let wants_json = path.ends_with(".json")
+        || header(&headers, "accept").is_some_and(|a| a.contains("application/json"));
     let (q, b) = match Params::parse(query.as_deref(), &headers, &body) {
         Ok(p) => p,
-        // Rails: `ActionController::BadRequest` for a broken escape or JSON body.
+        // `ActionController::BadRequest` (a broken escape, invalid UTF-8, a broken JSON body),
+        // which Discourse's exceptions app leaves to Rails' `PublicExceptions`.
         Err(e) => {
-            return http::with_type(
-                400,
-                "text/plain; charset=utf-8",
-                format!("Bad Request: {e}"),
-            );
+            tracing::debug!("sandbox: bad request parameters: {e}");
+            return http::rails_error(400, wants_json);
         }
     };
     let params = Params::merged(&q, &b);
-    let wants_json = path.ends_with(".json")
-        || header(&headers, "accept").is_some_and(|a| a.contains("application/json"));
     let ctx = Ctx {
         method,
         path,
@@ -278,13 +276,12 @@ async fn handle(
     let (resp, job) = {
         let mut st = shared.lock();
         let auth = authenticate(&st, &ctx.headers);
-        if let Auth::As(i) = auth {
-            let u = &st.users[i];
-            if u.admin {
-                let limit = st.scenario.admin_rate_limit;
-                if let Err(wait) = st.limiter.hit(limit, now) {
-                    return rate_limited(&mut st, wait, now);
-                }
+        // `admin_api_key_limiter.performed!` runs for every request whose API key resolved to an
+        // active user, whatever that user's role (`lib/auth/default_current_user_provider.rb`).
+        if let Auth::As(_) = auth {
+            let limit = st.scenario.admin_rate_limit;
+            if let Err(wait) = st.limiter.hit(limit, now) {
+                return rate_limited(&mut st, wait, now);
             }
         }
         route(&mut st, &ctx, auth)
@@ -465,15 +462,16 @@ fn route(st: &mut State, ctx: &Ctx, auth: Auth) -> Routed {
         ("POST", ["admin", "users", "sync_sso"]) => admin_only(st, &|st, v| {
             let r = sync::sync_sso(
                 st,
-                ctx.params.get("sso"),
-                ctx.params.get("sig"),
+                ctx.params.param("sso"),
+                ctx.params.param("sig"),
                 v.id,
                 ctx.method.as_str(),
                 &ctx.path,
             );
-            let resp = match r.body {
-                Some(b) => json(r.status, &b),
-                None => http::empty(r.status),
+            let resp = match r.answer {
+                sync::Answer::Json(status, b) => json(status, &b),
+                sync::Answer::Empty(status) => http::empty(status),
+                sync::Answer::Crash => http::rails_error(500, ctx.wants_json),
             };
             (resp, r.job)
         }),
@@ -528,6 +526,12 @@ fn route(st: &mut State, ctx: &Ctx, auth: Auth) -> Routed {
             admin_only(st, &|st, _| (update_setting(st, ctx, name), None))
         }
 
+        // ---- one review item and its actions (`review.rs`) ----
+        _ if let Some(r) =
+            super::review::route(st, m.as_str(), &segs, &ctx.params, auth, viewer.as_ref()) =>
+        {
+            none(r)
+        }
         // ---- review queue (`ReviewablesController#index`) ----
         ("GET", ["review"]) | ("GET", ["review.json"]) => {
             if auth == Auth::Bad {
@@ -542,7 +546,7 @@ fn route(st: &mut State, ctx: &Ctx, auth: Auth) -> Routed {
             if !ctx.wants_json {
                 return none(http::html_shell("review"));
             }
-            none(review(st, ctx))
+            none(review(st, ctx, viewer.as_ref()))
         }
 
         // ---- Logster (`mount Logster::Web => "/logs", constraints: AdminConstraint.new`) ----
@@ -615,7 +619,12 @@ fn pick_avatar(
         );
     };
     let u = &mut st.users[i];
-    u.custom_upload_id = Some(upload);
+    // `gravatar` fills the Gravatar slot, the other two the custom slot.
+    if kind == "gravatar" {
+        u.gravatar_upload_id = Some(upload);
+    } else {
+        u.custom_upload_id = Some(upload);
+    }
     u.uploaded_avatar_id = Some(upload);
     json(200, &json!({"success": "OK"}))
 }
@@ -773,7 +782,7 @@ pub const REVIEW_PAGE: usize = 10;
 
 /// `ReviewablesController#index` (`app/controllers/reviewables_controller.rb`): pages of 10
 /// by `offset`, `meta.load_more_reviewables` only when more rows exist.
-fn review(st: &State, ctx: &Ctx) -> Response {
+fn review(st: &State, ctx: &Ctx, viewer: Option<&User>) -> Response {
     let p = &ctx.params;
     let kind = p.get("type").filter(|t| !t.is_empty());
     if let Some(t) = kind
@@ -820,7 +829,9 @@ fn review(st: &State, ctx: &Ctx) -> Response {
     let mut user_ids: Vec<i64> = Vec::new();
     let mut out = Vec::new();
     let mut scores = Vec::new();
+    let (mut bundles, mut actions) = (Vec::new(), Vec::new());
     for r in &page {
+        let side = super::review::sideload(st, r, viewer);
         let target = st.user_by_id(r.target_user);
         for id in [r.target_user, r.created_by] {
             if !user_ids.contains(&id) {
@@ -847,13 +858,13 @@ fn review(st: &State, ctx: &Ctx) -> Response {
             "status": r.status,
             "created_at": r.created_at,
             "score": r.score,
-            "version": 1,
+            "version": st.review.version(r.id),
             "can_edit": false,
             "editable_fields": [],
             "created_by_id": r.created_by,
             "target_created_by_id": r.target_user,
             "reviewable_score_ids": [score_id],
-            "bundled_action_ids": [format!("{}-approve", r.id)],
+            "bundled_action_ids": side.bundled_action_ids,
             "category_id": null,
             "topic_id": null,
             "topic_url": null,
@@ -867,11 +878,6 @@ fn review(st: &State, ctx: &Ctx) -> Response {
                 if let Some(u) = target {
                     j["payload"] = json!({"username": u.username, "name": u.name, "email": u.email, "bio": u.bio, "website": u.website});
                     j["link_admin"] = json!(true);
-                    j["target_url"] = json!(format!(
-                        "{}/u/{}/summary",
-                        st.base_url,
-                        encode_component(&u.username)
-                    ));
                 }
             }
             ReviewKind::FlaggedPost => {
@@ -890,33 +896,18 @@ fn review(st: &State, ctx: &Ctx) -> Response {
                 j["post_number"] = json!(1);
             }
         }
+        super::review::merge_sideload(&mut bundles, &mut actions, side);
         out.push(j);
+    }
+    for j in &mut out {
+        omit_like_the_serializer(j);
     }
     let users: Vec<Value> = user_ids
         .iter()
         .filter_map(|id| st.user_by_id(*id))
         .map(|u| st.basic_user_json(u))
         .collect();
-    let mut meta = json!({
-        "status": status,
-        "total_rows_reviewables": total,
-        "types": {"reviewable_user": "user", "reviewable_flagged_post": "flagged_post"},
-        "reviewable_types": REVIEW_TYPES,
-        "reviewable_count": st.reviewables.iter().filter(|r| r.status == 0).count(),
-        "unseen_reviewable_count": 0,
-        "score_type_filters": [],
-    });
-    if let Some(t) = kind {
-        meta["type"] = json!(t);
-    }
-    if offset + REVIEW_PAGE < total {
-        // `review_path(filters.merge(offset: offset + PER_PAGE))`: no `.json` suffix.
-        let mut url = format!("/review?offset={}&status={}", offset + REVIEW_PAGE, status);
-        if let Some(t) = kind {
-            url.push_str(&format!("&type={t}"));
-        }
-        meta["load_more_reviewables"] = json!(url);
-    }
+    let meta = review_meta(st, p, status, total, offset);
     json(
         200,
         &json!({
@@ -924,12 +915,101 @@ fn review(st: &State, ctx: &Ctx) -> Response {
             "users": users,
             "topics": [],
             "reviewable_scores": scores,
-            "bundled_actions": page.iter().map(|r| json!({"id": format!("{}-approve", r.id), "icon": "check", "label": "Approve", "action_ids": ["approve_user"]})).collect::<Vec<_>>(),
-            "actions": [],
+            "bundled_actions": bundles,
+            "actions": actions,
             "__rest_serializer": "1",
             "meta": meta,
         }),
     )
+}
+
+/// `ReviewableSerializer` leaves out what is blank (`include_topic_id?`, `include_topic_url?`,
+/// `include_target_url?`, `include_category_id?`), so a `ReviewableUser` has none of them; it
+/// adds `removed_topic_id` (nil) when the item has no topic, and `claimed_by_id` because the
+/// index passes `claimed_topics` (`app/serializers/reviewable_serializer.rb`).
+fn omit_like_the_serializer(j: &mut Value) {
+    let Some(o) = j.as_object_mut() else { return };
+    for k in ["topic_id", "topic_url", "target_url", "category_id"] {
+        if o.get(k).is_some_and(Value::is_null) {
+            o.remove(k);
+        }
+    }
+    if !o.contains_key("topic_id") {
+        o.insert("removed_topic_id".into(), Value::Null);
+    }
+    o.entry("claimed_by_id").or_insert(Value::Null);
+}
+
+/// `meta` of `ReviewablesController#index`: the filters (every key, nil when not sent), then
+/// `total_rows_reviewables`, `types` (`meta_types`), `reviewable_types`, the counts, and
+/// `load_more_reviewables` = `review_path(filters.merge(offset:))` only when more rows exist
+/// (Rails drops nil and empty values and sorts the query, `Hash#to_query`).
+fn review_meta(st: &State, p: &Params, status: &str, total: usize, offset: usize) -> Value {
+    let text = |k: &str| p.get(k).map(str::to_string);
+    let int = |k: &str| p.get(k).map(|v| v.trim().parse::<i64>().unwrap_or(0));
+    let mut meta = serde_json::Map::new();
+    meta.insert(
+        "ids".into(),
+        if p.has("ids") {
+            json!(p.list("ids"))
+        } else {
+            Value::Null
+        },
+    );
+    meta.insert("status".into(), json!(status));
+    meta.insert("category_id".into(), json!(int("category_id")));
+    meta.insert("topic_id".into(), json!(int("topic_id")));
+    meta.insert("additional_filters".into(), json!({}));
+    let named = [
+        "priority",
+        "username",
+        "reviewed_by",
+        "from_date",
+        "to_date",
+        "type",
+        "sort_order",
+        "flagged_by",
+    ];
+    for k in named {
+        meta.insert(k.into(), json!(text(k)));
+    }
+    meta.insert("total_rows_reviewables".into(), json!(total));
+    meta.insert(
+        "types".into(),
+        json!({"created_by": "user", "target_created_by": "user", "reviewed_by": "user", "claimed_by": "user"}),
+    );
+    meta.insert("reviewable_types".into(), json!(REVIEW_TYPES));
+    meta.insert(
+        "reviewable_count".into(),
+        json!(st.reviewables.iter().filter(|r| r.status == 0).count()),
+    );
+    meta.insert("unseen_reviewable_count".into(), json!(0));
+    if offset + REVIEW_PAGE < total {
+        let mut q: Vec<String> = vec![
+            format!("offset={}", offset + REVIEW_PAGE),
+            format!("status={}", super::sso::escape(status)),
+        ];
+        for k in ["category_id", "topic_id"] {
+            if let Some(v) = int(k) {
+                q.push(format!("{k}={v}"));
+            }
+        }
+        for k in named {
+            if let Some(v) = text(k) {
+                q.push(format!("{k}={}", super::sso::escape(&v)));
+            }
+        }
+        for v in p.list("ids").iter().filter(|_| p.has("ids")) {
+            q.push(format!("ids%5B%5D={}", super::sso::escape(v)));
+        }
+        q.sort();
+        // `review_path`: no `.json` suffix.
+        meta.insert(
+            "load_more_reviewables".into(),
+            json!(format!("/review?{}", q.join("&"))),
+        );
+    }
+    Value::Object(meta)
 }
 
 /// Logster `serve_messages` (`lib/logster/middleware/viewer.rb`): plain `application/json`.
@@ -960,7 +1040,8 @@ fn logs(st: &State, ctx: &Ctx) -> Response {
     http::with_type(
         200,
         "application/json",
-        json!({"messages": msgs, "total": st.logs.len(), "search": p.get("search").unwrap_or(""), "filter": severities}).to_string(),
+        // `filter` echoes the parsed severities, or `""` when none was sent (`filter || ""`).
+        json!({"messages": msgs, "total": st.logs.len(), "search": p.get("search").unwrap_or(""), "filter": if p.has("filter") { json!(severities) } else { json!("") }}).to_string(),
     )
 }
 
@@ -994,36 +1075,27 @@ fn serve_static(shared: &Shared, path: &str) -> Response {
         }
         p if p.starts_with("/user_avatar/") => {
             // /user_avatar/<host>/<username>/<size>/<upload_id>_2.png
-            let id = p
-                .rsplit('/')
+            let mut parts = p.rsplit('/');
+            let id = parts
                 .next()
                 .and_then(|f| f.split('_').next())
                 .and_then(|s| s.parse::<u64>().ok());
+            let username = parts.nth(1).unwrap_or("");
             match id.and_then(|id| st.uploads.get(&id)) {
                 Some(up) => match &up.bytes {
                     Some(b) => http::with_type(200, "image/png", b.as_ref().clone()),
-                    None => {
-                        let mut p = Prng::new(up.id);
-                        http::with_type(
-                            200,
-                            "image/png",
-                            png::solid(
-                                48,
-                                [
-                                    p.below(200) as u8 + 30,
-                                    p.below(200) as u8 + 30,
-                                    p.below(200) as u8 + 30,
-                                ],
-                            ),
-                        )
-                    }
+                    None => http::with_type(200, "image/png", pictures::avatar(username, up.id)),
                 },
                 None => http::with_type(404, "text/plain", "Not found"),
             }
         }
         p if p.starts_with("/letter_avatar_proxy/") => {
-            http::with_type(200, "image/png", png::solid(48, [0xb3, 0xb5, 0xb4]))
+            http::with_type(200, "image/png", pictures::letter_avatar(p))
         }
+        p if p.starts_with(pictures::PHOTO_PREFIX) => match pictures::photo_at(p) {
+            Some(b) => http::with_type(200, "image/png", b),
+            None => http::with_type(404, "text/plain", "Not found"),
+        },
         _ => http::with_type(404, "text/plain", "Not found"),
     }
 }

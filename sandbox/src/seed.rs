@@ -373,6 +373,7 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
         manual_groups: Vec::new(),
         uploaded_avatar_id: None,
         custom_upload_id: None,
+        gravatar_upload_id: None,
         sso: None,
         ip_address: Some(format!("203.0.113.{}", (id.unsigned_abs() % 250) + 1)),
         registration_ip_address: Some("198.51.100.7".into()),
@@ -679,7 +680,8 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
                 reason: reason.to_string(),
                 flagged_at: flag_time,
                 photo_url: Some(format!(
-                    "https://idp.example.com/avatars/{}.jpg",
+                    "{base_url}{}{}.png",
+                    super::pictures::PHOTO_PREFIX,
                     f.external.unwrap_or("x")
                 )),
                 resolved: false,
@@ -825,7 +827,10 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
                     email: Some(u.email.clone()),
                     reason: reason.clone(),
                     flagged_at: flag_time,
-                    photo_url: Some(format!("https://idp.example.com/avatars/{external}.png")),
+                    photo_url: Some(format!(
+                        "{base_url}{}{external}.png",
+                        super::pictures::PHOTO_PREFIX
+                    )),
                     resolved: false,
                 });
             }
@@ -904,6 +909,7 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
         default_avatar_png: Arc::new(super::png::solid(64, [0x2e, 0x7d, 0x32])),
         scenario: s.clone(),
         silent_download_failures: Vec::new(),
+        review: Default::default(),
     };
     let n = st.users.len();
     st.by_id.reserve(n);

@@ -9,7 +9,7 @@
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One value of `Rack::Utils.parse_query`: a repeated key becomes a list, a key without `=`
 /// has a nil value.
@@ -54,6 +54,10 @@ impl Query {
 /// `URI.decode_www_form_component`: `+` is a space, `%XX` a byte; a `%` without two hex digits
 /// raises ArgumentError ("invalid %-encoding"), which Discourse does not rescue (HTTP 500).
 pub fn unescape(s: &str) -> Result<String, String> {
+    unescape_bytes(s).map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+fn unescape_bytes(s: &str) -> Result<Vec<u8>, String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -77,7 +81,18 @@ pub fn unescape(s: &str) -> Result<String, String> {
         }
         i += 1;
     }
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    Ok(out)
+}
+
+/// Unescapes a request parameter; invalid UTF-8 is refused as Rails'
+/// `ActionDispatch::Request::Utils.check_param_encoding` refuses it (a 400).
+fn unescape_param(s: &str) -> Result<String, String> {
+    String::from_utf8(unescape_bytes(s)?).map_err(|e| {
+        format!(
+            "Invalid encoding for parameter: {}",
+            String::from_utf8_lossy(e.as_bytes())
+        )
+    })
 }
 
 /// `Rack::Utils.parse_query` (rack/lib/rack/query_parser.rb `parse_query`, Rack 3: separator
@@ -112,25 +127,34 @@ pub fn parse_query(qs: &str) -> Result<Query, String> {
 }
 
 /// Rails-style request parameters (`parse_nested_query` for the flat cases a client sends):
-/// a repeated plain key keeps the last value, `key[]` collects a list. A broken escape is a
-/// 400 from Rails (`ActionController::BadRequest`).
-pub fn parse_params(qs: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
+/// a repeated plain key keeps the last value, `key[]` collects a list (an Array, named in the
+/// returned set). A broken escape or invalid UTF-8 is a 400 from Rails
+/// (`ActionController::BadRequest`).
+pub type ParamMap = (BTreeMap<String, Vec<String>>, BTreeSet<String>);
+
+pub fn parse_params(qs: &str) -> Result<ParamMap, String> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut arrays = BTreeSet::new();
     for part in qs.split('&') {
         if part.is_empty() {
             continue;
         }
         let (k, v) = match part.split_once('=') {
-            Some((k, v)) => (unescape(k)?, unescape(v)?),
-            None => (unescape(part)?, String::new()),
+            Some((k, v)) => (unescape_param(k)?, unescape_param(v)?),
+            None => (unescape_param(part)?, String::new()),
         };
         if let Some(base) = k.strip_suffix("[]") {
+            if !arrays.contains(base) {
+                out.remove(base);
+                arrays.insert(base.to_string());
+            }
             out.entry(base.to_string()).or_default().push(v);
         } else {
+            arrays.remove(&k);
             out.insert(k, vec![v]);
         }
     }
-    Ok(out)
+    Ok((out, arrays))
 }
 
 /// `Rack::Utils.escape` (`URI.encode_www_form_component`): everything but `*-._`, letters and
@@ -265,7 +289,8 @@ pub const BOOLS: &[&str] = &[
     "suppress_welcome_message",
 ];
 
-/// Why a payload was refused. Every variant but `BadEscape` becomes the same 422 "Login Error".
+/// Why a payload was refused. `NotBase64` and `BadSignature` become the same 422 "Login Error";
+/// `BadEscape` and `Crash` are exceptions `sync_sso` does not rescue (a 500).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParseError {
     /// `PayloadParseError`: a character outside `[a-zA-Z0-9=\r\n/+]`.
@@ -274,6 +299,9 @@ pub enum ParseError {
     BadSignature { expected: String },
     /// `ArgumentError` from `parse_query`: not rescued by `sync_sso`, so a 500.
     BadEscape(String),
+    /// `sso` reached the parser as an Array or nil: the regex match or `Base64.decode64`
+    /// raises (`NoMethodError`/`TypeError`), a 500.
+    Crash(String),
 }
 
 /// A parsed payload: the accessors after coercion (`None` = nil), the `custom.*` fields, plus
@@ -314,6 +342,19 @@ impl Payload {
             _ => None,
         }
     }
+    /// The accessor as ActiveRecord stores it in a string column: an Array becomes its
+    /// `to_s` (`ActiveModel::Type::ImmutableString#cast_value`).
+    pub fn to_s(&self, k: &str) -> Option<String> {
+        match self.fields.get(k) {
+            Some(Field::Str(s)) => Some(s.clone()),
+            Some(Field::List(l)) => Some(ruby_array_to_s(l)),
+            Some(Field::Bool(b)) => Some(b.to_string()),
+            None => None,
+        }
+    }
+    pub fn is_list(&self, k: &str) -> bool {
+        matches!(self.fields.get(k), Some(Field::List(_)))
+    }
     pub fn is_nil(&self, k: &str) -> bool {
         !self.fields.contains_key(k)
     }
@@ -344,20 +385,31 @@ impl Payload {
     }
 }
 
-/// `DiscourseConnectBase.parse(payload, secret)` on the full `sso=…&sig=…` string.
+/// `DiscourseConnectBase.parse(payload, secret)` on the full `sso=…&sig=…` string
+/// (`lib/discourse_connect_base.rb`).
 pub fn parse(request_string: &str, secret: &str) -> Result<Payload, ParseError> {
     let parsed = parse_query(request_string).map_err(ParseError::BadEscape)?;
     let sso = match parsed.get("sso") {
         Some(QValue::One(s)) => s.clone(),
-        // An Array or nil: Ruby's regex check and decode64 would raise a TypeError; treat a
-        // missing value as empty (it then fails the signature like Ruby's "" does).
-        _ => String::new(),
+        // Ruby 3.2+ has no `Array#=~`: NoMethodError before any check.
+        Some(QValue::Many(_)) => {
+            return Err(ParseError::Crash(
+                "NoMethodError (undefined method '=~' for an instance of Array)".into(),
+            ));
+        }
+        // `nil =~ re` is nil; then `Base64.decode64(nil)` calls `nil.unpack1`.
+        Some(QValue::Nil) | None => {
+            return Err(ParseError::Crash(
+                "NoMethodError (undefined method 'unpack1' for nil)".into(),
+            ));
+        }
     };
     parse_fields(&sso, parsed.str("sig"), secret)
 }
 
-/// The body of `parse` once `sso` and `sig` are known: what servers with
-/// discourse/discourse#42024 do with the parameters as Rails decoded them (no second decode).
+/// The body of `parse` once `sso` and `sig` are known. Order as in the Ruby: the character
+/// check, then `Base64.decode64` and `parse_query` of the decoded text (whose ArgumentError
+/// therefore comes before, and whatever, the signature), then the signature.
 pub fn parse_fields(sso: &str, sig: Option<&str>, secret: &str) -> Result<Payload, ParseError> {
     let sso = sso.to_string();
     if sso
@@ -368,14 +420,11 @@ pub fn parse_fields(sso: &str, sig: Option<&str>, secret: &str) -> Result<Payloa
     }
     let decoded_bytes = decode64(&sso);
     let decoded = String::from_utf8_lossy(&decoded_bytes).into_owned();
-    let decoded_hash = parse_query(&decoded);
+    let decoded_hash = parse_query(&decoded).map_err(ParseError::BadEscape)?;
     let expected = sign(&sso, secret);
     if sig != Some(expected.as_str()) {
         return Err(ParseError::BadSignature { expected });
     }
-    // In Ruby the decoded payload was parsed before the signature check; an escape error
-    // there raises first. Report it after the check so an unsigned payload stays a 422.
-    let decoded_hash = decoded_hash.map_err(ParseError::BadEscape)?;
     let mut p = Payload {
         sso,
         decoded,
@@ -409,6 +458,39 @@ pub fn parse_fields(sso: &str, sig: Option<&str>, secret: &str) -> Result<Payloa
     }
     p.raw = decoded_hash;
     Ok(p)
+}
+
+/// Ruby's `String#inspect`, for `Array#to_s`: what an Array becomes where Rails casts it to a
+/// string column or Ruby interpolates it (`"sso=#{params[:sso]}"`).
+pub fn ruby_inspect_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{1b}' => out.push_str("\\e"),
+            '#' if matches!(chars.peek(), Some('{' | '$' | '@')) => out.push_str("\\#"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02X}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `Array#to_s` (= `inspect`) of a parsed list (`None` is a key sent without `=`: nil).
+pub fn ruby_array_to_s(list: &[Option<String>]) -> String {
+    let items: Vec<String> = list
+        .iter()
+        .map(|v| v.as_deref().map_or("nil".to_string(), ruby_inspect_str))
+        .collect();
+    format!("[{}]", items.join(", "))
 }
 
 #[cfg(test)]

@@ -57,6 +57,8 @@ pub struct User {
     pub manual_groups: Vec<u64>,
     pub uploaded_avatar_id: Option<u64>,
     pub custom_upload_id: Option<u64>,
+    /// `user_avatar.gravatar_upload_id` (set by `pick_avatar type=gravatar`).
+    pub gravatar_upload_id: Option<u64>,
     pub sso: Option<SsoRec>,
     pub ip_address: Option<String>,
     pub registration_ip_address: Option<String>,
@@ -172,7 +174,8 @@ pub struct Violation {
     /// A stable short code: `credentials_in_query`, `retry_after_ignored`, `sync_changes_field`,
     /// `sync_forbidden_field`, `groups_dropped`, `user_activated`, `email_changed`,
     /// `email_omitted`, `repeated_key`, `plus_in_payload`, `inexact_boolean`, `custom_field`,
-    /// `sync_created_user`, `sync_relinked_user`, `secret_to_wrong_host`, `credentials_in_body`.
+    /// `sync_created_user`, `sync_relinked_user`, `secret_to_wrong_host`, `credentials_in_body`,
+    /// `welcome_message_sent`.
     pub rule: String,
     pub message: String,
     pub method: String,
@@ -213,6 +216,7 @@ pub struct SandboxUser {
     pub groups: Vec<GroupRef>,
     pub uploaded_avatar_id: Option<u64>,
     pub custom_upload_id: Option<u64>,
+    pub gravatar_upload_id: Option<u64>,
     pub avatar_template: String,
     pub sso: Option<SsoRecord>,
     pub title: Option<String>,
@@ -263,6 +267,8 @@ pub struct State {
     pub default_avatar_png: Arc<Vec<u8>>,
     /// Downloads the job dropped without a log line (url, why): for debugging tests.
     pub silent_download_failures: Vec<(String, String)>,
+    /// Review item versions, staff actions and performs (`review.rs`).
+    pub review: super::review::ReviewBook,
 }
 
 const MAX_RECORDED: usize = 50_000;
@@ -374,10 +380,12 @@ impl State {
             .collect()
     }
 
+    /// `LOWER(name) = ?`: case-insensitive and untrimmed, as `DiscourseConnect#synchronize_groups`
+    /// queries (`app/models/discourse_connect.rb`): ` b` is no group.
     pub fn group_by_name(&self, name: &str) -> Option<&Group> {
         self.groups
             .iter()
-            .find(|g| g.name.eq_ignore_ascii_case(name.trim()))
+            .find(|g| g.name.to_lowercase() == name.to_lowercase())
     }
 
     pub fn snapshot(&self, u: &User) -> SandboxUser {
@@ -400,6 +408,7 @@ impl State {
                 .collect(),
             uploaded_avatar_id: u.uploaded_avatar_id,
             custom_upload_id: u.custom_upload_id,
+            gravatar_upload_id: u.gravatar_upload_id,
             avatar_template: self.avatar_template(u),
             sso: u.sso.as_ref().map(|s| SsoRecord {
                 external_id: s.external_id.clone(),
@@ -541,6 +550,10 @@ impl State {
             j["system_avatar_upload_id"] = Value::Null;
             j["system_avatar_template"] = json!(self.system_avatar_template(&u.username));
             j["locale"] = Value::Null;
+            if let Some(g) = u.gravatar_upload_id {
+                j["gravatar_avatar_upload_id"] = json!(g);
+                j["gravatar_avatar_template"] = json!(upload_template(&self.host, &u.username, g));
+            }
             if let Some(c) = u.custom_upload_id {
                 j["custom_avatar_upload_id"] = json!(c);
                 j["custom_avatar_template"] = json!(upload_template(&self.host, &u.username, c));
@@ -601,7 +614,6 @@ impl State {
     pub fn admin_detail_json(&self, u: &User, viewer: &User) -> Value {
         let mut j = self.admin_list_json(u, viewer, false);
         let extra = json!({
-            "associated_accounts": [],
             "can_send_activation_email": !u.active,
             "can_activate": !u.active,
             "can_deactivate": u.active,
@@ -627,7 +639,6 @@ impl State {
             "primary_group_id": null,
             "badge_count": 0,
             "warnings_received_count": 0,
-            "user_fields": {},
             "bounce_score": 0,
             "reset_bounce_score_after": null,
             "can_view_action_logs": true,
@@ -635,15 +646,21 @@ impl State {
             "can_delete_sso_record": u.sso.is_some(),
             "api_key_count": 0,
             "external_ids": {},
-            "similar_users_count": 0,
             "approved_by": null,
             "suspended_by": null,
             "silenced_by": null,
             "penalty_counts": {"silenced": 0, "suspended": 0},
-            "tl3_requirements": null,
         });
         if let (Value::Object(a), Value::Object(b)) = (&mut j, extra) {
             a.extend(b);
+        }
+        // Conditional in Discourse: `associated_accounts` only when the user has some
+        // (`AdminUserSerializer`; the sandbox models none), `user_fields` only when present and
+        // `similar_users_count` only with similar users (`AdminDetailedUserSerializer`), and
+        // `tl3_requirements` only from trust level 2 (`include_tl3_requirements?`:
+        // `object.has_trust_level?(TrustLevel[2])`, app/serializers/admin_detailed_user_serializer.rb).
+        if u.trust_level >= 2 {
+            j["tl3_requirements"] = tl3_requirements_json(u);
         }
         j["single_sign_on_record"] = match &u.sso {
             Some(s) => json!({
@@ -669,6 +686,43 @@ impl State {
         j["groups"] = json!(groups);
         j
     }
+}
+
+/// `TrustLevel3RequirementsSerializer`: the 100-day window and its thresholds (the
+/// `tl3_*` site-setting defaults); the sandbox's counts are fixed small numbers.
+fn tl3_requirements_json(u: &User) -> Value {
+    json!({
+        "time_period": 100,
+        "requirements_met": false,
+        "requirements_lost": u.trust_level >= 3,
+        "trust_level_locked": false,
+        "on_grace_period": false,
+        "days_visited": 1,
+        "min_days_visited": 50,
+        "num_topics_replied_to": 0,
+        "min_topics_replied_to": 10,
+        "topics_viewed": 1,
+        "min_topics_viewed": 25,
+        "posts_read": 3,
+        "min_posts_read": 25,
+        "topics_viewed_all_time": 1,
+        "min_topics_viewed_all_time": 200,
+        "posts_read_all_time": 3,
+        "min_posts_read_all_time": 500,
+        "num_flagged_posts": 0,
+        "max_flagged_posts": 5,
+        "num_flagged_by_users": 0,
+        "max_flagged_by_users": 5,
+        "num_likes_given": 0,
+        "min_likes_given": 30,
+        "num_likes_received": 0,
+        "min_likes_received": 20,
+        "num_likes_received_days": 0,
+        "min_likes_received_days": 7,
+        "num_likes_received_users": 0,
+        "min_likes_received_users": 5,
+        "penalty_counts": {"silenced": 0, "suspended": 0, "total": 0},
+    })
 }
 
 pub fn upload_template(host: &str, username: &str, upload_id: u64) -> String {

@@ -2,6 +2,7 @@
 //! `app/models/discourse_connect.rb` (`lookup_or_create_user`, `change_external_attributes_and_override`,
 //! `apply_group_rules`), and the client-rule checks (violations) of the sandbox.
 
+use super::http::Param;
 use super::sso::{self, Field, ParseError, Payload};
 use super::state::*;
 use chrono::Utc;
@@ -15,17 +16,25 @@ pub struct DownloadJob {
     pub override_gravatar: bool,
 }
 
+/// What the controller answers.
+#[derive(Debug)]
+pub enum Answer {
+    Json(u16, Value),
+    /// `render body: nil, status:`.
+    Empty(u16),
+    /// An exception nothing rescues: Rails' own 500 (`http::rails_error`).
+    Crash,
+}
+
 pub struct SyncResult {
-    pub status: u16,
-    /// `None` = empty body.
-    pub body: Option<Value>,
+    pub answer: Answer,
+    /// A queued download; it runs even when the request later crashes (Sidekiq has it).
     pub job: Option<DownloadJob>,
 }
 
 fn err(status: u16, body: Value) -> SyncResult {
     SyncResult {
-        status,
-        body: Some(body),
+        answer: Answer::Json(status, body),
         job: None,
     }
 }
@@ -35,11 +44,16 @@ fn login_error() -> SyncResult {
     err(422, json!({"failed": "FAILED", "message": "Login Error"}))
 }
 
-fn server_error() -> SyncResult {
-    err(
-        500,
-        json!({"errors": ["Oops! That page doesn't exist or is private."], "error_type": "unknown"}),
-    )
+/// An unrescued exception: logged by Rails (Logster keeps it) and answered by Rails' 500.
+fn crash(st: &mut State, message: &str, job: Option<DownloadJob>) -> SyncResult {
+    st.log(
+        3,
+        &format!("{message}\napp/controllers/admin/users_controller.rb:in 'sync_sso'"),
+    );
+    SyncResult {
+        answer: Answer::Crash,
+        job,
+    }
 }
 
 const FORBIDDEN: &[&str] = &[
@@ -55,11 +69,42 @@ const FORBIDDEN: &[&str] = &[
     "name",
 ];
 
-/// `app/controllers/admin/users_controller.rb#sync_sso`.
+/// The string `sync_sso` hands to `DiscourseConnect.parse`.
+/// - Before discourse/discourse#42024: `"sso=#{params[:sso]}&sig=#{params[:sig]}"`, Ruby
+///   interpolation (nil is empty, an Array its `inspect`), decoded a second time by the parser.
+/// - After: `Rack::Utils.build_query(sso: params[:sso], sig: params[:sig])` (nil is a bare key,
+///   an Array repeats the key), the exact inverse of the parser's `parse_query`.
+pub fn rebuilt_request(sso: Param, sig: Param, plus_bug: bool) -> String {
+    let interpolate = |p: &Param| match p {
+        Param::Nil => String::new(),
+        Param::Str(s) => s.to_string(),
+        Param::Array(a) => {
+            let l: Vec<Option<String>> = a.iter().cloned().map(Some).collect();
+            sso::ruby_array_to_s(&l)
+        }
+    };
+    let build = |k: &str, p: &Param| match p {
+        Param::Nil => k.to_string(),
+        Param::Str(s) => format!("{k}={}", sso::escape(s)),
+        Param::Array(a) => a
+            .iter()
+            .map(|v| format!("{k}={}", sso::escape(v)))
+            .collect::<Vec<_>>()
+            .join("&"),
+    };
+    if plus_bug {
+        format!("sso={}&sig={}", interpolate(&sso), interpolate(&sig))
+    } else {
+        format!("{}&{}", build("sso", &sso), build("sig", &sig))
+    }
+}
+
+/// `app/controllers/admin/users_controller.rb#sync_sso` with `DiscourseConnect#lookup_or_create_user`
+/// (`app/models/discourse_connect.rb`), step by step in the model's order.
 pub fn sync_sso(
     st: &mut State,
-    sso_param: Option<&str>,
-    sig_param: Option<&str>,
+    sso_param: Param,
+    sig_param: Param,
     viewer_id: i64,
     method: &str,
     path: &str,
@@ -67,47 +112,32 @@ pub fn sync_sso(
     // `unless SiteSetting.enable_discourse_connect; render body: nil, status: 404`
     if !st.setting_on("enable_discourse_connect") {
         return SyncResult {
-            status: 404,
-            body: None,
+            answer: Answer::Empty(404),
             job: None,
         };
     }
-    let sso_raw = sso_param.unwrap_or("");
-    let sig_raw = sig_param.unwrap_or("");
-    if sso_raw.contains('+') {
+    if matches!(sso_param, Param::Str(s) if s.contains('+')) {
         st.violate("plus_in_payload", "the sso Base64 holds a '+', which servers before discourse/discourse#42024 turn into a space", method, path);
     }
     let secret = st.sso_secret();
-    let parsed = if st.scenario.plus_bug {
-        // The joined string is decoded again by `Rack::Utils.parse_query`: '+' becomes ' '.
-        sso::parse(&format!("sso={sso_raw}&sig={sig_raw}"), &secret)
-    } else {
-        sso::parse_fields(sso_raw, sig_param, &secret)
-    };
-    let payload = match parsed {
+    let request = rebuilt_request(sso_param, sig_param, st.scenario.plus_bug);
+    let payload = match sso::parse(&request, &secret) {
         Ok(p) => p,
         Err(ParseError::BadEscape(e)) => {
-            st.log(3, &format!("ArgumentError (invalid %-encoding): {e}\napp/controllers/admin/users_controller.rb:in `sync_sso'"));
-            return server_error();
+            return crash(
+                st,
+                &format!("ArgumentError (invalid %-encoding): {e}"),
+                None,
+            );
         }
+        Err(ParseError::Crash(e)) => return crash(st, &e, None),
         Err(_) => return login_error(),
     };
     check_payload_rules(st, &payload, method, path);
 
-    // Any accessor sent twice reaches Ruby as an Array; the string methods the model calls on
-    // it (`split`, `downcase`, `present?` on blank checks) raise NoMethodError: a 500.
-    let list_field = payload
-        .fields
-        .iter()
-        .find(|(_, v)| matches!(v, Field::List(_)))
-        .map(|(k, _)| *k);
-    if let Some(k) = list_field {
-        st.log(3, &format!("NoMethodError (undefined method for an instance of Array): repeated `{k}` in the DiscourseConnect payload"));
-        return server_error();
-    }
-
-    // `DiscourseConnect#lookup_or_create_user`: blank → BlankExternalId (422), banned → 500.
-    let external_id = payload.str("external_id").unwrap_or("").to_string();
+    // `lookup_or_create_user`: `external_id.to_s` (an Array's `inspect`) must be neither blank
+    // (BlankExternalId, 422) nor banned (BannedExternalId, not rescued: 500).
+    let external_id = payload.to_s("external_id").unwrap_or_default();
     if external_id.trim().is_empty() {
         // `discourse_connect.blank_id_error` (English text not re-read: approximated).
         return err(
@@ -116,130 +146,108 @@ pub fn sync_sso(
         );
     }
     if ["none", "nil", "blank", "null"].contains(&external_id.to_lowercase().as_str()) {
-        st.log(
-            3,
-            &format!("DiscourseConnect::BannedExternalId: {external_id}"),
+        return crash(
+            st,
+            &format!("DiscourseConnect::BannedExternalId ({external_id})"),
+            None,
         );
-        return server_error();
     }
 
     let now = Utc::now();
     let require_activation = payload.bool("require_activation") == Some(true);
+    let overrides_avatar = st.setting_on("discourse_connect_overrides_avatar");
     let mut job = None;
-    let idx = match st.by_external.get(&external_id).copied() {
-        Some(i) => i,
+    // `SingleSignOnRecord.find_by(external_id: external_id)`: for a repeated key the accessor is
+    // an Array, which ActiveRecord turns into `IN (…)`.
+    let by_record = match payload.fields.get("external_id") {
+        Some(Field::List(l)) => l
+            .iter()
+            .flatten()
+            .find_map(|e| st.by_external.get(e).copied()),
+        _ => st.by_external.get(&external_id).copied(),
+    };
+    let idx = match by_record {
+        Some(i) => {
+            if let Some(rec) = st.users[i].sso.as_mut() {
+                rec.last_payload = payload.unsigned_payload();
+            }
+            i
+        }
         None => {
             // `match_email_or_create_user`
-            let email = payload.present("email").map(str::to_lowercase);
+            let email = payload.to_s("email").filter(|e| !e.trim().is_empty());
             let found = if require_activation {
                 None
             } else {
-                email.as_ref().and_then(|e| st.by_email.get(e).copied())
+                email
+                    .as_ref()
+                    .and_then(|e| st.by_email.get(&e.to_lowercase()).copied())
             };
-            let idx = match found {
-                Some(i) => {
-                    let old_ext = st.users[i].sso.as_ref().map(|s| s.external_id.clone());
-                    st.violate(
-                        "sync_relinked_user",
-                        format!("sync_sso with unknown external_id {external_id:?} attached the SSO record to existing user {} by email (was {old_ext:?})", st.users[i].username),
-                        method,
-                        path,
-                    );
-                    let rec = SsoRec {
+            let i = match found {
+                Some(i) => i,
+                None => match create_user(st, &payload, email, now, method, path) {
+                    Ok(i) => i,
+                    Err(r) => return r,
+                },
+            };
+            let old_ext = st.users[i].sso.as_ref().map(|s| s.external_id.clone());
+            if found.is_some() {
+                st.violate(
+                    "sync_relinked_user",
+                    format!("sync_sso with unknown external_id {external_id:?} attached the SSO record to existing user {} by email (was {old_ext:?})", st.users[i].username),
+                    method,
+                    path,
+                );
+            }
+            match st.users[i].sso.as_mut() {
+                // The user found by email has a record: only `last_payload` and `external_id`
+                // change here, and nothing is queued at this point.
+                Some(rec) if found.is_some() => {
+                    rec.last_payload = payload.unsigned_payload();
+                    rec.external_id = external_id.clone();
+                }
+                _ => {
+                    // No record yet: the download is queued whenever `avatar_url.present?`,
+                    // then the record is created from the payload.
+                    if let Some(url) = avatar_url(&payload) {
+                        job = Some(DownloadJob {
+                            url,
+                            user_id: st.users[i].id,
+                            override_gravatar: overrides_avatar,
+                        });
+                    }
+                    st.users[i].sso = Some(SsoRec {
                         external_id: external_id.clone(),
-                        external_username: None,
-                        external_email: None,
-                        external_name: None,
-                        external_avatar_url: None,
-                        external_profile_background_url: None,
-                        external_card_background_url: None,
-                        last_payload: String::new(),
+                        external_username: payload.to_s("username"),
+                        external_email: payload.to_s("email"),
+                        external_name: payload.to_s("name"),
+                        external_avatar_url: payload.to_s("avatar_url"),
+                        external_profile_background_url: payload.to_s("profile_background_url"),
+                        external_card_background_url: payload.to_s("card_background_url"),
+                        last_payload: payload.unsigned_payload(),
                         created_at: now,
                         updated_at: now,
-                    };
-                    st.users[i].sso = Some(rec);
-                    st.reindex(i, None, old_ext.as_deref(), None);
-                    i
-                }
-                None => {
-                    let Some(email) = email else {
-                        return err(
-                            403,
-                            json!({"failed": "FAILED", "message": "Validation failed: Primary email can't be blank"}),
-                        );
-                    };
-                    if st.by_email.contains_key(&email) {
-                        return err(
-                            403,
-                            json!({"failed": "FAILED", "message": "Validation failed: Primary email has already been taken"}),
-                        );
-                    }
-                    let mut username = payload
-                        .present("username")
-                        .map(str::to_string)
-                        .unwrap_or_else(|| email.split('@').next().unwrap_or("user").to_string());
-                    while st.by_username.contains_key(&username.to_lowercase()) {
-                        username.push('1');
-                    }
-                    let id = st.next_user_id;
-                    st.next_user_id += 1;
-                    st.users.push(User {
-                        id,
-                        username: username.clone(),
-                        name: payload.str("name").unwrap_or("").to_string(),
-                        email: email.clone(),
-                        active: !require_activation,
-                        admin: false,
-                        moderator: false,
-                        trust_level: 0,
-                        title: None,
-                        website: None,
-                        location: None,
-                        bio: None,
-                        manual_groups: Vec::new(),
-                        uploaded_avatar_id: None,
-                        custom_upload_id: None,
-                        sso: Some(SsoRec {
-                            external_id: external_id.clone(),
-                            external_username: None,
-                            external_email: None,
-                            external_name: None,
-                            external_avatar_url: None,
-                            external_profile_background_url: None,
-                            external_card_background_url: None,
-                            last_payload: String::new(),
-                            created_at: now,
-                            updated_at: now,
-                        }),
-                        ip_address: None,
-                        registration_ip_address: None,
-                        created_at: now,
-                        last_seen_at: None,
-                        custom_fields: Vec::new(),
                     });
-                    let i = st.users.len() - 1;
-                    st.reindex(i, None, None, None);
-                    st.violate("sync_created_user", format!("sync_sso with unknown external_id {external_id:?} created a new user {username}"), method, path);
-                    i
                 }
-            };
-            // A new record: the download is queued whenever `avatar_url.present?`.
-            if let Some(url) = payload.present("avatar_url") {
-                job = Some(DownloadJob {
-                    url: url.to_string(),
-                    user_id: st.users[idx].id,
-                    override_gravatar: st.setting_on("discourse_connect_overrides_avatar"),
-                });
             }
-            idx
+            st.reindex(i, None, old_ext.as_deref(), None);
+            i
         }
     };
 
     let before = st.snapshot(&st.users[idx]);
     check_user_rules(st, &payload, idx, method, path);
-    if let Some(j) = apply(st, &payload, idx, require_activation) {
-        job = job.or(Some(j));
-    }
+    let applied = apply(st, &payload, idx, require_activation, method, path);
+    let (later_job, crash_after_save) = match applied {
+        Ok(r) => r,
+        Err(r) => {
+            return SyncResult {
+                job: job.or(r.job),
+                ..r
+            };
+        }
+    };
+    job = job.or(later_job);
     let after = st.snapshot(&st.users[idx]);
     for (field, changed) in [
         ("username", before.username != after.username),
@@ -261,16 +269,100 @@ pub fn sync_sso(
             );
         }
     }
+    if let Some(e) = crash_after_save {
+        return crash(st, &e, job);
+    }
     let viewer = st
         .user_by_id(viewer_id)
         .cloned()
         .unwrap_or_else(|| st.users[0].clone());
     let body = st.admin_detail_json(&st.users[idx], &viewer);
     SyncResult {
-        status: 200,
-        body: Some(body),
+        answer: Answer::Json(200, body),
         job,
     }
+}
+
+/// `avatar_url.present?`: a repeated key is a (present) Array, queued as its `to_s`.
+fn avatar_url(p: &Payload) -> Option<String> {
+    if p.is_list("avatar_url") {
+        return p.to_s("avatar_url");
+    }
+    p.present("avatar_url").map(str::to_string)
+}
+
+/// The create branch of `match_email_or_create_user`: `User.new(…).save!`; a new user starts
+/// inactive (the activation step of `lookup_or_create_user_unsafe` activates it).
+fn create_user(
+    st: &mut State,
+    payload: &Payload,
+    email: Option<String>,
+    now: chrono::DateTime<Utc>,
+    method: &str,
+    path: &str,
+) -> Result<usize, SyncResult> {
+    let Some(email) = email.map(|e| e.to_lowercase()) else {
+        return Err(err(
+            403,
+            json!({"failed": "FAILED", "message": "Validation failed: Primary email can't be blank"}),
+        ));
+    };
+    if payload.is_list("email") {
+        // `UserEmail` validates the Array's `to_s`, which is no email.
+        return Err(err(
+            403,
+            json!({"failed": "FAILED", "message": "Validation failed: Primary email is invalid"}),
+        ));
+    }
+    if st.by_email.contains_key(&email) {
+        return Err(err(
+            403,
+            json!({"failed": "FAILED", "message": "Validation failed: Primary email has already been taken"}),
+        ));
+    }
+    let mut username = payload
+        .present("username")
+        .map(str::to_string)
+        .unwrap_or_else(|| email.split('@').next().unwrap_or("user").to_string());
+    while st.by_username.contains_key(&username.to_lowercase()) {
+        username.push('1');
+    }
+    let id = st.next_user_id;
+    st.next_user_id += 1;
+    st.users.push(User {
+        id,
+        username: username.clone(),
+        name: payload.str("name").unwrap_or("").to_string(),
+        email,
+        active: false,
+        admin: false,
+        moderator: false,
+        trust_level: 0,
+        title: None,
+        website: None,
+        location: None,
+        bio: None,
+        manual_groups: Vec::new(),
+        uploaded_avatar_id: None,
+        custom_upload_id: None,
+        gravatar_upload_id: None,
+        sso: None,
+        ip_address: None,
+        registration_ip_address: None,
+        created_at: now,
+        last_seen_at: None,
+        custom_fields: Vec::new(),
+    });
+    let i = st.users.len() - 1;
+    st.reindex(i, None, None, None);
+    let ext = payload.to_s("external_id").unwrap_or_default();
+    st.violate(
+        "sync_created_user",
+        format!("sync_sso with unknown external_id {ext:?} created a new user {username}"),
+        method,
+        path,
+    );
+    Ok(i)
 }
 
 /// Rules about the payload itself, whoever it is for.
@@ -344,11 +436,12 @@ fn check_user_rules(st: &mut State, p: &Payload, idx: usize, method: &str, path:
             .filter_map(|id| st.groups.iter().find(|g| g.id == *id))
             .map(|g| g.name.to_lowercase())
             .collect();
+        // Untrimmed, as `synchronize_groups` splits them: `a, b` asks for `a` and ` b`.
         let sent: Vec<String> = p
             .str("groups")
             .unwrap_or("")
             .split(',')
-            .map(|g| g.trim().to_lowercase())
+            .map(|g| g.to_lowercase())
             .filter(|g| !g.is_empty())
             .collect();
         let dropped: Vec<&String> = current.iter().filter(|g| !sent.contains(g)).collect();
@@ -367,8 +460,20 @@ fn check_user_rules(st: &mut State, p: &Payload, idx: usize, method: &str, path:
     }
 }
 
-/// Steps 2–12 of `lookup_or_create_user_unsafe` for a user that has a record.
-fn apply(st: &mut State, p: &Payload, idx: usize, require_activation: bool) -> Option<DownloadJob> {
+type Applied = Result<(Option<DownloadJob>, Option<String>), SyncResult>;
+
+/// The rest of `lookup_or_create_user_unsafe` once the user and record are known:
+/// `change_external_attributes_and_override`, activation, the saves, then `apply_group_rules`.
+/// Ok carries the queued download and, when `apply_group_rules` raised after everything was
+/// saved, the exception (a 500 whose changes stay).
+fn apply(
+    st: &mut State,
+    p: &Payload,
+    idx: usize,
+    require_activation: bool,
+    method: &str,
+    path: &str,
+) -> Applied {
     let now = Utc::now();
     let overrides_avatar = st.setting_on("discourse_connect_overrides_avatar");
     let overrides_email = st.setting_on("auth_overrides_email");
@@ -380,6 +485,7 @@ fn apply(st: &mut State, p: &Payload, idx: usize, require_activation: bool) -> O
     let old_email = st.users[idx].email.clone();
     let uploaded = st.users[idx].uploaded_avatar_id;
     let avatar_missing = uploaded.is_none_or(|id| !st.upload_exists(id));
+    // `Group.where("LOWER(name) in (?) AND NOT automatic", names)`: names as split, untrimmed.
     let group_ids = |names: &str, st: &State| -> Vec<u64> {
         names
             .split(',')
@@ -388,16 +494,39 @@ fn apply(st: &mut State, p: &Payload, idx: usize, require_activation: bool) -> O
             .map(|g| g.id)
             .collect()
     };
+    // `apply_group_rules` runs after `sso_record.save!`; an Array where it calls `split` raises
+    // NoMethodError then, with the user and record already saved.
+    let group_crash = if overrides_groups {
+        p.is_list("groups").then_some("groups")
+    } else if p.is_list("add_groups") {
+        Some("add_groups")
+    } else {
+        p.is_list("remove_groups").then_some("remove_groups")
+    }
+    .map(|k| format!("NoMethodError (undefined method 'split' for an instance of Array): repeated `{k}` in the DiscourseConnect payload\napp/models/discourse_connect.rb:in 'apply_group_rules'"));
     let groups_sync = overrides_groups.then(|| group_ids(p.str("groups").unwrap_or(""), st));
     let add = group_ids(p.str("add_groups").unwrap_or(""), st);
     let remove = group_ids(p.str("remove_groups").unwrap_or(""), st);
 
+    // change_external_attributes_and_override. An Array email differs from any email and is
+    // assigned; `user.save!` then fails validation (403) before anything is saved.
+    if overrides_email && p.is_list("email") {
+        return Err(err(
+            403,
+            json!({"failed": "FAILED", "message": "Validation failed: Primary email is invalid"}),
+        ));
+    }
+    if overrides_username && p.is_list("username") {
+        // `UsernameChanger.override` calls String methods on it.
+        return Err(crash(
+            st,
+            "NoMethodError (undefined method 'unicode_normalize' for an instance of Array)",
+            None,
+        ));
+    }
+    let mut welcome = false;
     let u = &mut st.users[idx];
     let mut job = None;
-    if let Some(rec) = u.sso.as_mut() {
-        rec.last_payload = p.unsigned_payload();
-    }
-    // change_external_attributes_and_override
     if let Some(email) = p.present("email")
         && overrides_email
         && !email.eq_ignore_ascii_case(&u.email)
@@ -413,41 +542,43 @@ fn apply(st: &mut State, p: &Payload, idx: usize, require_activation: bool) -> O
     {
         u.username = name.to_string();
     }
-    if let Some(name) = p.present("name")
-        && overrides_name
+    if overrides_name
+        && let Some(name) = p.to_s("name").filter(|n| !n.trim().is_empty())
         && name != u.name
     {
-        u.name = name.to_string();
+        u.name = name;
     }
     let force = p.bool("avatar_force_update") == Some(true);
-    if let Some(url) = p.present("avatar_url")
+    if let Some(url) = avatar_url(p)
         && (avatar_missing || force || overrides_avatar)
     {
         let known = u
             .sso
             .as_ref()
             .and_then(|r| r.external_avatar_url.as_deref());
-        if force || known != Some(url) || avatar_missing {
+        if force || known != Some(url.as_str()) || avatar_missing {
             job = Some(DownloadJob {
-                url: url.to_string(),
+                url,
                 user_id: u.id,
                 override_gravatar: overrides_avatar,
             });
         }
     }
     if let Some(rec) = u.sso.as_mut() {
-        // Overwritten whatever was sent: nil when omitted.
-        rec.external_username = p.str("username").map(str::to_string);
-        rec.external_email = p.str("email").map(str::to_string);
-        rec.external_name = p.str("name").map(str::to_string);
-        rec.external_avatar_url = p.str("avatar_url").map(str::to_string);
-        rec.external_profile_background_url = p.str("profile_background_url").map(str::to_string);
-        rec.external_card_background_url = p.str("card_background_url").map(str::to_string);
+        // Overwritten whatever was sent: nil when omitted, an Array's `to_s` when repeated.
+        rec.external_username = p.to_s("username");
+        rec.external_email = p.to_s("email");
+        rec.external_name = p.to_s("name");
+        rec.external_avatar_url = p.to_s("avatar_url");
+        rec.external_profile_background_url = p.to_s("profile_background_url");
+        rec.external_card_background_url = p.to_s("card_background_url");
         rec.updated_at = now;
     }
-    // Activation unless require_activation.
+    // `user.active = true; user.save!; user.enqueue_welcome_message("welcome_user") unless
+    // suppress_welcome_message`.
     if !u.active && !require_activation {
         u.active = true;
+        welcome = p.bool("suppress_welcome_message") != Some(true);
     }
     for (k, v) in &p.custom {
         u.custom_fields.retain(|(ck, _)| ck != k);
@@ -461,34 +592,45 @@ fn apply(st: &mut State, p: &Payload, idx: usize, require_activation: bool) -> O
     if let Some(m) = p.bool("moderator") {
         u.moderator = m;
     }
-    if let Some(t) = p.str("title") {
-        u.title = (!t.is_empty()).then(|| t.to_string());
+    if let Some(t) = p.to_s("title") {
+        u.title = (!t.is_empty()).then_some(t);
     }
-    if let Some(b) = p.str("bio")
+    if let Some(b) = p.to_s("bio")
         && (u.bio.as_deref().unwrap_or("").trim().is_empty() || overrides_bio)
     {
-        u.bio = (!b.is_empty()).then(|| b.to_string());
+        u.bio = (!b.is_empty()).then_some(b);
     }
-    if let Some(w) = p.str("website") {
-        u.website = (!w.is_empty()).then(|| w.to_string());
+    if let Some(w) = p.to_s("website") {
+        u.website = (!w.is_empty()).then_some(w);
     }
-    if let Some(l) = p.str("location") {
-        u.location = (!l.is_empty()).then(|| l.to_string());
+    if let Some(l) = p.to_s("location") {
+        u.location = (!l.is_empty()).then_some(l);
     }
     // apply_group_rules
-    match groups_sync {
-        Some(ids) => u.manual_groups = ids,
-        None => {
-            u.manual_groups.retain(|g| !remove.contains(g));
-            for g in add {
-                if !u.manual_groups.contains(&g) {
-                    u.manual_groups.push(g);
+    if group_crash.is_none() {
+        match groups_sync {
+            Some(ids) => u.manual_groups = ids,
+            None => {
+                u.manual_groups.retain(|g| !remove.contains(g));
+                for g in add {
+                    if !u.manual_groups.contains(&g) {
+                        u.manual_groups.push(g);
+                    }
                 }
             }
         }
+        u.manual_groups.sort_unstable();
+        u.manual_groups.dedup();
     }
-    u.manual_groups.sort_unstable();
-    u.manual_groups.dedup();
+    let username = u.username.clone();
     st.reindex(idx, Some(&old_username), None, Some(&old_email));
-    job
+    if welcome {
+        st.violate(
+            "welcome_message_sent",
+            format!("sync_sso activated {username} without suppress_welcome_message=true: Discourse sends the welcome_user message"),
+            method,
+            path,
+        );
+    }
+    Ok((job, group_crash))
 }

@@ -525,6 +525,542 @@ async fn sync_that_changes_more_than_the_avatar_is_recorded() {
 
 // ---------- auth, rate limit ----------
 
+// ---------- true to Discourse (issue 9): each case as Discourse answers it ----------
+
+/// A POST with a raw body and query, an explicit Accept, as admin.
+async fn post_raw(api: &Api, path_q: &str, body: Vec<u8>, json_accept: bool) -> reqwest::Response {
+    let mut rb = api
+        .admin(api.http.post(api.url(path_q)))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body);
+    if json_accept {
+        rb = rb.header("Accept", "application/json");
+    }
+    rb.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn parameters_in_query_and_body_the_query_wins() {
+    // Rails: `request_parameters.merge(query_parameters)` (actionpack http/parameters.rb).
+    let api = Api::start(quick()).await;
+    let secret = api.sb.sso_secret();
+    let (sso, sig) = signed(&api.avatar_only("alice", ""), &secret);
+    let good = form(&sso, &sig);
+    let bad = form(&sso, &"0".repeat(64));
+    let r = post_raw(
+        &api,
+        &format!("/admin/users/sync_sso?{good}"),
+        bad.clone().into(),
+        true,
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "the query's good signature wins"
+    );
+    let r = post_raw(
+        &api,
+        &format!("/admin/users/sync_sso?{bad}"),
+        good.into(),
+        true,
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the query's bad signature wins"
+    );
+}
+
+#[tokio::test]
+async fn repeated_accessors_are_arrays_answered_200_and_repeated_groups_fail_after_saving() {
+    let api = Api::start(quick()).await;
+    let secret = api.sb.sso_secret();
+    // `nonce` and `name` twice: Arrays, which sync_sso never calls a String method on.
+    let raw = format!(
+        "{}&nonce=a&nonce=b&name=Alice&name=Al",
+        api.avatar_only("alice", "")
+    );
+    let (sso, sig) = signed(&raw, &secret);
+    let (status, body) = api.sync(form(&sso, &sig)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rec = api.sb.user("alice").unwrap().sso.unwrap();
+    // ActiveRecord stores the Array's `to_s`; `last_payload` repeats the key (build_query).
+    assert_eq!(rec.external_name.as_deref(), Some(r#"["Alice", "Al"]"#));
+    let payload = rec.last_payload.unwrap();
+    assert!(payload.contains("name=Alice&name=Al"), "{payload}");
+    assert!(payload.contains("nonce=a&nonce=b"), "{payload}");
+    assert_eq!(
+        api.sb.user("alice").unwrap().name,
+        "Alice Liddell",
+        "auth_overrides_name is off"
+    );
+    assert!(api.rules().contains(&"repeated_key".to_string()));
+
+    // `groups` twice with overrides_groups on: NoMethodError in `apply_group_rules`, which runs
+    // after `user.save!` and `sso_record.save!`: a 500 whose other changes stay.
+    let raw = format!(
+        "{}&title=Changed&groups=beta_testers&groups=vip",
+        query(&[("external_id", "684"), ("email", "alice@example.com")])
+    );
+    let (sso, sig) = signed(&raw, &secret);
+    let r = post_raw(&api, "/admin/users/sync_sso", form(&sso, &sig).into(), true).await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"status": 500, "error": "Internal Server Error"})
+    );
+    let alice = api.sb.user("alice").unwrap();
+    assert_eq!(
+        alice.title.as_deref(),
+        Some("Changed"),
+        "saved before the crash"
+    );
+    assert!(
+        alice
+            .sso
+            .clone()
+            .unwrap()
+            .last_payload
+            .unwrap()
+            .contains("groups=beta_testers&groups=vip")
+    );
+    assert_eq!(
+        alice.manual_groups(),
+        vec!["beta_testers"],
+        "groups untouched"
+    );
+    // With overrides_groups off the same payload is a 200 (groups are not read).
+    api.sb
+        .set_setting("discourse_connect_overrides_groups", "false");
+    assert_eq!(api.sync(form(&sso, &sig)).await.0, StatusCode::OK);
+    // …but a repeated add_groups then fails the same way.
+    let raw = format!(
+        "{}&add_groups=vip&add_groups=translators",
+        query(&[("external_id", "684"), ("email", "alice@example.com")])
+    );
+    let (sso, sig) = signed(&raw, &secret);
+    assert_eq!(
+        api.sync(form(&sso, &sig)).await.0,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+}
+
+#[tokio::test]
+async fn rails_error_bodies_bad_escapes_and_invalid_utf8() {
+    let api = Api::start(quick()).await;
+    let secret = api.sb.sso_secret();
+    // An unrescued exception: Rails' PublicExceptions body, JSON for a JSON request…
+    let (sso, sig) = signed("external_id=684&name=100%", &secret);
+    let r = post_raw(&api, "/admin/users/sync_sso", form(&sso, &sig).into(), true).await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"status": 500, "error": "Internal Server Error"})
+    );
+    // …Discourse's static 500 page otherwise.
+    let r = post_raw(
+        &api,
+        "/admin/users/sync_sso",
+        form(&sso, &sig).into(),
+        false,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    // The escape error of the decoded payload comes before the signature check in Ruby.
+    let (sso, _) = signed("external_id=684&name=100%", &secret);
+    let r = post_raw(
+        &api,
+        "/admin/users/sync_sso",
+        form(&sso, &"0".repeat(64)).into(),
+        true,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+
+    // A broken escape in the request itself: ActionController::BadRequest, 400.
+    let r = post_raw(
+        &api,
+        "/admin/users/sync_sso",
+        b"sso=%zz&sig=1".to_vec(),
+        true,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"status": 400, "error": "Bad Request"})
+    );
+    // Invalid UTF-8 in a parameter, escaped or raw: `check_param_encoding`, 400.
+    let r = post_raw(
+        &api,
+        "/admin/users/sync_sso",
+        b"sso=%FF%FE&sig=1".to_vec(),
+        true,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = post_raw(
+        &api,
+        "/admin/users/sync_sso",
+        b"sso=\xff&sig=1".to_vec(),
+        true,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let (status, body) = api.get("/u/alice.json?x=%C3%28").await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"status": 400, "error": "Bad Request"})
+        )
+    );
+}
+
+#[tokio::test]
+async fn array_sso_and_smuggled_sso_on_the_old_and_the_fixed_path() {
+    let api = Api::start(quick()).await;
+    let secret = api.sb.sso_secret();
+    let (sso, sig) = signed(&api.avatar_only("alice", ""), &secret);
+    let (other, _) = signed("external_id=1001", &secret);
+    let array = format!("sso[]={}&sig={sig}", rack_escape(&sso));
+    let smuggled = format!(
+        "sso={}&sig={sig}",
+        rack_escape(&format!("{sso}&sso={other}"))
+    );
+    // Old path: `"sso=#{params[:sso]}&sig=…"`. An Array interpolates as `["…"]`, not Base64:
+    // 422. The smuggled `&sso=` makes `parsed["sso"]` an Array, whose `=~` raises: 500.
+    assert_eq!(
+        api.sync(array.clone()).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        api.sync(smuggled.clone()).await.0,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    // Fixed path (discourse/discourse#42024, `Rack::Utils.build_query`): a one-element Array
+    // is the same key once, and the smuggled text stays one value with `&` in it.
+    api.sb.set_plus_bug(false);
+    assert_eq!(api.sync(array).await.0, StatusCode::OK);
+    assert_eq!(api.sync(smuggled).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn a_sync_that_activates_without_suppress_welcome_message_is_recorded() {
+    let api = Api::start(quick()).await;
+    let secret = api.sb.sso_secret();
+    // bob.smith is inactive; no require_activation, no suppress_welcome_message.
+    let raw = query(&[
+        ("external_id", "1001"),
+        ("email", "bob.smith@example.com"),
+        ("groups", ""),
+    ]);
+    let (sso, sig) = signed(&raw, &secret);
+    assert_eq!(api.sync(form(&sso, &sig)).await.0, StatusCode::OK);
+    assert!(api.sb.user("bob.smith").unwrap().active);
+    let rules = api.rules();
+    assert!(rules.contains(&"user_activated".to_string()));
+    assert!(
+        rules.contains(&"welcome_message_sent".to_string()),
+        "{rules:?}"
+    );
+    // Someone else activated with suppress_welcome_message=true: no welcome.
+    let api = Api::start(quick()).await;
+    let raw = format!("{raw}&suppress_welcome_message=true");
+    let (sso, sig) = signed(&raw, &api.sb.sso_secret());
+    assert_eq!(api.sync(form(&sso, &sig)).await.0, StatusCode::OK);
+    assert!(!api.rules().contains(&"welcome_message_sent".to_string()));
+    // An inactive user kept inactive (require_activation=true) gets nothing either.
+    let api = Api::start(quick()).await;
+    let (sso, sig) = signed(&api.avatar_only("bob.smith", ""), &api.sb.sso_secret());
+    assert_eq!(api.sync(form(&sso, &sig)).await.0, StatusCode::OK);
+    assert!(api.sb.violations().is_empty(), "{:?}", api.sb.violations());
+}
+
+#[tokio::test]
+async fn relinking_by_email_updates_the_record_and_queues_nothing_then() {
+    let api = Api::start(Scenario {
+        download_delay: Duration::from_millis(50),
+        ..Scenario::default()
+    })
+    .await;
+    api.sb
+        .set_setting("discourse_connect_overrides_avatar", "false");
+    let before = api.sb.user("alice").unwrap();
+    let rec = before.sso.clone().unwrap();
+    assert!(rec.external_avatar_url.is_some());
+    // An unknown external id with alice's email and a reachable new avatar URL. A new record
+    // would queue its download at once; the relinked one does not, and with overrides off, an
+    // avatar present and no force, `change_external_attributes_and_override` queues none either.
+    let url = api.sb.default_avatar_url();
+    let raw = query(&[
+        ("external_id", "new-684"),
+        ("email", "alice@example.com"),
+        ("avatar_url", &url),
+        ("groups", "beta_testers"),
+    ]);
+    let (sso, sig) = signed(&raw, &api.sb.sso_secret());
+    let (status, body) = api.sync(form(&sso, &sig)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["single_sign_on_record"]["external_id"], "new-684");
+    // The same record: created_at kept (it was not replaced).
+    assert_eq!(
+        body["single_sign_on_record"]["created_at"],
+        api.get(&format!("/admin/users/{}.json", before.id)).await.1["single_sign_on_record"]["created_at"]
+    );
+    assert!(api.sb.user_by_external_id("684").is_none());
+    assert_eq!(
+        api.sb.user_by_external_id("new-684").unwrap().username,
+        "alice"
+    );
+    assert!(api.rules().contains(&"sync_relinked_user".to_string()));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let after = api.sb.user("alice").unwrap();
+    assert_eq!(
+        after.uploaded_avatar_id, before.uploaded_avatar_id,
+        "no download was queued"
+    );
+    assert!(
+        api.sb
+            .requests()
+            .iter()
+            .all(|r| r.path != "/images/default-avatar.png")
+    );
+}
+
+#[tokio::test]
+async fn group_names_are_not_trimmed() {
+    let api = Api::start(quick()).await;
+    let dave = api.sb.user("dave").unwrap();
+    assert_eq!(dave.manual_groups(), vec!["beta_testers", "vip"]);
+    let raw = query(&[
+        ("external_id", "4004"),
+        ("email", "dave@example.com"),
+        ("groups", "beta_testers, vip"),
+    ]);
+    let (sso, sig) = signed(&raw, &api.sb.sso_secret());
+    assert_eq!(api.sync(form(&sso, &sig)).await.0, StatusCode::OK);
+    // ` vip` is no group: dave leaves vip.
+    assert_eq!(
+        api.sb.user("dave").unwrap().manual_groups(),
+        vec!["beta_testers"]
+    );
+    assert!(api.rules().contains(&"groups_dropped".to_string()));
+    // Case does not matter (`LOWER(name)`).
+    let raw = query(&[
+        ("external_id", "4004"),
+        ("email", "dave@example.com"),
+        ("groups", "Beta_Testers,VIP"),
+    ]);
+    let (sso, sig) = signed(&raw, &api.sb.sso_secret());
+    assert_eq!(api.sync(form(&sso, &sig)).await.0, StatusCode::OK);
+    assert_eq!(
+        api.sb.user("dave").unwrap().manual_groups(),
+        vec!["beta_testers", "vip"]
+    );
+}
+
+#[tokio::test]
+async fn pick_type_gravatar_fills_the_gravatar_slot() {
+    let api = Api::start(quick()).await;
+    api.sb
+        .set_setting("discourse_connect_overrides_avatar", "false");
+    let alice = api.sb.user("alice").unwrap();
+    let dave_upload = api.sb.user("dave").unwrap().custom_upload_id.unwrap();
+    let r = api
+        .admin(api.http.put(api.url("/u/alice/preferences/avatar/pick")))
+        .form(&[
+            ("type", "gravatar"),
+            ("upload_id", &dave_upload.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let after = api.sb.user("alice").unwrap();
+    assert_eq!(after.uploaded_avatar_id, Some(dave_upload));
+    assert_eq!(after.gravatar_upload_id, Some(dave_upload));
+    assert_eq!(
+        after.custom_upload_id, alice.custom_upload_id,
+        "custom slot unchanged"
+    );
+    let (_, u) = api.get("/u/alice.json").await;
+    assert_eq!(u["user"]["gravatar_avatar_upload_id"], json!(dave_upload));
+    assert_eq!(
+        u["user"]["custom_avatar_upload_id"],
+        json!(alice.custom_upload_id)
+    );
+}
+
+#[tokio::test]
+async fn the_admin_limit_counts_every_api_key_request_and_words_time_left() {
+    let api = Api::start(Scenario {
+        admin_rate_limit: 2,
+        ..quick()
+    })
+    .await;
+    let as_user = |name: &'static str| {
+        api.http
+            .get(api.url("/u/alice.json"))
+            .header("Api-Key", api.sb.api_key())
+            .header("Api-Username", name)
+            .send()
+    };
+    // An unknown acting user is refused before the limiter: not counted.
+    assert_eq!(
+        as_user("nobody-here").await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    // A moderator and a plain user acting through the key count like the admin.
+    assert_eq!(as_user("mia_mod").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(as_user("frank").await.unwrap().status(), StatusCode::OK);
+    let r = as_user("frank").await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = r.json().await.unwrap();
+    let wait = body["extras"]["wait_seconds"].as_u64().unwrap();
+    let left = body["extras"]["time_left"].as_str().unwrap();
+    // `RateLimiter.time_left`: "1 minute" at 60 s, seconds below, "a few seconds" at ≤ 3 s.
+    let expected = match wait {
+        60 => "1 minute".to_string(),
+        0..=3 => "a few seconds".to_string(),
+        n => format!("{n} seconds"),
+    };
+    assert_eq!(left, expected);
+    assert!(body["errors"][0].as_str().unwrap().contains(&expected));
+}
+
+#[tokio::test]
+async fn review_json_has_discourses_meta_and_leaves_out_what_discourse_omits() {
+    let api = Api::start(quick()).await;
+    let (s, v) = api.get("/review.json").await;
+    assert_eq!(s, StatusCode::OK);
+    let meta = &v["meta"];
+    assert_eq!(
+        meta["types"],
+        json!({"created_by": "user", "target_created_by": "user", "reviewed_by": "user", "claimed_by": "user"})
+    );
+    // Every filter key, nil when not sent (`filters.merge(…)`).
+    for k in [
+        "ids",
+        "category_id",
+        "topic_id",
+        "priority",
+        "username",
+        "reviewed_by",
+        "from_date",
+        "to_date",
+        "type",
+        "sort_order",
+        "flagged_by",
+    ] {
+        assert!(meta.get(k).is_some_and(Value::is_null), "meta.{k}: {meta}");
+    }
+    assert_eq!(meta["status"], "pending");
+    assert_eq!(meta["additional_filters"], json!({}));
+    let items = v["reviewables"].as_array().unwrap();
+    let user_item = items
+        .iter()
+        .find(|r| r["type"] == "ReviewableUser")
+        .unwrap();
+    for k in ["topic_id", "topic_url", "target_url", "category_id"] {
+        assert!(
+            user_item.get(k).is_none(),
+            "ReviewableUser has no {k}: {user_item}"
+        );
+    }
+    assert!(user_item["removed_topic_id"].is_null());
+    let post_item = items
+        .iter()
+        .find(|r| r["type"] == "ReviewableFlaggedPost")
+        .unwrap();
+    assert!(post_item["target_url"].as_str().unwrap().contains("/t/"));
+    assert!(post_item["topic_id"].is_u64());
+    // Echoed filters and a load-more URL with the query sorted, nil filters dropped.
+    let (_, v) = api
+        .get("/review.json?type=ReviewableUser&priority=low")
+        .await;
+    assert_eq!(v["meta"]["type"], "ReviewableUser");
+    assert_eq!(v["meta"]["priority"], "low");
+    if let Some(more) = v["meta"]["load_more_reviewables"].as_str() {
+        assert_eq!(
+            more,
+            "/review?offset=10&priority=low&status=pending&type=ReviewableUser"
+        );
+    }
+}
+
+#[tokio::test]
+async fn logster_echoes_filter_has_nil_backtraces_and_groups_identical_messages() {
+    let api = Api::start(quick()).await;
+    api.sb.add_log(3, "Job exception: the same failure");
+    api.sb.add_log(2, "something else");
+    api.sb.add_log(3, "Job exception: the same failure");
+    let post = |form: Vec<(&'static str, &'static str)>| {
+        api.admin(api.http.post(api.url("/logs/messages.json")))
+            .form(&form)
+            .send()
+    };
+    let v: Value = post(vec![]).await.unwrap().json().await.unwrap();
+    assert_eq!(v["filter"], "", "`filter || \"\"`");
+    let msgs = v["messages"].as_array().unwrap();
+    let same: Vec<&Value> = msgs
+        .iter()
+        .filter(|m| m["message"] == "Job exception: the same failure")
+        .collect();
+    assert_eq!(same.len(), 1, "grouped");
+    assert_eq!(same[0]["count"], 2);
+    assert!(same[0]["first_timestamp"].is_i64());
+    assert!(same[0]["backtrace"].is_null());
+    assert_eq!(
+        msgs.last().unwrap()["message"],
+        "Job exception: the same failure",
+        "bumped to newest"
+    );
+    let v: Value = post(vec![("filter", "3_4")])
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["filter"], json!([3, 4]));
+}
+
+#[tokio::test]
+async fn admin_user_json_has_tl3_requirements_and_associated_accounts_only_when_discourse_does() {
+    let api = Api::start(quick()).await;
+    let alice = api.sb.user("alice").unwrap();
+    let (_, a) = api.get(&format!("/admin/users/{}.json", alice.id)).await;
+    assert_eq!(a["trust_level"], 2);
+    assert!(a["tl3_requirements"].is_object(), "{a}");
+    assert!(a["tl3_requirements"]["min_days_visited"].is_u64());
+    assert!(
+        a.get("associated_accounts").is_none(),
+        "no associated accounts, no key"
+    );
+    assert!(a.get("user_fields").is_none());
+    let bob = api.sb.user("bob.smith").unwrap();
+    let (_, b) = api.get(&format!("/admin/users/{}.json", bob.id)).await;
+    assert_eq!(b["trust_level"], 0);
+    assert!(
+        b.get("tl3_requirements").is_none(),
+        "below trust level 2: {b}"
+    );
+}
+
 #[tokio::test]
 async fn bad_key_is_403_on_user_routes_and_404_on_admin_routes() {
     let api = Api::start(quick()).await;

@@ -14,10 +14,12 @@ use super::{Context, failed, usage_error};
 use crate::audit::{self, Phase};
 use crate::config::Config;
 use crate::discourse::client::{DiscourseClient, LogQuery};
+use crate::discourse::review::ReviewItem;
 use crate::discourse::types::user_detail;
 use crate::main_app::MainAppClient;
 use crate::model::{Exchange, LogLine, ResetReport, Source, UserRef};
 use crate::reset::{CancelToken, Engine, Progress as EngineStep, ProgressFn, Stage, Target};
+use crate::review::{self, ReviewResult, Subject};
 use crate::session::Session;
 use crate::tui::effects::{BatchProgress, Progress, ResetOptions};
 use crate::tui::{
@@ -104,6 +106,8 @@ pub struct ConsoleBackend {
     audit: Arc<audit::AuditLog>,
     read_only: bool,
     exchanges: broadcast::Sender<Exchange>,
+    undo_opts: crate::undo::UndoOptions,
+    pictures: crate::images::fetch::Fetcher,
 }
 
 impl ConsoleBackend {
@@ -116,6 +120,14 @@ impl ConsoleBackend {
         let engine = Arc::new(session.engine(Session::reset_options(config, None, false, dry_run)));
         let dry_engine =
             Arc::new(session.engine(Session::reset_options(config, None, false, true)));
+        // Pictures go over the shared client but never through the Discourse client: no
+        // Api-Key, no budget. The main-app token may go to the main app's origin only.
+        let app_token = config
+            .main_app
+            .as_ref()
+            .and_then(|m| Some((m.flagged_url.origin(), m.token.clone()?)))
+            .map(|(origin, token)| crate::images::fetch::AppToken { origin, token });
+        let pictures = crate::images::fetch::Fetcher::new(session.http.clone(), app_token);
         ConsoleBackend {
             hints: Hints::default(),
             dry_run,
@@ -128,6 +140,15 @@ impl ConsoleBackend {
             audit: session.audit.clone(),
             read_only,
             exchanges: tx,
+            undo_opts: crate::undo::UndoOptions {
+                sso_secret: config.discourse.sso_secret.clone(),
+                verify_timeout: std::time::Duration::from_secs(
+                    config.reset.verify_timeout_secs.max(1),
+                ),
+                dry_run,
+                force: false,
+            },
+            pictures,
         }
     }
 }
@@ -158,6 +179,69 @@ fn audit_lines(audit: &audit::AuditLog, username: &str, external_id: Option<&str
 }
 
 impl Backend for ConsoleBackend {
+    fn review_items(
+        &self,
+        user: UserRef,
+    ) -> BoxFuture<'static, Result<(Subject, Vec<ReviewItem>), String>> {
+        let client = self.discourse.clone();
+        async move {
+            let u = review::resolve_user(&client, &user.to_string()).await?;
+            let subject = Subject::from_user(&u);
+            let items = client
+                .review_items_for(&subject.username, Some(subject.id))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((subject, items))
+        }
+        .boxed()
+    }
+
+    fn perform_review(
+        &self,
+        subject: Subject,
+        item: ReviewItem,
+        action: String,
+        dry_run: bool,
+    ) -> BoxFuture<'static, ReviewResult> {
+        let client = self.discourse.clone();
+        let audit = self.audit.clone();
+        let (dry_run, read_only) = (dry_run || self.dry_run, self.read_only);
+        async move {
+            if read_only {
+                return ReviewResult {
+                    id: item.id,
+                    action,
+                    outcome: crate::review::ReviewOutcome::Skipped,
+                    message: "read-only: nothing sent".into(),
+                    item: None,
+                };
+            }
+            review::perform(&client, &audit, &subject, &item, &action, dry_run).await
+        }
+        .boxed()
+    }
+
+    fn undo(
+        &self,
+        user: UserRef,
+        dry_run: bool,
+    ) -> BoxFuture<'static, Result<ResetReport, String>> {
+        let client = self.discourse.clone();
+        let audit = self.audit.clone();
+        let mut opts = self.undo_opts.clone();
+        opts.dry_run |= dry_run;
+        let read_only = self.read_only;
+        async move {
+            if read_only {
+                return Err("read-only: nothing sent".into());
+            }
+            crate::undo::undo(&client, &audit, &opts, &user.to_string())
+                .await
+                .map_err(|e| e.0)
+        }
+        .boxed()
+    }
+
     fn site(&self) -> BoxFuture<'static, Result<SiteInfo, String>> {
         let engine = self.engine.clone();
         // The first call reads the settings with the engine; later ones (`:refresh`) read them
@@ -486,6 +570,11 @@ impl Backend for ConsoleBackend {
     fn exchanges(&self) -> Option<broadcast::Receiver<Exchange>> {
         Some(self.exchanges.subscribe())
     }
+
+    fn fetch_image(&self, url: String) -> BoxFuture<'static, Result<Vec<u8>, String>> {
+        let fetcher = self.pictures.clone();
+        async move { fetcher.get(&url).await }.boxed()
+    }
 }
 
 /// Seconds, rounded up, for countdowns.
@@ -540,11 +629,16 @@ pub async fn run(ctx: &Context) -> ExitCode {
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         sources,
         initial_user: ctx.user.clone(),
+        // Decided for the terminal by `tui::run` (it asks the terminal what it can draw).
+        images: false,
+        mouse: config.ui.mouse,
+        forum: Some(config.discourse.url.clone()),
+        main_app: config.main_app.as_ref().map(|m| m.flagged_url.clone()),
     })
     .with_sso_decoder(Arc::new(|s: &str| {
         crate::discourse::sso::decode(s).ok().map(|d| d.fields)
     }));
-    match crate::tui::run(app, backend).await {
+    match crate::tui::run(app, backend, config.ui.images).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => failed(format!("the terminal failed: {e}")),
     }

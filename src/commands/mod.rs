@@ -11,8 +11,10 @@ pub mod logging;
 pub mod logs;
 pub mod queue;
 pub mod reset;
+pub mod review;
 pub mod sandbox_cmd;
 pub mod sso;
+pub mod undo;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -175,6 +177,8 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
                 Command::Queue(args) => run_queue(&ctx, &args).await,
                 Command::Check(args) => run_check(&ctx, &args).await,
                 Command::Reset(args) => run_reset(&ctx, &args).await,
+                Command::Review(args) => review::run(&ctx, &args).await,
+                Command::Undo(args) => undo::run(&ctx, &args).await,
                 Command::Logs(mut args) => {
                     // `avatar-console --user bob logs` means the same as `logs --user bob`.
                     if args.user.is_none() {

@@ -168,10 +168,10 @@ impl ClientError {
 }
 
 /// A raw answer, before interpretation.
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
+pub(super) struct Answer {
+    pub(super) status: StatusCode,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Vec<u8>,
 }
 
 impl Answer {
@@ -192,12 +192,12 @@ impl Answer {
         ct_html || (first == Some(&b'<') && !self.is_json())
     }
 
-    fn json(&self) -> Option<Value> {
+    pub(super) fn json(&self) -> Option<Value> {
         serde_json::from_slice(&self.body).ok()
     }
 }
 
-enum Body {
+pub(super) enum Body {
     Form(Vec<(String, String)>),
     Raw(String),
     /// `multipart/form-data`: text fields, then one file part.
@@ -385,7 +385,7 @@ impl DiscourseClient {
 
     /// Sends one request through the budget. 429s pause the budget and are retried (whatever the
     /// method: the server did not act on them); GETs also retry 502/503/504 and connection errors.
-    async fn send(
+    pub(super) async fn send(
         &self,
         method: Method,
         path: &str,
@@ -539,7 +539,7 @@ impl DiscourseClient {
     }
 
     /// A one-line summary: the error text Discourse gave, or the size of what came back.
-    fn summarize(&self, a: &Answer) -> String {
+    pub(super) fn summarize(&self, a: &Answer) -> String {
         let text = if a.looks_html() {
             "HTML page".to_string()
         } else if let Some(v) = a.is_json().then(|| a.json()).flatten() {
@@ -580,7 +580,7 @@ impl DiscourseClient {
         sanitize::clean_multiline(&cut)
     }
 
-    fn error(&self, method: &str, path: &str, a: &Answer) -> ClientError {
+    pub(super) fn error(&self, method: &str, path: &str, a: &Answer) -> ClientError {
         let (method, shown) = (method.to_string(), short_path(&display_path(path)));
         let status = a.status.as_u16();
         let json = a.json();
@@ -638,7 +638,7 @@ impl DiscourseClient {
         }
     }
 
-    async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+    pub(super) async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let a = self.send(Method::GET, path, None).await?;
         self.decode("GET", path, &a)
     }
@@ -1026,7 +1026,7 @@ fn short_path(path: &str) -> String {
 }
 
 /// Path for people: percent-escapes decoded (usernames show as typed), control characters gone.
-fn display_path(path: &str) -> String {
+pub(super) fn display_path(path: &str) -> String {
     sanitize::clean(&percent_encoding::percent_decode_str(path).decode_utf8_lossy())
 }
 

@@ -3,6 +3,8 @@
 pub mod budget;
 pub mod client;
 pub mod logs;
+pub mod review;
 pub mod settings;
 pub mod sso;
 pub mod types;
+pub mod undo;

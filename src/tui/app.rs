@@ -3,13 +3,18 @@
 //! `update(app, msg)` is synchronous and does no I/O: it changes the state and returns the
 //! [`Effect`]s the loop must start. Tests drive it with messages and check state and effects.
 
+use super::review_keys::{self, ReviewMenu};
+use crate::discourse::review::ReviewItem;
+use crate::review::{ReviewResult, Subject};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent};
 
-use crate::model::{Exchange, LogLine, Outcome, QueuedUser, Source, Strategy, UserRef};
+use crate::model::{
+    Exchange, LogLine, Outcome, QueuedUser, ResetReport, Source, Strategy, UserRef,
+};
 use crate::queue::Queue;
 use crate::sanitize;
 
@@ -48,6 +53,14 @@ pub struct AppConfig {
     pub sources: Vec<Source>,
     /// `--user USER`: open on that user.
     pub initial_user: Option<String>,
+    /// Draw the avatar and the app photo (`ui.images` not off, colour available).
+    pub images: bool,
+    /// `ui.mouse`: clicks and the wheel.
+    pub mouse: bool,
+    /// The forum's address, to resolve avatar templates against.
+    pub forum: Option<url::Url>,
+    /// The main app's `flagged_url`, to resolve relative photo URLs against.
+    pub main_app: Option<url::Url>,
 }
 
 impl Default for AppConfig {
@@ -61,6 +74,10 @@ impl Default for AppConfig {
             no_color: false,
             sources: vec![Source::App, Source::Discourse],
             initial_user: None,
+            images: false,
+            mouse: false,
+            forum: None,
+            main_app: None,
         }
     }
 }
@@ -102,6 +119,31 @@ pub enum Msg {
         result: Result<bool, String>,
     },
     Budget(BudgetStatus),
+    /// A row's pending review items (for the `a` menu and the D mark).
+    ReviewItems {
+        slot: usize,
+        result: Result<(Subject, Vec<ReviewItem>), String>,
+    },
+    ReviewPerformed {
+        slot: usize,
+        result: ReviewResult,
+    },
+    /// An undo finished, or was refused before sending (`Err`).
+    Undone {
+        slot: usize,
+        result: Result<ResetReport, String>,
+    },
+    /// A picture fetched and decoded (or why not).
+    ImageLoaded {
+        url: String,
+        result: Result<Arc<crate::images::Picture>, String>,
+    },
+    /// The browser was asked to open a picture: the opener's name, or why not.
+    Opened {
+        what: String,
+        result: Result<String, String>,
+    },
+    Mouse(MouseEvent),
 }
 
 /// What `update` asks the world to do.
@@ -132,6 +174,31 @@ pub enum Effect {
         setting: Setting,
         enable: bool,
     },
+    LoadReview {
+        slot: usize,
+        user: UserRef,
+    },
+    PerformReview {
+        slot: usize,
+        subject: Box<Subject>,
+        item: Box<ReviewItem>,
+        action: String,
+        dry_run: bool,
+    },
+    Undo {
+        slot: usize,
+        user: UserRef,
+        dry_run: bool,
+    },
+    /// Fetch a picture (no credentials, not budgeted) and decode it off the UI thread.
+    FetchImage {
+        url: String,
+    },
+    /// Open a picture in the browser; `what` names it for the status line.
+    OpenUrl {
+        url: String,
+        what: String,
+    },
     Quit,
 }
 
@@ -154,9 +221,23 @@ pub enum Input {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirm {
-    Reset { slots: Vec<usize> },
-    Toggle { setting: Setting, enable: bool },
+    Reset {
+        slots: Vec<usize>,
+    },
+    Toggle {
+        setting: Setting,
+        enable: bool,
+    },
     Quit,
+    Review {
+        slot: usize,
+        subject: Box<Subject>,
+        item: Box<ReviewItem>,
+        action: String,
+    },
+    Undo {
+        slot: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +246,8 @@ pub enum Modal {
     Help {
         scroll: u16,
     },
+    /// `a`: the selected row's review items and their actions.
+    ReviewMenu(ReviewMenu),
     /// A text shown whole: a log line, a dry-run plan.
     Text {
         title: String,
@@ -358,6 +441,11 @@ pub struct App {
     /// Ticks until a non-error message goes away.
     message_ttl: u32,
     sso_decode: Option<SsoDecoder>,
+
+    // Pictures.
+    pub(crate) pictures: crate::images::cache::Cache,
+    /// The row `o` last opened a picture of, and how many times: `o` again opens the next one.
+    pub(crate) open_turn: Option<(usize, usize)>,
 }
 
 impl App {
@@ -417,6 +505,8 @@ impl App {
             message: None,
             message_ttl: 0,
             sso_decode: None,
+            pictures: Default::default(),
+            open_turn: None,
         }
     }
 
@@ -558,7 +648,7 @@ impl App {
         h.to_lowercase()
     }
 
-    fn rehay(&mut self, slot: usize) {
+    pub(crate) fn rehay(&mut self, slot: usize) {
         if self.hay.len() < self.queue.slots() {
             self.hay.resize(self.queue.slots(), String::new());
         }
@@ -601,7 +691,7 @@ impl App {
         self.redraw = true;
     }
 
-    fn invalidate_filter(&mut self) {
+    pub(crate) fn invalidate_filter(&mut self) {
         self.visible_for = None;
         self.refilter();
     }
@@ -627,7 +717,7 @@ impl App {
         self.offset = self.offset.min(max_offset);
     }
 
-    fn select(&mut self, index: usize) {
+    pub(crate) fn select(&mut self, index: usize) {
         let index = index.min(self.visible.len().saturating_sub(1));
         if index != self.sel {
             self.detail_scroll = 0;
@@ -671,7 +761,7 @@ impl App {
         }
     }
 
-    fn note(&mut self, tag: &'static str, text: impl Into<String>) {
+    pub(crate) fn note(&mut self, tag: &'static str, text: impl Into<String>) {
         let text = sanitize::clean(&text.into());
         // The console's own lines go after what it has seen, in the order they happen.
         let at = self.log.back().map_or(self.now, |e| e.at().max(self.now));
@@ -679,7 +769,7 @@ impl App {
         self.rebuild_log_view();
     }
 
-    fn say(&mut self, text: impl Into<String>, error: bool) {
+    pub(crate) fn say(&mut self, text: impl Into<String>, error: bool) {
         self.message = Some((sanitize::clean(&text.into()), error));
         self.message_ttl = MESSAGE_TICKS;
         self.redraw = true;
@@ -728,7 +818,7 @@ impl App {
         }
     }
 
-    fn load_detail(&mut self, slot: usize) -> Option<Effect> {
+    pub(crate) fn load_detail(&mut self, slot: usize) -> Option<Effect> {
         let user = self.queue.get(slot)?.user_ref()?;
         let req = self.next_req;
         self.next_req += 1;
@@ -857,6 +947,9 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
+        Msg::ReviewItems { slot, result } => review_keys::on_items(app, slot, result),
+        Msg::ReviewPerformed { slot, result } => review_keys::on_performed(app, slot, result),
+        Msg::Undone { slot, result } => review_keys::on_undone(app, slot, result),
         Msg::Budget(b) => {
             if app.budget != Some(b) {
                 app.budget = Some(b);
@@ -864,6 +957,15 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
+        Msg::ImageLoaded { url, result } => {
+            super::pictures::on_loaded(app, url, result);
+            vec![]
+        }
+        Msg::Opened { what, result } => {
+            super::pictures::on_opened(app, what, result);
+            vec![]
+        }
+        Msg::Mouse(m) => super::mouse::on_mouse(app, m),
     };
     if settle {
         app.settle();
@@ -902,12 +1004,16 @@ fn on_tick(app: &mut App, now: DateTime<Utc>) -> Vec<Effect> {
     let sel = app.selected_slot();
     if sel != app.detail_candidate {
         app.detail_candidate = sel;
-    } else if let Some(slot) = sel
-        && !app.details.contains_key(&slot)
-        && let Some(e) = app.load_detail(slot)
-    {
-        fx.push(e);
-        app.redraw = true;
+    } else {
+        if let Some(slot) = sel
+            && !app.details.contains_key(&slot)
+            && let Some(e) = app.load_detail(slot)
+        {
+            fx.push(e);
+            app.redraw = true;
+        }
+        // Pictures spend no budget, but are not fetched for every row passed either.
+        fx.extend(super::pictures::wanted(app));
     }
     // Discourse logs, with back-off.
     if !app.log_polling {
@@ -1030,6 +1136,8 @@ fn on_user(app: &mut App, req: u64, result: Result<UserInfo, String>) -> Vec<Eff
             app.invalidate_filter();
             app.details
                 .insert(slot, DetailState::Loaded(Box::new(info)));
+            // The avatar's address is known now: fetch it without waiting for a tick.
+            return super::pictures::wanted(app);
         }
         (Some(slot), Err(e)) => {
             app.details
@@ -1169,7 +1277,7 @@ fn on_logs(app: &mut App, result: Result<Vec<LogLine>, String>) -> Vec<Effect> {
 
 // ----- keys -----
 
-fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+pub(crate) fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     if key.kind != KeyEventKind::Press {
         return vec![];
     }
@@ -1205,6 +1313,7 @@ fn on_modal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         return vec![];
     };
     match modal {
+        Modal::ReviewMenu(m) => review_keys::menu_key(app, key, m),
         Modal::Confirm(c) => match key.code {
             KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
                 app.modal = None;
@@ -1263,6 +1372,13 @@ fn confirmed(app: &mut App, c: Confirm) -> Vec<Effect> {
             );
             vec![Effect::CancelResets]
         }
+        Confirm::Review {
+            slot,
+            subject,
+            item,
+            action,
+        } => review_keys::confirmed_review(app, slot, subject, item, action),
+        Confirm::Undo { slot } => review_keys::confirmed_undo(app, slot),
         Confirm::Toggle { setting, enable } => {
             app.say(format!("setting {} to {enable}…", setting.name()), false);
             vec![Effect::ToggleSetting { setting, enable }]
@@ -1438,6 +1554,8 @@ fn refresh(app: &mut App) -> Vec<Effect> {
     app.marks.clear();
     app.status.clear();
     app.details.clear();
+    app.pictures.clear();
+    app.open_turn = None;
     app.pending_users.retain(|_, t| t.is_none());
     app.range_anchor = None;
     app.sel = 0;
@@ -1474,7 +1592,7 @@ fn request_quit(app: &mut App) -> Vec<Effect> {
     }
 }
 
-fn refuse_read_only(app: &mut App, what: &str) -> bool {
+pub(crate) fn refuse_read_only(app: &mut App, what: &str) -> bool {
     if app.cfg.read_only {
         app.say(
             format!("read-only (--read-only): {what} is disabled and nothing is sent"),
@@ -1596,6 +1714,10 @@ fn on_normal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             Focus::Detail => app.focus = Focus::Queue,
         },
         KeyCode::Char('u') => toggle_log_narrow(app),
+        KeyCode::Char('a') => return review_keys::open_menu(app),
+        KeyCode::Char('z') => return review_keys::ask_undo(app),
+        // `open`: the avatar, then the app photo, in the browser.
+        KeyCode::Char('o') => return super::pictures::open(app),
         KeyCode::Char('S') => return ask_toggle(app, Setting::VerboseSso),
         KeyCode::Char('U') => return ask_toggle(app, Setting::VerboseUpload),
         _ => {}
@@ -1604,7 +1726,7 @@ fn on_normal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
 }
 
 /// j/k and paging act on the focused pane.
-fn scroll(app: &mut App, delta: isize) {
+pub(crate) fn scroll(app: &mut App, delta: isize) {
     match app.focus {
         Focus::Queue => app.move_sel(delta),
         Focus::Detail => {

@@ -11,10 +11,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures::future::BoxFuture;
 use tokio::sync::{broadcast, mpsc};
 
+use crate::images::{Renderer, decode};
 use crate::model::{Exchange, FlagItem, LogLine, Outcome, ResetReport, Source, Strategy};
 use crate::model::{UserDetail, UserRef};
 
 use super::app::{Effect, Msg};
+use crate::discourse::review::ReviewItem;
+use crate::review::{ReviewResult, Subject};
 
 /// One page of flagged users from one source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -190,6 +193,39 @@ pub trait Backend: Send + Sync {
         setting: Setting,
         enable: bool,
     ) -> BoxFuture<'static, Result<bool, String>>;
+    /// The user's pending review items, with who they are (for [`Backend::perform_review`]).
+    fn review_items(
+        &self,
+        _user: UserRef,
+    ) -> BoxFuture<'static, Result<(Subject, Vec<ReviewItem>), String>> {
+        Box::pin(async { Err("review actions are not available here".to_string()) })
+    }
+    /// Performs one review action (audited, re-read). Never fails: failures are a report.
+    fn perform_review(
+        &self,
+        _subject: Subject,
+        item: ReviewItem,
+        action: String,
+        _dry_run: bool,
+    ) -> BoxFuture<'static, ReviewResult> {
+        Box::pin(async move {
+            ReviewResult {
+                id: item.id,
+                action,
+                outcome: crate::review::ReviewOutcome::Failed,
+                message: "review actions are not available here".into(),
+                item: None,
+            }
+        })
+    }
+    /// Undoes the user's last verified reset; `Err` when refused before sending.
+    fn undo(
+        &self,
+        _user: UserRef,
+        _dry_run: bool,
+    ) -> BoxFuture<'static, Result<ResetReport, String>> {
+        Box::pin(async { Err("undo is not available here".to_string()) })
+    }
     /// The request budget now, read on every tick (must be cheap and not block).
     fn budget(&self) -> Option<BudgetStatus> {
         None
@@ -197,6 +233,12 @@ pub trait Backend: Send + Sync {
     /// A feed of every HTTP exchange, for the log pane. Subscribed once by `run`.
     fn exchanges(&self) -> Option<broadcast::Receiver<Exchange>> {
         None
+    }
+    /// The bytes of a picture: a plain GET without the API key, outside the request budget,
+    /// read up to a cap (`images::fetch`).
+    fn fetch_image(&self, url: String) -> BoxFuture<'static, Result<Vec<u8>, String>> {
+        let _ = url;
+        Box::pin(async { Err("pictures are not available here".to_string()) })
     }
 }
 
@@ -206,6 +248,8 @@ pub struct Runner {
     tx: mpsc::UnboundedSender<Msg>,
     /// The cancel flag of the batch that is running, if any.
     cancel: Option<Arc<AtomicBool>>,
+    /// How pictures are encoded for this terminal; `None` when they are off.
+    renderer: Option<Renderer>,
 }
 
 impl Runner {
@@ -214,7 +258,13 @@ impl Runner {
             backend,
             tx,
             cancel: None,
+            renderer: None,
         }
+    }
+
+    pub fn with_renderer(mut self, renderer: Option<Renderer>) -> Self {
+        self.renderer = renderer;
+        self
     }
 
     /// Starts the work for one effect. Returns `false` for [`Effect::Quit`], which the loop
@@ -266,6 +316,71 @@ impl Runner {
                         setting,
                         result: fut.await,
                     });
+                });
+            }
+            Effect::LoadReview { slot, user } => {
+                let fut = self.backend.review_items(user);
+                tokio::spawn(async move {
+                    let _ = tx.send(Msg::ReviewItems {
+                        slot,
+                        result: fut.await,
+                    });
+                });
+            }
+            Effect::PerformReview {
+                slot,
+                subject,
+                item,
+                action,
+                dry_run,
+            } => {
+                let fut = self
+                    .backend
+                    .perform_review(*subject, *item, action, dry_run);
+                tokio::spawn(async move {
+                    let _ = tx.send(Msg::ReviewPerformed {
+                        slot,
+                        result: fut.await,
+                    });
+                });
+            }
+            Effect::Undo {
+                slot,
+                user,
+                dry_run,
+            } => {
+                let fut = self.backend.undo(user, dry_run);
+                tokio::spawn(async move {
+                    let _ = tx.send(Msg::Undone {
+                        slot,
+                        result: fut.await,
+                    });
+                });
+            }
+            Effect::FetchImage { url } => {
+                let fut = self.backend.fetch_image(url.clone());
+                let renderer = self.renderer.clone();
+                tokio::spawn(async move {
+                    let result = match (fut.await, renderer) {
+                        (Ok(bytes), Some(r)) => {
+                            // Decoding and scaling are CPU work: off the loop's thread.
+                            tokio::task::spawn_blocking(move || decode::picture(&bytes, &r))
+                                .await
+                                .unwrap_or_else(|_| Err("the decoder failed".into()))
+                        }
+                        (Ok(_), None) => Err("pictures are off".into()),
+                        (Err(e), _) => Err(e),
+                    };
+                    let _ = tx.send(Msg::ImageLoaded {
+                        url,
+                        result: result.map(Arc::new),
+                    });
+                });
+            }
+            Effect::OpenUrl { url, what } => {
+                tokio::spawn(async move {
+                    let result = super::pictures::open_url(url).await;
+                    let _ = tx.send(Msg::Opened { what, result });
                 });
             }
             Effect::CancelResets => {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use crossterm::event::{Event, EventStream, KeyEventKind};
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream, KeyEventKind};
 use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
 use crossterm::{execute, queue};
 use futures::StreamExt;
@@ -19,13 +19,41 @@ use super::effects::{Backend, Runner};
 use super::ui;
 
 /// Runs the console until the operator quits. Restores the terminal on return, on error and on
-/// panic (`ratatui::try_init` chains a restoring panic hook before the existing one).
-pub async fn run(mut app: App, backend: Arc<dyn Backend>) -> io::Result<()> {
+/// panic (`ratatui::try_init` chains a restoring panic hook before the existing one; mouse
+/// capture, when on, is turned off by a hook of ours and on every way out).
+pub async fn run(
+    mut app: App,
+    backend: Arc<dyn Backend>,
+    images: crate::config::ImageMode,
+) -> io::Result<()> {
     app.cfg.no_color |= super::theme::no_color_env();
+    let mode = crate::images::effective_mode(
+        images,
+        app.cfg.no_color,
+        app.cfg.theme == super::theme::ThemeChoice::Mono,
+    );
     let mut terminal = ratatui::try_init()?;
-    let result = event_loop(&mut terminal, app, backend).await;
-    ratatui::restore();
+    // Asked before the event stream reads stdin: the terminal's answers must reach the picker.
+    let renderer = crate::images::Renderer::detect(mode);
+    app.cfg.images = renderer.is_some();
+    if app.cfg.mouse {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = execute!(io::stdout(), DisableMouseCapture);
+            hook(info);
+        }));
+        execute!(io::stdout(), EnableMouseCapture)?;
+    }
+    let result = event_loop(&mut terminal, app, backend, renderer).await;
+    restore_terminal();
     result
+}
+
+/// Gives the terminal back: mouse reporting off (harmless when it was never on), raw mode and
+/// the alternate screen off. For every way out, a signal's included.
+pub fn restore_terminal() {
+    let _ = execute!(io::stdout(), DisableMouseCapture);
+    ratatui::restore();
 }
 
 fn draw(terminal: &mut DefaultTerminal, app: &App) -> io::Result<()> {
@@ -47,9 +75,10 @@ async fn event_loop(
     terminal: &mut DefaultTerminal,
     mut app: App,
     backend: Arc<dyn Backend>,
+    renderer: Option<crate::images::Renderer>,
 ) -> io::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
-    let mut runner = Runner::new(backend.clone(), tx.clone());
+    let mut runner = Runner::new(backend.clone(), tx.clone()).with_renderer(renderer);
     if let Some(mut feed) = backend.exchanges() {
         let tx = tx.clone();
         tokio::spawn(async move {
@@ -87,6 +116,7 @@ async fn event_loop(
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) if k.kind == KeyEventKind::Press => Msg::Key(k),
                 Some(Ok(Event::Resize(width, height))) => Msg::Resize { width, height },
+                Some(Ok(Event::Mouse(m))) if app.cfg.mouse => Msg::Mouse(m),
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Err(e),
                 None => return Ok(()),

@@ -9,6 +9,9 @@
 pub mod app;
 pub mod effects;
 pub mod event;
+pub mod mouse;
+pub mod pictures;
+pub mod review_keys;
 pub mod theme;
 pub mod ui;
 
@@ -20,3 +23,5 @@ pub use ui::view;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_pictures;

@@ -416,6 +416,16 @@ impl Tmux {
         .into_owned()
     }
 
+    /// The visible screen with its colours as escape sequences.
+    fn screen_escapes(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .cmd(&["capture-pane", "-e", "-p", "-t", &self.session])
+                .stdout,
+        )
+        .into_owned()
+    }
+
     /// `#{alternate_on}` of the pane: `1` while the UI holds the alternate screen.
     fn alternate_on(&self) -> String {
         let out = self.cmd(&[
@@ -477,6 +487,16 @@ struct Console {
 
 impl Console {
     fn new(sb: &discourse_sandbox::Sandbox, tag: &str) -> Console {
+        Console::new_with(sb, tag, "", true)
+    }
+
+    /// `config_extra` is appended to the sandbox's config; `no_color` sets NO_COLOR.
+    fn new_with(
+        sb: &discourse_sandbox::Sandbox,
+        tag: &str,
+        config_extra: &str,
+        no_color: bool,
+    ) -> Console {
         let dir = std::env::temp_dir().join(format!(
             "ac-it-tui-{tag}-{}-{}",
             std::process::id(),
@@ -484,7 +504,11 @@ impl Console {
         ));
         std::fs::create_dir_all(dir.join("data")).unwrap();
         let scratch = Scratch(dir.clone());
-        std::fs::write(dir.join("config.toml"), sb.config_toml()).unwrap();
+        std::fs::write(
+            dir.join("config.toml"),
+            format!("{}{config_extra}", sb.config_toml()),
+        )
+        .unwrap();
         let q = |name: &str| sh_quote(&dir.join(name).display().to_string());
         // Clean environment: no AVATAR_CONSOLE_* from the caller, no proxy, no colours; the exit
         // code lands in a file (written whole, then renamed); the pane then stays, so the test
@@ -493,7 +517,7 @@ impl Console {
             "unset AVATAR_CONSOLE_CONFIG AVATAR_CONSOLE_API_KEY AVATAR_CONSOLE_SSO_SECRET \
              AVATAR_CONSOLE_MAIN_APP_TOKEN RUST_LOG HTTP_PROXY HTTPS_PROXY http_proxy https_proxy\n\
              export AVATAR_CONSOLE_DATA_DIR={data} HOME={home} XDG_CONFIG_HOME={home}/.config \
-             XDG_DATA_HOME={home}/.local/share NO_COLOR=1 TERM=tmux-256color\n\
+             XDG_DATA_HOME={home}/.local/share {no_color}TERM=tmux-256color\n\
              {bin} --config {config} 2>{stderr}\n\
              echo \"EXIT=$?\" >{exit}.tmp && mv {exit}.tmp {exit}\n\
              exec sleep 120\n",
@@ -503,6 +527,7 @@ impl Console {
             config = q("config.toml"),
             stderr = q("stderr"),
             exit = q("exit"),
+            no_color = if no_color { "NO_COLOR=1 " } else { "" },
         );
         std::fs::write(dir.join("run.sh"), script).unwrap();
         Console {
@@ -758,4 +783,187 @@ async fn console_resets_three_marked_users_end_to_end_in_a_terminal() {
         .filter(|e| e.outcome == Some(Outcome::Verified))
         .count();
     assert_eq!(verified, 3);
+}
+
+/// The moderator looks at alice: her avatar and her main-app photo are drawn in the detail pane
+/// in half blocks, in the sandbox's colours for her (tmux keeps 24-bit colours, and
+/// `capture-pane -e` gives them back as `48;2;R;G;B`). No API key went with the pictures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_draws_the_avatar_and_the_photo_in_the_detail_pane() {
+    let sb = discourse_sandbox::Sandbox::start(discourse_sandbox::Scenario::default())
+        .await
+        .unwrap();
+    let alice = sb.user("alice").unwrap();
+    let upload = alice.uploaded_avatar_id.expect("alice has a custom avatar");
+    let photo = discourse_sandbox::pictures::colors_of("photo:684");
+    let avatar = discourse_sandbox::pictures::colors_of(&format!("avatar:alice:{upload}"));
+    let console = Arc::new(Console::new_with(
+        &sb,
+        "pictures",
+        "\n[ui]\nimages = \"halfblocks\"\n",
+        false,
+    ));
+    let c = console.clone();
+    drive(move || {
+        let t = c.start("pictures");
+        t.send(&["/", "a", "l", "i", "c", "e", "Enter"]);
+        t.wait_for("alice's pictures", Duration::from_secs(20), |s| {
+            s.contains("┌ alice ")
+                && s.contains("avatar ")
+                && s.contains("app photo ")
+                && !s.contains("loading…")
+        });
+        let rgb = |c: [u8; 3]| format!("48;2;{};{};{}m", c[0], c[1], c[2]);
+        let screen = t.screen_escapes();
+        // The pictures' rows: the detail pane is the right 40 % of the screen, from its top.
+        let rows: Vec<&str> = screen.lines().skip(3).take(8).collect();
+        for (what, colour) in [
+            ("photo background", photo.background),
+            ("avatar background", avatar.background),
+        ] {
+            let n: usize = rows.iter().map(|l| l.matches(&rgb(colour)).count()).sum();
+            assert!(n >= 8, "{what} {colour:?} drawn {n} times:\n{screen}");
+        }
+        c.quit(&t);
+    })
+    .await;
+    let pictures: Vec<_> = sb
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/user_avatar/") || r.path.starts_with("/app/photos/"))
+        .collect();
+    assert!(pictures.len() >= 2, "{pictures:#?}");
+    assert!(
+        pictures.iter().all(|r| r
+            .headers
+            .iter()
+            .all(|(k, _)| k != "api-key" && k != "authorization")),
+        "{pictures:#?}"
+    );
+    assert!(sb.violations().is_empty(), "{:#?}", sb.violations());
+}
+
+/// `ui.mouse = true`: the console turns mouse reporting on, a click (an SGR mouse sequence, as
+/// a terminal sends it) selects the row under it, and quitting turns reporting off again so the
+/// shell's text selection works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_mouse_selects_rows_and_is_off_again_after_quit() {
+    let sb = discourse_sandbox::Sandbox::start(discourse_sandbox::Scenario::default())
+        .await
+        .unwrap();
+    let console = Arc::new(Console::new_with(
+        &sb,
+        "mouse",
+        "\n[ui]\nmouse = true\n",
+        true,
+    ));
+    let c = console.clone();
+    drive(move || {
+        let t = c.start("mouse");
+        let flag = |t: &Tmux| {
+            let out = t.cmd(&[
+                "display-message",
+                "-p",
+                "-t",
+                &t.session,
+                "#{mouse_any_flag}",
+            ]);
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        assert_eq!(
+            flag(&t),
+            "1",
+            "mouse reporting is on while the console runs"
+        );
+        // Every page in (no spinner before the count): rows no longer move under the pointer.
+        let screen = t.wait_for("the queue loaded", Duration::from_secs(20), |s| {
+            let status = s.lines().rev().nth(1).unwrap_or("");
+            status.starts_with(|c: char| c.is_ascii_digit()) && status.contains("queued")
+        });
+        // The third user row (screen row 6, 1-based 7): its name, then a click on it.
+        let row = screen.lines().nth(6).unwrap().to_string();
+        let name = row
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_else(|| panic!("{screen}"))
+            .to_string();
+        t.send(&["-l", "\x1b[<0;10;7M\x1b[<0;10;7m"]);
+        t.wait_for("the clicked row selected", Duration::from_secs(10), |s| {
+            s.contains(&format!("┌ {name} "))
+        });
+        c.quit(&t);
+        assert_eq!(flag(&t), "0", "mouse reporting is off after quitting");
+    })
+    .await;
+}
+
+/// Closing the case in a terminal: reset alice (pick), `a` then approve_user resolves her review
+/// item (her D mark goes), `z` puts her old avatar back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_resolves_a_review_item_and_undoes_a_reset_in_a_terminal() {
+    let sb = discourse_sandbox::Sandbox::start(discourse_sandbox::Scenario {
+        overrides_avatar: false,
+        ..discourse_sandbox::Scenario::default()
+    })
+    .await
+    .unwrap();
+    let old = sb.user("alice").unwrap().uploaded_avatar_id;
+    assert!(old.is_some());
+    let console = Arc::new(Console::new(&sb, "review"));
+    let c = console.clone();
+    drive(move || {
+        let t = c.start("review");
+        t.send(&["/", "a", "l", "i", "c", "e", "Enter"]);
+        t.wait_for("alice alone", Duration::from_secs(20), |s| {
+            s.contains("1 shown") && s.contains("┌ alice ")
+        });
+        t.send(&["r"]);
+        t.wait_for("the reset confirm", Duration::from_secs(10), |s| {
+            s.contains("Reset avatar") && s.contains("y or Enter")
+        });
+        t.send(&["y"]);
+        t.wait_for("alice reset", Duration::from_secs(30), |s| {
+            s.contains("1 verified")
+        });
+        t.send(&["a"]);
+        let menu = t.wait_for("the review menu", Duration::from_secs(15), |s| {
+            s.contains("Review: alice") && s.contains("› approve_user")
+        });
+        assert!(menu.contains("ReviewableUser"), "{menu}");
+        t.send(&["Enter"]);
+        t.wait_for("the review confirm", Duration::from_secs(10), |s| {
+            s.contains("Perform") && s.contains("y or Enter")
+        });
+        t.send(&["y"]);
+        let done = t.wait_for("the item resolved", Duration::from_secs(20), |s| {
+            s.contains("approve_user done")
+        });
+        assert!(done.contains("approved"), "{done}");
+        t.wait_for("alice's D mark gone", Duration::from_secs(20), |s| {
+            s.lines()
+                .any(|l| l.contains(" alice ") && l.contains(" 684 ") && !l.contains(" A D "))
+        });
+        t.send(&["z"]);
+        t.wait_for("the undo confirm", Duration::from_secs(10), |s| {
+            s.contains("Undo the last reset") && s.contains("y or Enter")
+        });
+        t.send(&["y"]);
+        t.wait_for("the undo verified", Duration::from_secs(30), |s| {
+            s.contains("old avatar back")
+        });
+        c.quit(&t);
+    })
+    .await;
+    assert_eq!(sb.user("alice").unwrap().uploaded_avatar_id, old);
+    let audit = console.audit();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "review" && e.outcome == Some(Outcome::Verified))
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "undo" && e.outcome == Some(Outcome::Verified))
+    );
 }

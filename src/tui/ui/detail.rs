@@ -1,14 +1,72 @@
 //! The detail pane: what the queue knows of the selected user, then what Discourse says.
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
+use ratatui_image::Image;
 
 use super::{age, pane, stamp};
+use crate::images::cache::Entry;
+use crate::images::{BOX_COLS, BOX_ROWS};
 use crate::sanitize::clean;
 use crate::tui::app::{App, DetailState, Focus, RowStatus};
+use crate::tui::pictures;
 use crate::tui::theme::Theme;
+
+/// Inner rows a pane needs before pictures are drawn: the box, its caption, and room for text.
+const PICTURES_MIN_ROWS: u16 = BOX_ROWS + 1 + 4;
+
+/// The avatar and the app photo side by side at the top of `area`; answers the rows left below.
+fn draw_pictures(app: &App, slot: usize, theme: &Theme, frame: &mut Frame, area: Rect) -> Rect {
+    if !app.cfg.images || area.height < PICTURES_MIN_ROWS || area.width < BOX_COLS {
+        return area;
+    }
+    let urls = pictures::urls(app, slot);
+    let waiting = !matches!(app.details.get(&slot), Some(DetailState::Loaded(_)));
+    if urls.is_empty() && !waiting {
+        return area;
+    }
+    let [top, rest] =
+        Layout::vertical([Constraint::Length(BOX_ROWS + 1), Constraint::Min(0)]).areas(area);
+    let mut x = top.x;
+    let mut shown: Vec<(&str, Option<&str>)> = Vec::new();
+    if waiting && !urls.iter().any(|(w, _)| *w == pictures::Which::Avatar) {
+        shown.push(("avatar", None));
+    }
+    for (which, url) in &urls {
+        shown.push((which.label(), Some(url.as_str())));
+    }
+    for (label, url) in shown {
+        if x + BOX_COLS > top.right() {
+            break;
+        }
+        let boxed = Rect::new(x, top.y, BOX_COLS, BOX_ROWS);
+        let caption = Rect::new(x, top.y + BOX_ROWS, BOX_COLS, 1);
+        let (text, style) = match url.and_then(|u| app.pictures.peek(u)) {
+            Some(Entry::Ready(p)) => {
+                frame.render_widget(Image::new(&p.protocol), boxed);
+                (label.to_string(), theme.dim)
+            }
+            Some(Entry::Failed(e)) => {
+                frame.render_widget(
+                    Paragraph::new(clean(e))
+                        .style(theme.err)
+                        .wrap(Wrap { trim: true }),
+                    boxed,
+                );
+                (format!("{label}: failed"), theme.err)
+            }
+            _ => (format!("{label}: loading…"), theme.dim),
+        };
+        frame.render_widget(
+            Paragraph::new(super::fit(&text, BOX_COLS as usize)).style(style),
+            caption,
+        );
+        x += BOX_COLS + 2;
+    }
+    rest
+}
 
 fn field<'a>(name: &'a str, value: String, theme: &Theme) -> Line<'a> {
     Line::from(vec![
@@ -42,6 +100,9 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         _ => None,
     };
     let d = detail.map(|i| &i.detail);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let area = draw_pictures(app, slot, theme, frame, inner);
     lines.push(field(
         "ids",
         format!(
@@ -196,7 +257,6 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
     frame.render_widget(
         Paragraph::new(lines)
-            .block(block)
             .wrap(Wrap { trim: false })
             .scroll((app.detail_scroll, 0)),
         area,

@@ -57,8 +57,23 @@ pub const HELP: &[(&str, &str)] = &[
         "u",
         "only lines about the selected user (username, external id, email)",
     ),
+    ("", "Closing the case"),
+    (
+        "a",
+        "review actions: the row's Discourse items and what each offers (asks first)",
+    ),
+    (
+        "z",
+        "undo: put back what the row's last verified reset replaced (asks first)",
+    ),
+    ("", "Log pane switches"),
     ("S", "toggle verbose_discourse_connect_logging (asks first)"),
     ("U", "toggle verbose_upload_logging (asks first)"),
+    ("", "Pictures"),
+    (
+        "o",
+        "open the avatar in the browser; o again: the main app's photo",
+    ),
     ("", "Other"),
     ("?", "this help"),
     ("q, Ctrl-c", "quit (asks first while resets run)"),
@@ -106,6 +121,7 @@ fn show(
 pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let Some(modal) = app.modal() else { return };
     match modal {
+        Modal::ReviewMenu(m) => crate::tui::review_keys::draw_menu(frame, area, m, app, theme),
         Modal::Confirm(c) => {
             let (title, lines) =
                 confirm_text(app, c, theme, area.height.saturating_sub(8) as usize);
@@ -167,6 +183,9 @@ fn confirm_text<'a>(app: &App, c: &Confirm, theme: &Theme, room: usize) -> (Stri
         Span::styled("Esc", theme.key),
         Span::raw(": cancel"),
     ]);
+    if let Some(t) = crate::tui::review_keys::confirm_lines(app, c, theme) {
+        return t;
+    }
     let dry = app.config().dry_run;
     let strategy = Line::from(vec![
         Span::styled("Strategy: ", theme.dim),
@@ -265,6 +284,7 @@ fn confirm_text<'a>(app: &App, c: &Confirm, theme: &Theme, room: usize) -> (Stri
             ];
             ("Change a site setting".into(), lines)
         }
+        Confirm::Review { .. } | Confirm::Undo { .. } => ("Confirm".into(), vec![keys]),
         Confirm::Quit => {
             let left = app.batch().map(|b| b.total - b.done).unwrap_or(0);
             let lines = vec![

@@ -131,6 +131,7 @@ fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
     if let Some(m) = app.modal() {
         return match m {
             Modal::Confirm(_) => vec![("y/Enter", "confirm"), ("n/Esc", "cancel")],
+            Modal::ReviewMenu(_) => vec![("j/k", "choose"), ("Enter", "perform"), ("Esc", "close")],
             _ => vec![("j/k", "scroll"), ("Esc", "close")],
         };
     }
@@ -171,14 +172,17 @@ fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
             ("u", "this user"),
             ("S/U", "verbose logs"),
         ]),
-        _ if app.config().read_only => {
-            h.extend([("read-only", "r/R send nothing"), ("space", "mark")])
-        }
+        _ if app.config().read_only => h.extend([
+            ("read-only", "r/R send nothing"),
+            ("space", "mark"),
+            ("o", "open pic"),
+        ]),
         _ => h.extend([
             ("r", "reset"),
             ("space", "mark"),
             ("v", "range"),
             ("R", "reset marked"),
+            ("o", "open pic"),
         ]),
     }
     h.extend([
@@ -191,16 +195,43 @@ fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
     h
 }
 
-pub fn draw_keys(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+/// The hints in the order drawn for this width: on a narrow terminal the line is cut, so the
+/// way to every other key (`?`) and out (`q`) go first.
+fn ordered_hints(app: &App, width: u16) -> Vec<(&'static str, &'static str)> {
     let mut hints = hints(app);
-    // On a narrow terminal the line is cut: keep the way to every other key (`?`) and out
-    // (`q`) visible by putting them first.
-    let width: usize = hints.iter().map(|(k, w)| k.len() + w.len() + 3).sum();
-    if width > area.width as usize {
+    let total: usize = hints.iter().map(|(k, w)| hint_width(k, w)).sum();
+    if total > width as usize {
         hints.sort_by_key(|(k, _)| !matches!(*k, "?" | "q"));
     }
+    hints
+}
+
+/// Cells a hint takes, the two spaces after it included.
+fn hint_width(key: &str, what: &str) -> usize {
+    let what_w = if what.is_empty() {
+        0
+    } else {
+        1 + crate::sanitize::width(what)
+    };
+    crate::sanitize::width(key) + what_w + 2
+}
+
+/// The key of the hint drawn at column `x` of the key line in `area` (for a mouse click).
+pub fn hint_at(app: &App, area: Rect, x: u16) -> Option<&'static str> {
+    let mut start = area.x as usize;
+    for (k, what) in ordered_hints(app, area.width) {
+        let end = start + hint_width(k, what) - 2;
+        if (start..end).contains(&(x as usize)) {
+            return Some(k);
+        }
+        start = end + 2;
+    }
+    None
+}
+
+pub fn draw_keys(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let mut spans = Vec::new();
-    for (k, what) in hints {
+    for (k, what) in ordered_hints(app, area.width) {
         spans.push(Span::styled(k, theme.key));
         if !what.is_empty() {
             spans.push(Span::styled(format!(" {what}"), theme.dim));
