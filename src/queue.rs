@@ -14,9 +14,18 @@
 //! page is read twice) is dropped.
 //!
 //! **Order.** Users looked up by hand (no flag) first, then the newest flag first; ties go to the
-//! user with more flags, then by username. Newest-first puts what moderators were just alerted to
-//! at the top; a user flagged by both sources or many times rises among equals. Users whose flags
-//! carry no time come last.
+//! user with more flags, then by username (case-insensitive, then as spelled), then by external
+//! id, Discourse id and email. Newest-first puts what moderators were just alerted to at the top;
+//! a user flagged by both sources or many times rises among equals. Users whose flags carry no
+//! time come last. The order depends only on what the users are, never on which page or source
+//! answered first, so every run of the same queue shows the same rows in the same places. A
+//! user's flags are kept in one order too (newest first, undated last, then source and reason),
+//! so the reasons read the same on every run; and when the sources spell a username differently,
+//! Discourse's spelling (the one its API answers to) wins whichever arrived first.
+//!
+//! **Cost.** Merging is linear in the items; [`Queue::sorted`] sorts once with a comparison that
+//! allocates nothing; [`Queue::resort`] brings a sorted list up to date after a page in
+//! O(n + k log k) for k changed users, which is what the console does as pages arrive.
 //!
 //! All text is sanitized (`sanitize::clean`) on the way in, so the queue only holds text that is
 //! safe to draw.
@@ -24,7 +33,7 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::HashMap;
 
-use crate::model::{AvatarKind, Flag, FlagItem, QueuedUser, UserDetail};
+use crate::model::{AvatarKind, Flag, FlagItem, QueuedUser, Source, UserDetail};
 use crate::sanitize;
 
 /// The merged queue. Slots are stable: a user keeps its slot number for the life of the queue.
@@ -37,6 +46,13 @@ pub struct Queue {
     by_id: HashMap<u64, usize>,
     by_name: HashMap<String, usize>,
     live: usize,
+    /// Per slot: the username was spelled by Discourse (a review item or a user read), which
+    /// beats the main app's spelling whichever came first.
+    discourse_named: Vec<bool>,
+    /// Per slot: the merge call that last reported it changed, so that `Merged::changed`
+    /// lists each slot once without searching it (`epoch` counts merge calls).
+    touched_in: Vec<u64>,
+    epoch: u64,
 }
 
 /// What a merge changed, for callers that keep per-slot derived data.
@@ -46,14 +62,6 @@ pub struct Merged {
     pub changed: Vec<usize>,
     /// `(from, into)`: slots folded into another slot.
     pub absorbed: Vec<(usize, usize)>,
-}
-
-impl Merged {
-    fn touch(&mut self, slot: usize) {
-        if !self.changed.contains(&slot) {
-            self.changed.push(slot);
-        }
-    }
 }
 
 fn clean_opt(v: Option<String>) -> Option<String> {
@@ -98,9 +106,32 @@ fn compatible(
     ext_ok && id_ok
 }
 
+/// The one order of a user's flags: newest first (as the queue is), undated last, then source,
+/// then reason.
+fn flag_order(a: &Flag, b: &Flag) -> Ordering {
+    let time = match (a.flagged_at, b.flagged_at) {
+        (Some(x), Some(y)) => y.cmp(&x),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    };
+    time.then(a.source.cmp(&b.source))
+        .then_with(|| a.reason.cmp(&b.reason))
+}
+
+/// Adds `flag` in its place (see [`flag_order`]) unless it is an exact repeat.
 fn add_flag(user: &mut QueuedUser, flag: Flag) {
-    if !user.flags.contains(&flag) {
+    // Most users have one flag or two: the common case is a push at the end.
+    if user
+        .flags
+        .last()
+        .is_none_or(|l| flag_order(l, &flag) == Ordering::Less)
+    {
         user.flags.push(flag);
+        return;
+    }
+    if let Err(at) = user.flags.binary_search_by(|f| flag_order(f, &flag)) {
+        user.flags.insert(at, flag);
     }
 }
 
@@ -176,6 +207,10 @@ impl Queue {
         slot
     }
 
+    fn is_live(&self, slot: usize) -> bool {
+        matches!(self.absorbed.get(slot), Some(None))
+    }
+
     /// Live slots with their users, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (usize, &QueuedUser)> {
         self.users
@@ -192,7 +227,9 @@ impl Queue {
         discourse_id: Option<u64>,
         username: Option<&str>,
     ) -> Option<usize> {
+        // Index entries may name a slot folded since; judge the live one that holds it.
         let ok = |slot: usize| {
+            let slot = self.resolve(slot);
             let u = &self.users[slot];
             compatible(
                 u.external_id.as_deref(),
@@ -204,6 +241,7 @@ impl Queue {
         };
         external_id
             .and_then(|x| self.by_external.get(x).copied())
+            .map(|s| self.resolve(s))
             .or_else(|| {
                 discourse_id
                     .and_then(|id| self.by_id.get(&id).copied())
@@ -214,7 +252,6 @@ impl Queue {
                     .and_then(|n| self.by_name.get(&name_key(n)).copied())
                     .and_then(ok)
             })
-            .map(|s| self.resolve(s))
     }
 
     fn index(&mut self, slot: usize) {
@@ -230,36 +267,53 @@ impl Queue {
         }
     }
 
-    fn push(&mut self, user: QueuedUser) -> usize {
+    fn push(&mut self, user: QueuedUser, discourse_named: bool) -> usize {
         let slot = self.users.len();
         self.users.push(user);
         self.absorbed.push(None);
+        self.discourse_named.push(discourse_named);
+        self.touched_in.push(0);
         self.live += 1;
         self.index(slot);
         slot
     }
 
+    /// Reports `slot` in `out.changed`, once per merge call.
+    fn touch(&mut self, slot: usize, out: &mut Merged) {
+        if self.touched_in[slot] != self.epoch {
+            self.touched_in[slot] = self.epoch;
+            out.changed.push(slot);
+        }
+    }
+
+    /// Discourse's spelling of the username replaces the main app's.
+    fn name_from_discourse(&mut self, slot: usize, name: &str) {
+        if !self.discourse_named[slot] {
+            self.discourse_named[slot] = true;
+            self.users[slot].username = Some(name.to_string());
+        }
+    }
+
     /// Folds `from` into `into` (both live, compatible).
     fn absorb(&mut self, from: usize, into: usize) {
         let src = std::mem::take(&mut self.users[from]);
+        let src_name = self.discourse_named[from]
+            .then(|| src.username.clone())
+            .flatten();
         fold(&mut self.users[into], src);
+        if let Some(n) = src_name {
+            self.name_from_discourse(into, &n);
+        }
         self.absorbed[from] = Some(into);
         self.live -= 1;
-        for v in self
-            .by_external
-            .values_mut()
-            .chain(self.by_id.values_mut())
-            .chain(self.by_name.values_mut())
-        {
-            if *v == from {
-                *v = into;
-            }
-        }
+        // Index entries naming `from` stay: every lookup resolves what it finds, and rewriting
+        // them would cost a pass over the whole index per fold.
         self.index(into);
     }
 
     /// Merges a page of items; returns what changed.
     pub fn merge(&mut self, items: impl IntoIterator<Item = FlagItem>) -> Merged {
+        self.epoch += 1;
         let mut out = Merged::default();
         for item in items {
             self.merge_one(clean_item(item), &mut out);
@@ -270,8 +324,8 @@ impl Queue {
 
     fn merge_one(&mut self, item: FlagItem, out: &mut Merged) {
         let ext = item.external_id.as_deref();
-        // Candidates in order of key strength, each compatible with the item.
-        let mut cands: Vec<usize> = Vec::new();
+        // Candidates in order of key strength, each compatible with the item (at most three).
+        let mut cands: Vec<usize> = Vec::with_capacity(3);
         let by_ext = ext.and_then(|x| self.by_external.get(x).copied());
         let by_id = item
             .discourse_id
@@ -293,6 +347,9 @@ impl Queue {
                 cands.push(c);
             }
         }
+        let discourse_name = (item.source == Source::Discourse)
+            .then(|| item.username.clone())
+            .flatten();
         let user = QueuedUser {
             flags: vec![Flag {
                 source: item.source,
@@ -307,34 +364,37 @@ impl Queue {
             photo_url: item.photo_url,
         };
         let Some(&target) = cands.first() else {
-            let slot = self.push(user);
-            out.touch(slot);
+            let slot = self.push(user, discourse_name.is_some());
+            self.touch(slot, out);
             return;
         };
         fold(&mut self.users[target], user);
+        if let Some(n) = &discourse_name {
+            self.name_from_discourse(target, n);
+        }
         self.index(target);
-        out.touch(target);
+        self.touch(target, out);
+        if cands.len() == 1 {
+            return;
+        }
         // The item may link users that were apart until now.
-        let (lo, rest) = {
-            let mut all = cands.clone();
-            all.sort_unstable();
-            (all[0], all[1..].to_vec())
-        };
+        cands.sort_unstable();
+        let lo = cands[0];
         if lo != target {
             // Keep the oldest slot: move the target's data there.
             if self.can_join(lo, target) {
                 self.absorb(target, lo);
                 out.absorbed.push((target, lo));
-                out.touch(lo);
+                self.touch(lo, out);
             }
         }
         let keep = self.resolve(lo);
-        for other in rest {
+        for &other in &cands[1..] {
             let other = self.resolve(other);
             if other != keep && self.can_join(keep, other) {
                 self.absorb(other, keep);
                 out.absorbed.push((other, keep));
-                out.touch(keep);
+                self.touch(keep, out);
             }
         }
     }
@@ -360,7 +420,7 @@ impl Queue {
         let found = self.find(ext.as_deref(), Some(detail.id), Some(&name));
         let slot = match found {
             Some(s) => s,
-            None => self.push(QueuedUser::default()),
+            None => self.push(QueuedUser::default(), false),
         };
         self.complete(slot, detail);
         slot
@@ -381,6 +441,7 @@ impl Queue {
         fill(&mut u.external_id, &ext.filter(|x| !x.is_empty()));
         if !name.is_empty() {
             u.username = Some(name);
+            self.discourse_named[slot] = true;
         }
         fill(&mut u.email, &clean_opt(detail.email.clone()));
         let kind = detail.avatar_kind();
@@ -390,17 +451,66 @@ impl Queue {
         self.index(slot);
     }
 
+    /// The queue order of two live slots (see the module documentation). Allocates nothing.
+    pub fn cmp_slots(&self, a: usize, b: usize) -> Ordering {
+        let (ua, ub) = (&self.users[a], &self.users[b]);
+        order_key(ua)
+            .cmp(&order_key(ub))
+            .then_with(|| tie(ua, ub))
+            .then(a.cmp(&b))
+    }
+
     /// Live slots in queue order (see the module documentation).
     pub fn sorted(&self) -> Vec<usize> {
         let mut keyed: Vec<(OrderKey, usize)> =
             self.iter().map(|(i, u)| (order_key(u), i)).collect();
-        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| self.tie(a.1, b.1)));
+        keyed.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| tie(&self.users[a.1], &self.users[b.1]))
+                .then(a.1.cmp(&b.1))
+        });
         keyed.into_iter().map(|(_, i)| i).collect()
     }
 
-    fn tie(&self, a: usize, b: usize) -> Ordering {
-        let name = |i: usize| self.users[i].username.as_deref().map(str::to_lowercase);
-        name(a).cmp(&name(b)).then(a.cmp(&b))
+    /// Brings `order`, the queue order as it was before some merges, up to date: the slots in
+    /// `changed` (changed, new, or absorbed since; repeats allowed) are taken out and put back in
+    /// their places, and folded slots dropped. The result equals [`Queue::sorted`], in
+    /// O(n + k log k) for n users and k changed ones rather than a sort of everything.
+    pub fn resort(&self, order: &mut Vec<usize>, changed: &[usize]) {
+        if changed.is_empty() {
+            return;
+        }
+        let mut moved = vec![false; self.slots()];
+        let mut fresh: Vec<(OrderKey, usize)> = Vec::with_capacity(changed.len());
+        for &slot in changed {
+            let slot = self.resolve(slot);
+            if slot < moved.len() && !moved[slot] && self.is_live(slot) {
+                moved[slot] = true;
+                fresh.push((order_key(&self.users[slot]), slot));
+            }
+        }
+        // Absorbed slots in `changed` never went into `moved`; drop them too.
+        order.retain(|&s| s < moved.len() && !moved[s] && self.is_live(s));
+        fresh.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| tie(&self.users[a.1], &self.users[b.1]))
+                .then(a.1.cmp(&b.1))
+        });
+        let old = std::mem::take(order);
+        order.reserve(old.len() + fresh.len());
+        let mut fresh = fresh.into_iter().map(|(_, s)| s).peekable();
+        for s in old {
+            while let Some(&f) = fresh.peek() {
+                if self.cmp_slots(f, s) == Ordering::Less {
+                    order.push(f);
+                    fresh.next();
+                } else {
+                    break;
+                }
+            }
+            order.push(s);
+        }
+        order.extend(fresh);
     }
 
     /// The users in queue order, consuming the queue (for `queue --json`).
@@ -408,6 +518,33 @@ impl Queue {
         let order = self.sorted();
         let mut users: Vec<Option<QueuedUser>> = self.users.into_iter().map(Some).collect();
         order.into_iter().filter_map(|i| users[i].take()).collect()
+    }
+}
+
+/// Ties of the order key: username case-insensitively, then as spelled, then the ids, then the
+/// email. Two live users always differ in one of these (a user has an external id, a Discourse
+/// id or a username), so the slot, which depends on arrival, decides nothing in practice.
+fn tie(a: &QueuedUser, b: &QueuedUser) -> Ordering {
+    let (na, nb) = (a.username.as_deref(), b.username.as_deref());
+    cmp_caseless(na, nb)
+        .then_with(|| na.cmp(&nb))
+        .then_with(|| a.external_id.cmp(&b.external_id))
+        .then_with(|| a.discourse_id.cmp(&b.discourse_id))
+        .then_with(|| a.email.cmp(&b.email))
+}
+
+/// Case-insensitive order of two names (`None` first) without building lowercase copies.
+fn cmp_caseless(a: Option<&str>, b: Option<&str>) -> Ordering {
+    match (a, b) {
+        (Some(a), Some(b)) if a.is_ascii() && b.is_ascii() => a
+            .bytes()
+            .map(|c| c.to_ascii_lowercase())
+            .cmp(b.bytes().map(|c| c.to_ascii_lowercase())),
+        (Some(a), Some(b)) => a
+            .chars()
+            .flat_map(char::to_lowercase)
+            .cmp(b.chars().flat_map(char::to_lowercase)),
+        (a, b) => a.is_some().cmp(&b.is_some()),
     }
 }
 
@@ -474,7 +611,8 @@ mod tests {
         assert_eq!(q.len(), 1);
         assert_eq!(q[0].flags.len(), 2);
         assert_eq!(q[0].username.as_deref(), Some("alice"));
-        assert_eq!(q[0].reasons(), vec!["nudity", "violence"]);
+        // Newest first, as the queue is.
+        assert_eq!(q[0].reasons(), vec!["violence", "nudity"]);
     }
 
     #[test]
@@ -605,5 +743,174 @@ mod tests {
             .map(|u| u.user_ref().unwrap().to_string())
             .collect();
         assert_eq!(refs, ["bob", "external:684"]);
+    }
+
+    /// A small deterministic shuffle (xorshift), so the test needs no dependency.
+    fn shuffle<T>(v: &mut [T], mut seed: u64) {
+        for i in (1..v.len()).rev() {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            v.swap(i, (seed % (i as u64 + 1)) as usize);
+        }
+    }
+
+    /// A queue of both sources where many flag times tie and the sources overlap, with the
+    /// spelling of a name differing between them.
+    fn mixed_items() -> (Vec<FlagItem>, Vec<FlagItem>) {
+        let mut app_items = Vec::new();
+        let mut disc_items = Vec::new();
+        for i in 0..60u32 {
+            let name = format!("user{:02}", 59 - i);
+            app_items.push(app(
+                &format!("{i}"),
+                &name,
+                ["nudity", "spam"][i as usize % 2],
+                i % 3,
+            ));
+            if i % 2 == 0 {
+                disc_items.push(disc(
+                    1000 + u64::from(i),
+                    &name.to_uppercase(),
+                    "flagged post",
+                    i % 3,
+                ));
+            }
+        }
+        // Same name, no shared key: two people (sorted by external id then Discourse id).
+        app_items.push(app("900", "twin", "r", 1));
+        disc_items.push(disc(77, "other", "r", 1));
+        (app_items, disc_items)
+    }
+
+    fn render(q: &Queue) -> Vec<String> {
+        q.sorted()
+            .into_iter()
+            .map(|s| {
+                let u = q.get(s).unwrap();
+                format!(
+                    "{:?} {:?} {:?} {:?}",
+                    u.username,
+                    u.external_id,
+                    u.discourse_id,
+                    u.reasons()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_order_whichever_source_answers_first_and_however_pages_interleave() {
+        let (app_items, disc_items) = mixed_items();
+        let expected = {
+            let mut q = Queue::new();
+            q.merge(app_items.clone());
+            q.merge(disc_items.clone());
+            render(&q)
+        };
+        // Pages of 7 and 3 interleaved in many ways, Discourse first or the app first.
+        for seed in 1..40u64 {
+            let mut pages: Vec<Vec<FlagItem>> = app_items
+                .chunks(7)
+                .map(<[FlagItem]>::to_vec)
+                .chain(disc_items.chunks(3).map(<[FlagItem]>::to_vec))
+                .collect();
+            // Keep each source's own page order (a source pages in order), mix the two.
+            let mut tags: Vec<bool> = pages.iter().map(|p| p[0].source == Source::App).collect();
+            shuffle(&mut tags, seed);
+            let (mut a, mut d): (Vec<_>, Vec<_>) =
+                pages.drain(..).partition(|p| p[0].source == Source::App);
+            a.reverse();
+            d.reverse();
+            let mut q = Queue::new();
+            for is_app in tags {
+                let page = if is_app { a.pop() } else { d.pop() }.unwrap();
+                q.merge(page);
+            }
+            assert_eq!(render(&q), expected, "seed {seed}");
+        }
+        // Ties go by name, and Discourse's spelling (upper case here) wins.
+        assert!(expected[0].starts_with("Some(\"USER"), "{expected:#?}");
+    }
+
+    #[test]
+    fn reasons_come_in_one_order_whatever_order_the_flags_came_in() {
+        let flags = [
+            disc(5, "kim", "spam", 2),
+            app("1", "kim", "nudity", 2),
+            app("1", "kim", "violence", 1),
+            FlagItem {
+                flagged_at: None,
+                ..app("1", "kim", "undated", 0)
+            },
+        ];
+        let mut seen = Vec::new();
+        for seed in 1..30 {
+            let mut v = flags.to_vec();
+            shuffle(&mut v, seed);
+            seen.push(merge(v)[0].reasons().join(","));
+        }
+        seen.dedup();
+        assert_eq!(seen, ["nudity,spam,violence,undated"]);
+    }
+
+    #[test]
+    fn resort_after_each_page_equals_a_full_sort() {
+        let (app_items, disc_items) = mixed_items();
+        let mut all: Vec<FlagItem> = app_items.into_iter().chain(disc_items).collect();
+        for seed in 1..20u64 {
+            shuffle(&mut all, seed);
+            let mut q = Queue::new();
+            let mut order = Vec::new();
+            for page in all.chunks(5) {
+                let m = q.merge(page.to_vec());
+                let mut changed = m.changed.clone();
+                changed.extend(m.absorbed.iter().flat_map(|(a, b)| [*a, *b]));
+                q.resort(&mut order, &changed);
+                assert_eq!(order, q.sorted(), "seed {seed}");
+            }
+        }
+        // Folds too: an item linking two queued users.
+        let mut q = Queue::new();
+        let mut order = Vec::new();
+        let m = q.merge([
+            app("684", "alice_app", "nudity", 1),
+            disc(42, "alice", "post", 2),
+        ]);
+        q.resort(&mut order, &m.changed);
+        let mut linking = disc(42, "alice", "again", 3);
+        linking.external_id = Some("684".into());
+        let m = q.merge([linking]);
+        let changed: Vec<usize> = m.changed.iter().copied().chain([1]).collect();
+        q.resort(&mut order, &changed);
+        assert_eq!(order, vec![0]);
+    }
+
+    #[test]
+    fn each_changed_slot_is_reported_once_per_merge() {
+        let m = Queue::new().merge([
+            app("1", "a", "x", 1),
+            app("1", "a", "y", 2),
+            app("2", "b", "x", 1),
+            app("1", "a", "z", 3),
+        ]);
+        assert_eq!(m.changed, vec![0, 1]);
+    }
+
+    #[test]
+    fn caseless_order_needs_no_copies_and_agrees_with_lowercase() {
+        let names = [
+            "Zoë", "zoe", "ZOE", "émile", "Emile", "bob", "Bob", "ßtraße",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(
+                    cmp_caseless(Some(a), Some(b)),
+                    a.to_lowercase().cmp(&b.to_lowercase()),
+                    "{a} vs {b}"
+                );
+            }
+        }
+        assert_eq!(cmp_caseless(None, Some("a")), Ordering::Less);
     }
 }

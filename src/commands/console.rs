@@ -185,8 +185,7 @@ impl Backend for ConsoleBackend {
     ) -> BoxFuture<'static, Result<(Subject, Vec<ReviewItem>), String>> {
         let client = self.discourse.clone();
         async move {
-            let u = review::resolve_user(&client, &user.to_string()).await?;
-            let subject = Subject::from_user(&u);
+            let subject = review::subject_for(&client, &user.to_string()).await?;
             let items = client
                 .review_items_for(&subject.username, Some(subject.id))
                 .await

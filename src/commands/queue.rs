@@ -28,39 +28,39 @@ pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
     if args.source == SourceFilter::App && session.main_app.is_none() {
         return usage_error("queue --source app: no [main_app] section in the configuration");
     }
-    let mut items: Vec<FlagItem> = Vec::new();
+    let session = &session;
     let mut errors: Vec<String> = Vec::new();
-    let mut skipped = 0;
-    // Both sources load at once; one failing does not stop the other.
-    let app = async {
-        let mut out = Vec::new();
+    // Both sources load at once; one failing does not stop the other. Pages are merged as they
+    // arrive (linear in the items), so no list of every item is ever held.
+    let (pages_tx, mut pages_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<FlagItem>>();
+    let app_tx = pages_tx.clone();
+    let app = async move {
         let mut skipped = 0;
         let Some(client) = session.main_app.as_ref().filter(|_| want_app) else {
-            return (out, 0, None);
+            return (0, None);
         };
         let mut cursor = None;
         let mut seen = HashSet::new();
         loop {
             match crate::sources::app_page(client, cursor).await {
                 Ok(p) => {
-                    out.extend(p.items);
+                    let _ = app_tx.send(p.items);
                     skipped += p.skipped;
                     match p.next {
                         Some(n) if seen.len() >= MAX_PAGES as usize || !seen.insert(n.clone()) => {
-                            return (out, skipped, Some(LOOPING.to_string()));
+                            return (skipped, Some(LOOPING.to_string()));
                         }
                         Some(n) => cursor = Some(n),
-                        None => return (out, skipped, None),
+                        None => return (skipped, None),
                     }
                 }
-                Err(e) => return (out, skipped, Some(e)),
+                Err(e) => return (skipped, Some(e)),
             }
         }
     };
-    let discourse = async {
-        let mut out = Vec::new();
+    let discourse = async move {
         if !want_discourse {
-            return (out, None);
+            return None;
         }
         let mut cursor = None;
         let mut seen = HashSet::new();
@@ -73,23 +73,26 @@ pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
             .await
             {
                 Ok(p) => {
-                    out.extend(p.items);
+                    let _ = pages_tx.send(p.items);
                     match p.next {
                         Some(n) if seen.len() >= MAX_PAGES as usize || !seen.insert(n.clone()) => {
-                            return (out, Some(LOOPING.to_string()));
+                            return Some(LOOPING.to_string());
                         }
                         Some(n) => cursor = Some(n),
-                        None => return (out, None),
+                        None => return None,
                     }
                 }
-                Err(e) => return (out, Some(e)),
+                Err(e) => return Some(e),
             }
         }
     };
-    let ((app_items, app_skipped, app_err), (d_items, d_err)) = tokio::join!(app, discourse);
-    items.extend(app_items);
-    items.extend(d_items);
-    skipped += app_skipped;
+    let mut queue = crate::queue::Queue::new();
+    let merging = async {
+        while let Some(items) = pages_rx.recv().await {
+            queue.merge(items);
+        }
+    };
+    let ((skipped, app_err), d_err, ()) = tokio::join!(app, discourse, merging);
     // The main-app client's errors already name the main app and the page.
     errors.extend(app_err);
     errors.extend(d_err.map(|e| format!("Discourse review queue: {e}")));
@@ -99,13 +102,11 @@ pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
     for e in &errors {
         eprintln!("error: {e}");
     }
-    let users = crate::queue::merge(items);
+    let users = queue.into_sorted();
     if args.json {
-        let rows: Vec<_> = users.iter().map(row_json).collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into())
-        );
+        if let Err(e) = print_json(&users) {
+            return failed(format!("cannot write the queue: {e}"));
+        }
     } else if !users.is_empty() || errors.is_empty() {
         print_table(&users);
     }
@@ -114,6 +115,20 @@ pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
     } else {
         failed(format!("{} source(s) failed", errors.len()))
     }
+}
+
+/// The rows as one pretty-printed JSON array, written row by row: at 100,000 users the whole
+/// document as one value (or one string) would double the peak memory.
+fn print_json(users: &[QueuedUser]) -> std::io::Result<()> {
+    use serde::Serializer;
+    use std::io::Write;
+    let out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+    let mut ser = serde_json::Serializer::pretty(&mut out);
+    ser.collect_seq(users.iter().map(row_json))
+        .map_err(std::io::Error::other)?;
+    writeln!(out)?;
+    out.flush()
 }
 
 /// interface.md: `{"username", "external_id", "sources", "reasons", "flagged_at", "avatar"}`.

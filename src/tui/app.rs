@@ -33,6 +33,10 @@ const LOG_POLL_DURING_RESETS: u32 = 60; // 15 s
 const MESSAGE_TICKS: u32 = 40; // 10 s
 /// The log pane keeps this many lines.
 const LOG_CAP: usize = 5_000;
+/// While pages arrive, the queue's order is brought up to date at most this often (the loop
+/// asks through [`App::settle_throttled`]), so that a 100,000-user load costs a few ordering
+/// passes a second rather than one per page; a key press always settles first.
+pub const SETTLE_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Decodes a DiscourseConnect payload (`sso=…&sig=…`, a URL holding them, or bare Base64) into
 /// its fields. The command code plugs in `discourse::sso::decode`.
@@ -119,6 +123,11 @@ pub enum Msg {
         result: Result<bool, String>,
     },
     Budget(BudgetStatus),
+    /// The process got SIGTERM or SIGHUP (a stopped service, a closed terminal): handled as a
+    /// confirmed quit, so resets in flight write their outcomes and nothing new is sent.
+    Terminate {
+        signal: &'static str,
+    },
     /// A row's pending review items (for the `a` menu and the D mark).
     ReviewItems {
         slot: usize,
@@ -393,6 +402,13 @@ pub struct App {
     /// Live slots in queue order.
     order: Vec<usize>,
     order_dirty: bool,
+    /// Slots changed since `order` was last brought up to date (`Queue::resort` puts them back
+    /// in place); empty while `order_dirty` means "unknown changes": sort everything.
+    order_pending: Vec<usize>,
+    last_settle: Option<std::time::Instant>,
+    /// The operator moved the cursor. Until then it stays on the top row while pages arrive
+    /// (and rows land above the first one shown), so an immediate `r` acts on the top row.
+    pub(crate) cursor_moved: bool,
     /// The slots shown (order ∩ filter ∩ hide-done).
     pub(crate) visible: Vec<usize>,
     /// The filter `visible` was computed for, to narrow incrementally while typing.
@@ -473,6 +489,9 @@ impl App {
             hay: Vec::new(),
             order: Vec::new(),
             order_dirty: false,
+            order_pending: Vec::new(),
+            last_settle: None,
+            cursor_moved: false,
             visible: Vec::new(),
             visible_for: None,
             filter: String::new(),
@@ -618,16 +637,40 @@ impl App {
         self.quitting
     }
 
-    /// Brings the derived views (order, filter) up to date after queue pages. `update` calls it
-    /// for every message but queue pages, which arrive in bursts: the loop calls it once after
-    /// draining them, before drawing.
+    /// Brings the derived views (order, filter) up to date after queue pages: the changed
+    /// users are put back in place (`Queue::resort`, linear), the filter re-run. `update` calls
+    /// it after keys (which act on rows); the loop calls [`App::settle_throttled`].
     pub fn settle(&mut self) {
         if self.order_dirty {
             self.order_dirty = false;
-            self.order = self.queue.sorted();
+            if self.order_pending.is_empty() || self.order.is_empty() {
+                self.order = self.queue.sorted();
+            } else {
+                self.queue.resort(&mut self.order, &self.order_pending);
+            }
+            self.order_pending.clear();
+            self.last_settle = Some(std::time::Instant::now());
             self.visible_for = None;
             self.refilter();
         }
+    }
+
+    /// [`App::settle`] when due: at once for the first page and once loading is over, else at
+    /// most every [`SETTLE_EVERY`] while pages keep arriving.
+    pub fn settle_throttled(&mut self, now: std::time::Instant) {
+        let due = !self.is_loading()
+            || self
+                .last_settle
+                .is_none_or(|t| now.saturating_duration_since(t) >= SETTLE_EVERY);
+        if self.order_dirty && due {
+            self.settle();
+        }
+    }
+
+    /// Marks `slot` as changed for the next settle.
+    pub(crate) fn reorder(&mut self, slot: usize) {
+        self.order_pending.push(slot);
+        self.order_dirty = true;
     }
 
     // ----- derived data -----
@@ -683,10 +726,13 @@ impl App {
             })
             .collect();
         self.visible_for = Some(key);
-        self.sel = keep
-            .and_then(|k| self.visible.iter().position(|s| *s == k))
-            .unwrap_or(self.sel)
-            .min(self.visible.len().saturating_sub(1));
+        self.sel = if self.cursor_moved {
+            keep.and_then(|k| self.visible.iter().position(|s| *s == k))
+                .unwrap_or(self.sel)
+                .min(self.visible.len().saturating_sub(1))
+        } else {
+            0
+        };
         self.scroll_to_sel();
         self.redraw = true;
     }
@@ -718,6 +764,7 @@ impl App {
     }
 
     pub(crate) fn select(&mut self, index: usize) {
+        self.cursor_moved = true;
         let index = index.min(self.visible.len().saturating_sub(1));
         if index != self.sel {
             self.detail_scroll = 0;
@@ -845,7 +892,9 @@ impl App {
 
 /// The only place state changes.
 pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
-    let settle = !matches!(msg, Msg::QueuePage { .. });
+    // Keys act on rows: the order they see must be the current one. Everything else (pages,
+    // exchanges, ticks) leaves it to the loop's throttled settle.
+    let settle = matches!(msg, Msg::Key(_) | Msg::Mouse(_));
     let fx = match msg {
         Msg::Key(key) => on_key(app, key),
         Msg::Resize { width, height } => {
@@ -957,6 +1006,11 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
+        Msg::Terminate { signal } => {
+            app.note("WARN", format!("{signal} received: quitting"));
+            app.modal = None;
+            confirmed(app, Confirm::Quit)
+        }
         Msg::ImageLoaded { url, result } => {
             super::pictures::on_loaded(app, url, result);
             vec![]
@@ -1051,11 +1105,17 @@ fn on_page(
                         "source"
                     }
                 );
-                app.say(text.clone(), true);
+                // An error already on the status line (an unknown `--user`) stays there: this
+                // warning repeats with every such page and is in the log pane anyway.
+                if !matches!(app.message, Some((_, true))) {
+                    app.say(text.clone(), true);
+                }
                 app.note("WARN", text);
             }
             let merged = app.queue.merge(page.items);
+            app.order_pending.extend(merged.changed.iter().copied());
             for (from, into) in &merged.absorbed {
+                app.order_pending.extend([*from, *into]);
                 // Per-slot state follows the user into the slot that absorbed it.
                 if app.marks.remove(from) {
                     app.marks.insert(*into);
@@ -1133,7 +1193,9 @@ fn on_user(app: &mut App, req: u64, result: Result<UserInfo, String>) -> Vec<Eff
             let slot = app.queue.resolve(slot);
             app.queue.complete(slot, &info.detail);
             app.rehay(slot);
-            app.invalidate_filter();
+            // Discourse's spelling of the name may move the row among equals.
+            app.reorder(slot);
+            app.settle();
             app.details
                 .insert(slot, DetailState::Loaded(Box::new(info)));
             // The avatar's address is known now: fetch it without waiting for a tick.
@@ -1150,12 +1212,8 @@ fn on_user(app: &mut App, req: u64, result: Result<UserInfo, String>) -> Vec<Eff
             let added = app.queue.len() != before;
             app.details
                 .insert(slot, DetailState::Loaded(Box::new(info)));
-            if added {
-                app.order_dirty = true;
-                app.settle();
-            } else {
-                app.invalidate_filter();
-            }
+            app.reorder(slot);
+            app.settle();
             // Show it even when the filter (or hiding done rows) would hide it.
             if !app.visible.contains(&slot) {
                 app.filter.clear();
@@ -1175,7 +1233,11 @@ fn on_user(app: &mut App, req: u64, result: Result<UserInfo, String>) -> Vec<Eff
                 false,
             );
         }
-        (None, Err(e)) => app.say(format!("user not found: {e}"), true),
+        (None, Err(e)) => {
+            let text = format!("user not found: {}", sanitize::clean(&e));
+            app.note("ERR", text.clone());
+            app.say(text, true);
+        }
     }
     vec![]
 }
@@ -1551,6 +1613,8 @@ fn refresh(app: &mut App) -> Vec<Effect> {
     app.queue = Queue::new();
     app.hay.clear();
     app.order.clear();
+    app.order_pending.clear();
+    app.cursor_moved = false;
     app.marks.clear();
     app.status.clear();
     app.details.clear();

@@ -20,7 +20,8 @@ use super::ui;
 
 /// Runs the console until the operator quits. Restores the terminal on return, on error and on
 /// panic (`ratatui::try_init` chains a restoring panic hook before the existing one; mouse
-/// capture, when on, is turned off by a hook of ours and on every way out).
+/// capture, when on, is turned off by a hook of ours and on every way out), and after SIGTERM or
+/// SIGHUP, which quit as a confirmed `q` does once resets in flight have written their outcomes.
 pub async fn run(
     mut app: App,
     backend: Arc<dyn Backend>,
@@ -32,6 +33,9 @@ pub async fn run(
         app.cfg.no_color,
         app.cfg.theme == super::theme::ThemeChoice::Mono,
     );
+    // Registered before the terminal goes raw: from here on a signal waits for the loop instead
+    // of killing the process with the terminal left raw.
+    let mut signals = Signals::new()?;
     let mut terminal = ratatui::try_init()?;
     // Asked before the event stream reads stdin: the terminal's answers must reach the picker.
     let renderer = crate::images::Renderer::detect(mode);
@@ -44,16 +48,55 @@ pub async fn run(
         }));
         execute!(io::stdout(), EnableMouseCapture)?;
     }
-    let result = event_loop(&mut terminal, app, backend, renderer).await;
+    let result = event_loop(&mut terminal, app, backend, renderer, &mut signals).await;
     restore_terminal();
     result
 }
 
 /// Gives the terminal back: mouse reporting off (harmless when it was never on), raw mode and
-/// the alternate screen off. For every way out, a signal's included.
+/// the alternate screen off, the cursor shown (`ratatui::restore` leaves it as the last frame
+/// had it: hidden). For every way out, a signal's included.
 pub fn restore_terminal() {
     let _ = execute!(io::stdout(), DisableMouseCapture);
     ratatui::restore();
+    let _ = execute!(io::stdout(), crossterm::cursor::Show);
+}
+
+/// SIGTERM and SIGHUP, as a stream of the signal's name.
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn new() -> io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn new() -> io::Result<Self> {
+        Ok(Signals {})
+    }
+
+    #[cfg(unix)]
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.hup.recv() => "SIGHUP",
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn recv(&mut self) -> &'static str {
+        std::future::pending().await
+    }
 }
 
 fn draw(terminal: &mut DefaultTerminal, app: &App) -> io::Result<()> {
@@ -76,6 +119,7 @@ async fn event_loop(
     mut app: App,
     backend: Arc<dyn Backend>,
     renderer: Option<crate::images::Renderer>,
+    signals: &mut Signals,
 ) -> io::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let mut runner = Runner::new(backend.clone(), tx.clone()).with_renderer(renderer);
@@ -111,15 +155,26 @@ async fn event_loop(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     draw(terminal, &app)?;
     app.take_redraw();
+    // After a signal the terminal may be gone (SIGHUP): its input and drawing errors no longer
+    // end the loop, which runs on until the resets in flight have written their outcomes.
+    let mut terminating = false;
     loop {
         let msg = tokio::select! {
-            ev = events.next() => match ev {
+            ev = events.next(), if !terminating => match ev {
                 Some(Ok(Event::Key(k))) if k.kind == KeyEventKind::Press => Msg::Key(k),
                 Some(Ok(Event::Resize(width, height))) => Msg::Resize { width, height },
                 Some(Ok(Event::Mouse(m))) if app.cfg.mouse => Msg::Mouse(m),
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Err(e),
                 None => return Ok(()),
+            },
+            signal = signals.recv() => {
+                if terminating {
+                    // A second signal: stop waiting.
+                    return Ok(());
+                }
+                terminating = true;
+                Msg::Terminate { signal }
             },
             Some(msg) = rx.recv() => msg,
             _ = tick.tick() => {
@@ -132,16 +187,20 @@ async fn event_loop(
         if !handle(&mut app, &mut runner, msg) {
             return Ok(());
         }
-        // Coalesce a burst of network results (queue pages) into one settle and one draw.
+        // Coalesce a burst of network results (queue pages) into one draw; the queue's order
+        // follows at most every `SETTLE_EVERY` while pages arrive.
         for _ in 0..1024 {
             let Ok(msg) = rx.try_recv() else { break };
             if !handle(&mut app, &mut runner, msg) {
                 return Ok(());
             }
         }
-        app.settle();
+        app.settle_throttled(std::time::Instant::now());
         if app.take_redraw() {
-            draw(terminal, &app)?;
+            match draw(terminal, &app) {
+                Err(_) if terminating => {}
+                other => other?,
+            }
         }
     }
 }

@@ -22,6 +22,8 @@ pub use theme::ThemeChoice;
 pub use ui::view;
 
 #[cfg(test)]
+mod loading_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_pictures;

@@ -83,7 +83,9 @@ pub(crate) fn on_items(
             format!("{}: no pending review item left", row_name(app, slot)),
         );
         app.rehay(slot);
-        app.invalidate_filter();
+        // Its flags changed: the row may move (the queue's order is a function of them).
+        app.reorder(slot);
+        app.settle();
     }
     if let Some(Modal::ReviewMenu(m)) = app.modal.as_mut()
         && m.slot == slot

@@ -94,7 +94,7 @@ fn app3(cfg: AppConfig) -> App {
         Source::Discourse,
         vec![
             item(Source::Discourse, None, "carol", "spam avatar", 60),
-            item(Source::Discourse, None, "Alice", "flagged post", 5),
+            item(Source::Discourse, None, "alice", "flagged post", 5),
         ],
     );
     app

@@ -487,7 +487,7 @@ struct Console {
 
 impl Console {
     fn new(sb: &discourse_sandbox::Sandbox, tag: &str) -> Console {
-        Console::new_with(sb, tag, "", true)
+        Console::build(sb, tag, "", true, "")
     }
 
     /// `config_extra` is appended to the sandbox's config; `no_color` sets NO_COLOR.
@@ -496,6 +496,21 @@ impl Console {
         tag: &str,
         config_extra: &str,
         no_color: bool,
+    ) -> Console {
+        Console::build(sb, tag, config_extra, no_color, "")
+    }
+
+    /// As [`Console::new`], with more arguments for the binary (already quoted for `sh`).
+    fn with_args(sb: &discourse_sandbox::Sandbox, tag: &str, args: &str) -> Console {
+        Console::build(sb, tag, "", true, args)
+    }
+
+    fn build(
+        sb: &discourse_sandbox::Sandbox,
+        tag: &str,
+        config_extra: &str,
+        no_color: bool,
+        args: &str,
     ) -> Console {
         let dir = std::env::temp_dir().join(format!(
             "ac-it-tui-{tag}-{}-{}",
@@ -511,15 +526,19 @@ impl Console {
         .unwrap();
         let q = |name: &str| sh_quote(&dir.join(name).display().to_string());
         // Clean environment: no AVATAR_CONSOLE_* from the caller, no proxy, no colours; the exit
-        // code lands in a file (written whole, then renamed); the pane then stays, so the test
-        // can look at the terminal the console gave back.
+        // code lands in a file (written whole, then renamed), then the terminal's modes (`stty
+        // -a`); the pane then stays, so the test can look at the terminal the console gave back.
+        // The shell's pid is written first: the binary is its child.
         let script = format!(
             "unset AVATAR_CONSOLE_CONFIG AVATAR_CONSOLE_API_KEY AVATAR_CONSOLE_SSO_SECRET \
              AVATAR_CONSOLE_MAIN_APP_TOKEN RUST_LOG HTTP_PROXY HTTPS_PROXY http_proxy https_proxy\n\
              export AVATAR_CONSOLE_DATA_DIR={data} HOME={home} XDG_CONFIG_HOME={home}/.config \
              XDG_DATA_HOME={home}/.local/share {no_color}TERM=tmux-256color\n\
-             {bin} --config {config} 2>{stderr}\n\
-             echo \"EXIT=$?\" >{exit}.tmp && mv {exit}.tmp {exit}\n\
+             echo $$ >{shpid}\n\
+             {bin} --config {config} {args} 2>{stderr}\n\
+             code=$?\n\
+             stty -a >{stty} 2>&1\n\
+             echo \"EXIT=$code\" >{exit}.tmp && mv {exit}.tmp {exit}\n\
              exec sleep 120\n",
             data = q("data"),
             home = q("home"),
@@ -527,6 +546,8 @@ impl Console {
             config = q("config.toml"),
             stderr = q("stderr"),
             exit = q("exit"),
+            shpid = q("shpid"),
+            stty = q("stty"),
             no_color = if no_color { "NO_COLOR=1 " } else { "" },
         );
         std::fs::write(dir.join("run.sh"), script).unwrap();
@@ -783,6 +804,231 @@ async fn console_resets_three_marked_users_end_to_end_in_a_terminal() {
         .filter(|e| e.outcome == Some(Outcome::Verified))
         .count();
     assert_eq!(verified, 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading, order and signals, through the real binary.
+// ---------------------------------------------------------------------------------------------
+
+impl Tmux {
+    /// `#{cursor_flag}` of the pane: `1` while the cursor is shown.
+    fn cursor_flag(&self) -> String {
+        let out = self.cmd(&[
+            "display-message",
+            "-p",
+            "-t",
+            &self.session,
+            "#{cursor_flag}",
+        ]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Console {
+    /// The console's pid: the child of the pane's shell.
+    fn pid(&self) -> String {
+        let sh = std::fs::read_to_string(self.dir.join("shpid")).unwrap();
+        let out = std::process::Command::new("pgrep")
+            .args(["-P", sh.trim()])
+            .output()
+            .expect("run pgrep");
+        let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(
+            !pid.is_empty() && !pid.contains('\n'),
+            "one child of {sh}: {pid:?}"
+        );
+        pid
+    }
+
+    /// Waits for the binary to exit; answers `EXIT=<code>`.
+    fn wait_exit(&self, t: &Tmux, timeout: Duration) -> String {
+        let started = std::time::Instant::now();
+        loop {
+            if let Ok(text) = std::fs::read_to_string(self.dir.join("exit")) {
+                return text.trim().to_string();
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "the console did not exit; screen:\n{}\nstderr:\n{}",
+                t.screen(),
+                t.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// After exit: raw mode off (`stty` shows canonical input and echo), the alternate screen
+    /// left, the cursor shown.
+    fn assert_terminal_restored(&self, t: &Tmux) {
+        let stty = std::fs::read_to_string(self.dir.join("stty")).unwrap_or_default();
+        let flags: Vec<&str> = stty.split_whitespace().collect();
+        assert!(
+            flags.contains(&"icanon") && flags.contains(&"echo"),
+            "the terminal is still raw:\n{stty}"
+        );
+        assert_eq!(
+            t.alternate_on(),
+            "0",
+            "alternate screen still on after exit"
+        );
+        assert_eq!(
+            t.cursor_flag(),
+            "1",
+            "the cursor is still hidden after exit"
+        );
+    }
+}
+
+/// The console's loaded screen: the queue finished loading (the status line starts with the
+/// count) and the detail pane shows the selected row.
+fn loaded(s: &str) -> bool {
+    s.lines()
+        .any(|l| l.starts_with(|c: char| c.is_ascii_digit()) && l.contains(" queued"))
+}
+
+/// The queue pane's rows (left pane, below the column heads), as drawn.
+fn queue_rows(s: &str) -> Vec<String> {
+    s.lines()
+        .skip_while(|l| !l.contains(" USER "))
+        .skip(1)
+        .take_while(|l| l.starts_with('│'))
+        .map(|l| l.split('│').nth(1).unwrap_or("").trim_end().to_string())
+        .filter(|l| !l.trim().is_empty())
+        .collect()
+}
+
+/// The user named in the detail pane's title (the selected row).
+fn detail_title(s: &str) -> Option<String> {
+    let line = s.lines().find(|l| l.contains("┌ Queue"))?;
+    let rest = line.split("┐┌ ").nth(1)?;
+    Some(rest.split(" ─").next()?.trim().to_string())
+}
+
+fn row_user(row: &str) -> String {
+    row.split_whitespace().next().unwrap_or("").to_string()
+}
+
+/// Three starts on the same forum: the same rows in the same order each time, the cursor on the
+/// top row (the detail pane shows its user), and `--user` for an unknown user says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_opens_on_the_top_row_in_one_order_every_run() {
+    let sb = discourse_sandbox::Sandbox::start(discourse_sandbox::Scenario::default())
+        .await
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::<Vec<String>>::new()));
+    for run in 0..3 {
+        let console = Arc::new(Console::new(&sb, &format!("order{run}")));
+        let c = console.clone();
+        let rows = seen.clone();
+        drive(move || {
+            let t = c.start(&format!("order{run}"));
+            let screen = t.wait_for(
+                "the queue loaded, the top row's details shown",
+                Duration::from_secs(30),
+                |s| {
+                    let rows = queue_rows(s);
+                    loaded(s)
+                        && !rows.is_empty()
+                        && detail_title(s).is_some_and(|d| d == row_user(&rows[0]))
+                },
+            );
+            // A moment later it still is (no page moved it).
+            std::thread::sleep(Duration::from_millis(600));
+            let again = t.screen();
+            assert_eq!(queue_rows(&again), queue_rows(&screen));
+            assert_eq!(
+                detail_title(&again),
+                Some(row_user(&queue_rows(&again)[0])),
+                "{again}"
+            );
+            rows.lock().unwrap().push(queue_rows(&again));
+            c.quit(&t);
+        })
+        .await;
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen[0].len() >= 10, "{:#?}", seen[0]);
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[0], seen[2]);
+
+    let console = Arc::new(Console::with_args(&sb, "nouser", "--user nobody"));
+    let c = console.clone();
+    drive(move || {
+        let t = c.start("nouser");
+        let screen = t.wait_for("the unknown user named", Duration::from_secs(30), |s| {
+            loaded(s) && s.contains("user not found") && s.contains("nobody")
+        });
+        assert!(!queue_rows(&screen).is_empty(), "{screen}");
+        c.quit(&t);
+    })
+    .await;
+}
+
+/// SIGTERM during a batch: nothing new is sent, the resets already sent write their outcome,
+/// the console exits and gives the terminal back. SIGHUP when idle: the same, at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_quits_cleanly_on_sigterm_and_sighup() {
+    let sb = discourse_sandbox::Sandbox::start(discourse_sandbox::Scenario::default())
+        .await
+        .unwrap();
+    let console = Arc::new(Console::new(&sb, "sigterm"));
+    let c = console.clone();
+    drive(move || {
+        let t = c.start("sigterm");
+        t.wait_for("the queue loaded", Duration::from_secs(30), loaded);
+        t.send(&["g", "v", "j", "j", "j", "j", "v", "R"]);
+        t.wait_for("the batch confirm modal", Duration::from_secs(10), |s| {
+            s.contains("Reset 5 avatars") && s.contains("y or Enter")
+        });
+        t.send(&["y"]);
+        t.wait_for("the batch running", Duration::from_secs(10), |s| {
+            s.contains("POST /admin/users/sync_sso")
+        });
+        let kill = std::process::Command::new("kill")
+            .args(["-TERM", &c.pid()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let code = c.wait_exit(&t, Duration::from_secs(60));
+        assert_eq!(code, "EXIT=0", "stderr:\n{}", t.stderr());
+        c.assert_terminal_restored(&t);
+    })
+    .await;
+    // Every reset begun has its outcome: each intent is followed by an outcome line.
+    let audit = console.audit();
+    let intents: Vec<_> = audit
+        .iter()
+        .filter(|e| e.phase == avatar_console::audit::Phase::Intent)
+        .collect();
+    assert!(!intents.is_empty(), "{audit:#?}");
+    for i in &intents {
+        assert!(
+            audit
+                .iter()
+                .any(|e| e.phase == avatar_console::audit::Phase::Outcome
+                    && e.user.username == i.user.username
+                    && e.outcome.is_some()),
+            "no outcome for {:?}:\n{audit:#?}",
+            i.user
+        );
+    }
+    assert!(sb.violations().is_empty(), "{:#?}", sb.violations());
+
+    let console = Arc::new(Console::new(&sb, "sighup"));
+    let c = console.clone();
+    drive(move || {
+        let t = c.start("sighup");
+        t.wait_for("the queue loaded", Duration::from_secs(30), loaded);
+        let kill = std::process::Command::new("kill")
+            .args(["-HUP", &c.pid()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let code = c.wait_exit(&t, Duration::from_secs(20));
+        assert_eq!(code, "EXIT=0", "stderr:\n{}", t.stderr());
+        c.assert_terminal_restored(&t);
+    })
+    .await;
 }
 
 /// The moderator looks at alice: her avatar and her main-app photo are drawn in the detail pane

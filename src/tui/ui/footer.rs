@@ -182,6 +182,8 @@ fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
             ("space", "mark"),
             ("v", "range"),
             ("R", "reset marked"),
+            ("a", "review"),
+            ("z", "undo"),
             ("o", "open pic"),
         ]),
     }
