@@ -9,5 +9,6 @@ mod pictures;
 mod queue;
 mod reset;
 mod review;
+mod sandbox_cmd;
 mod trust;
 mod tui;
