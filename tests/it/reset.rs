@@ -505,7 +505,8 @@ async fn bulk_sync_sso_reads_each_record_once_and_shares_polls() {
     .await;
     let cost = bulk_cost(&s, 20).await;
     eprintln!("bulk sync-sso: {cost:.2} requests per verified reset");
-    assert!(cost <= 2.3, "{cost:.2} requests per verified reset");
+    // Polls start at 0.25 s (no idle wait) while downloads land after 1 s: a few more of them.
+    assert!(cost <= 2.5, "{cost:.2} requests per verified reset");
 }
 
 /// The queue's external id must be the one Discourse holds for the matched account; otherwise
