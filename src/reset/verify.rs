@@ -107,7 +107,9 @@ pub async fn poll_pick(
     cancel: &CancelToken,
     done: impl Fn(Slots) -> bool,
 ) -> (Verdict, Option<Slots>) {
-    let deadline = Instant::now() + engine.opts.verify_timeout;
+    let deadline = Instant::now()
+        .checked_add(engine.opts.verify_timeout)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(24 * 3600));
     let mut last = None;
     for step in 0.. {
         let wait = Duration::from_millis(PICK_INTERVALS[step.min(PICK_INTERVALS.len() - 1)]);
@@ -159,7 +161,10 @@ pub async fn poll_sync(
     default_upload: Option<u64>,
     cancel: &CancelToken,
 ) -> Verdict {
-    let deadline = Instant::now() + engine.opts.verify_timeout;
+    // Checked: a configured timeout must never be able to panic the poll (after a sync was sent).
+    let deadline = Instant::now()
+        .checked_add(engine.opts.verify_timeout)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(24 * 3600));
     let intervals = &engine.opts.poll_intervals;
     let mut step = 0;
     loop {
