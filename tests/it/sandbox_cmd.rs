@@ -72,18 +72,21 @@ async fn sandbox_modes_from_the_command_line_reach_the_server() {
     .stderr(Stdio::null());
     let mut child = Serving(c.spawn().expect("start the sandbox"));
     let stdout = child.0.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    // Keep reading: a closed pipe would make the sandbox's next println fail and end it.
-    std::thread::spawn(move || {
-        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(u) = l.strip_prefix("sandbox listening on ") {
-                let _ = tx.send(u.to_string());
-            }
-        }
-    });
-    let url = tokio::task::spawn_blocking(move || rx.recv().expect("prints its URL"))
-        .await
-        .unwrap();
+    let url = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let url = lines
+            .find_map(|l| {
+                l.ok()?
+                    .strip_prefix("sandbox listening on ")
+                    .map(str::to_string)
+            })
+            .expect("prints its URL");
+        // Keep reading: with its stdout closed the sandbox would die of SIGPIPE on its next line.
+        std::thread::spawn(move || lines.for_each(drop));
+        url
+    })
+    .await
+    .unwrap();
     let http = reqwest::Client::new();
     let state: Value = http
         .get(format!("{url}/sandbox/state"))
