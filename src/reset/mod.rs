@@ -1312,6 +1312,13 @@ impl Engine {
             );
             fast_line(&mut line);
             line.dry_run = true;
+            // interface.md: a dry run too writes its intent, then its outcome.
+            let mut intent = line.clone();
+            intent.phase = Phase::Intent;
+            intent.outcome = None;
+            if let Err(e) = self.audit.append(&intent) {
+                line.message = format!("{} (audit log write failed: {e})", line.message);
+            }
             return self.finish_with(t, &user, line);
         }
         let mut intent = self.audit_line(
@@ -1511,6 +1518,9 @@ impl Engine {
         strategy: Strategy,
         message: String,
     ) -> ResetReport {
+        // interface.md: a dry run too writes its intent, then its outcome, both marked dry_run.
+        let mut intent = self.audit_line(Phase::Intent, user, strategy, None, &message);
+        intent.dry_run = true;
         let mut line = self.audit_line(
             Phase::Outcome,
             user,
@@ -1519,6 +1529,9 @@ impl Engine {
             &message,
         );
         line.dry_run = true;
+        if let Err(e) = self.audit.append(&intent) {
+            line.message = format!("{} (audit log write failed: {e})", line.message);
+        }
         self.finish_with(t, user, line)
     }
 }
