@@ -1568,4 +1568,22 @@ fn remapped_keys_act_and_the_help_and_hints_show_them() {
     let screen = text(&render(&app, 120, 50));
     assert!(screen.contains("n / ↓"), "{screen}");
     assert!(screen.contains("x  "), "{screen}");
+    // Messages name the keys in force too.
+    update(&mut app, key(KeyCode::Esc));
+    press(&mut app, "R");
+    assert_eq!(
+        app.message(),
+        Some("no marked users: mark with space, or v for a range")
+    );
+    let mut ro = app3(AppConfig {
+        read_only: true,
+        keymap: app.config().keymap.clone(),
+        ..cfg()
+    });
+    press(&mut ro, "x");
+    assert!(
+        ro.message().unwrap().contains("reset (x) is disabled"),
+        "{:?}",
+        ro.message()
+    );
 }
