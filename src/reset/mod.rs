@@ -8,6 +8,7 @@
 //! is still waiting for the budget, and those resets end `skipped`.
 
 mod cause;
+pub mod history;
 mod lost;
 mod placeholder;
 pub mod plan;

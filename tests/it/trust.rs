@@ -710,3 +710,38 @@ async fn sigterm_and_sighup_write_the_outcomes() {
         s.assert_agrees(&reports);
     }
 }
+
+/// Issue 12.6 and 12.8: `check USER` names a reset that never finished, and one that did not
+/// take while the photo is still there (exit 1, `problems` in --json).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_unfinished_and_failed_resets() {
+    let s = setup("check-history", Scenario::default(), None).await;
+    s.sandbox.set_faults(Faults {
+        failing_downloads: true,
+        ..Faults::default()
+    });
+    let engine = s.engine(|o| o.verify_timeout = Duration::from_secs(2));
+    let r = engine
+        .run(targets(&["dave"]), CancelToken::default(), None)
+        .await;
+    assert_eq!(r[0].outcome, Outcome::Unverified);
+    // A reset killed after its intent (kill -9): the intent line alone.
+    let mut intent = s.session.audit.entry(Phase::Intent, "reset-avatar");
+    intent.user.username = Some("alice".into());
+    intent.user.id = s.sandbox.user("alice").map(|u| u.id as u64);
+    s.session.audit.append(&intent).unwrap();
+    s.sandbox.set_faults(Faults::default());
+    for (user, says) in [("dave", "ended unverified"), ("alice", "never finished")] {
+        let cmd = command(&s, &["check", user, "--json"]);
+        let out = tokio::task::spawn_blocking(move || {
+            let mut cmd = cmd;
+            cmd.stdin(std::process::Stdio::null()).output().unwrap()
+        })
+        .await
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let problems = v["problems"].to_string();
+        assert!(problems.contains(says), "{user}: {problems}");
+        assert_eq!(out.status.code(), Some(1));
+    }
+}
