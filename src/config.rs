@@ -28,6 +28,15 @@ pub const ENV_API_KEY: &str = "AVATAR_CONSOLE_API_KEY";
 pub const ENV_SSO_SECRET: &str = "AVATAR_CONSOLE_SSO_SECRET";
 pub const ENV_MAIN_APP_TOKEN: &str = "AVATAR_CONSOLE_MAIN_APP_TOKEN";
 
+/// The largest config file read: a real one is a few kB. Protects against `--config /dev/zero`
+/// and the like (which are refused anyway: only regular files are read).
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+/// The sane maxima of the numbers in the file. Past them a value cannot be what was meant, and
+/// durations that large would overflow the clock arithmetic.
+pub const MAX_TIMEOUT_SECS: u64 = 300;
+pub const MAX_VERIFY_TIMEOUT_SECS: u64 = 3600;
+pub const MAX_REQUESTS_PER_MINUTE: u32 = 100_000;
+
 /// The example configuration shipped in the repository (`config example` prints it).
 pub const EXAMPLE: &str = include_str!("../config.example.toml");
 
@@ -44,6 +53,8 @@ pub struct Config {
     pub main_app: Option<MainAppConfig>,
     pub reset: ResetConfig,
     pub ui: UiConfig,
+    /// The console's keys: the defaults with `[keys]` applied, checked for clashes.
+    pub keys: crate::tui::keymap::Keymap,
     /// The file the configuration came from, as used in messages.
     pub path: PathBuf,
 }
@@ -271,6 +282,16 @@ struct RawConfig {
     reset: RawReset,
     #[serde(default)]
     ui: RawUi,
+    /// `[keys]`: action name = "key" or ["key", …], in file order.
+    keys: Option<toml::Spanned<std::collections::BTreeMap<Spanned<String>, Spanned<RawKeys>>>>,
+}
+
+/// One `[keys]` value: a key, or a list of keys (an empty list unbinds the action).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawKeys {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -301,7 +322,7 @@ struct RawMainApp {
 struct RawReset {
     strategy: Option<Spanned<String>>,
     verify: Option<bool>,
-    verify_timeout_secs: Option<u64>,
+    verify_timeout_secs: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -492,8 +513,10 @@ fn parse_url(
     key: &str,
     secure_required: bool,
 ) -> Result<Url, ConfigError> {
-    let text = v.get_ref().trim();
-    let url = Url::parse(text).map_err(|e| {
+    // Messages quote the URL; never a password written into it.
+    let shown = crate::sanitize::redact_userinfo(v.get_ref().trim());
+    let text = shown.as_str();
+    let url = Url::parse(v.get_ref().trim()).map_err(|e| {
         cx.invalid(
             v,
             key,
@@ -529,7 +552,71 @@ fn parse_url(
     if url.host_str().is_none_or(str::is_empty) {
         return Err(cx.invalid(v, key, format!("{key}: \"{text}\" has no host")));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(cx.invalid(
+            v,
+            key,
+            format!(
+                "{key}: remove the user name and password from the URL (\"{text}\"): credentials \
+                 go in api_key / token (or the environment), never in a URL that is shown and logged"
+            ),
+        ));
+    }
     Ok(url)
+}
+
+/// The forum's base URL: request paths are appended to it, so a query or fragment would end up
+/// in the middle of every request (`/?x=1/u/alice.json`) and every answer would be a 404.
+fn parse_base_url(cx: &Ctx<'_>, v: &Spanned<String>, key: &str) -> Result<Url, ConfigError> {
+    let url = parse_url(cx, v, key, true)?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(cx.invalid(
+            v,
+            key,
+            format!(
+                "{key}: remove the {} from \"{}\": it must be the forum's address only (paths are \
+                 added to it)",
+                if url.query().is_some() {
+                    "?query"
+                } else {
+                    "#fragment"
+                },
+                crate::sanitize::redact_userinfo(v.get_ref().trim())
+            ),
+        ));
+    }
+    Ok(url)
+}
+
+/// A page URL may carry a query, but a fragment is never sent to a server: it is a mistake.
+fn no_fragment(cx: &Ctx<'_>, v: &Spanned<String>, key: &str, url: Url) -> Result<Url, ConfigError> {
+    if url.fragment().is_some() {
+        return Err(cx.invalid(
+            v,
+            key,
+            format!("{key}: remove the #fragment: it is never sent to the server"),
+        ));
+    }
+    Ok(url)
+}
+
+/// A number that must lie in `1..=max`; the message names the key and the bound.
+fn bounded<T: Copy + PartialOrd + fmt::Display + From<u8>>(
+    cx: &Ctx<'_>,
+    v: &Spanned<T>,
+    key: &str,
+    max: T,
+    unit: &str,
+) -> Result<T, ConfigError> {
+    let n = *v.get_ref();
+    if n < T::from(1) || n > max {
+        return Err(cx.invalid(
+            v,
+            key,
+            format!("{key} = {n} is out of range: it must be between 1 and {max}{unit}"),
+        ));
+    }
+    Ok(n)
 }
 
 impl Config {
@@ -565,7 +652,7 @@ impl Config {
         let d_span = d.span();
         let d = d.into_inner();
         let url = match non_empty(d.url.as_ref()) {
-            Some(u) => parse_url(&cx, u, "discourse.url", true)?,
+            Some(u) => parse_base_url(&cx, u, "discourse.url")?,
             None => {
                 return Err(cx.err(
                     ConfigErrorKind::MissingKey,
@@ -587,7 +674,13 @@ impl Config {
                     "discourse.requests_per_minute must be at least 1 (Discourse's default budget is 60)",
                 ));
             }
-            Some(v) => *v.get_ref(),
+            Some(v) => bounded(
+                &cx,
+                v,
+                "discourse.requests_per_minute",
+                MAX_REQUESTS_PER_MINUTE,
+                "",
+            )?,
             None => 60,
         };
         let timeout_secs = match &d.timeout_secs {
@@ -598,7 +691,13 @@ impl Config {
                     "discourse.timeout_secs must be at least 1",
                 ));
             }
-            Some(v) => *v.get_ref(),
+            Some(v) => bounded(
+                &cx,
+                v,
+                "discourse.timeout_secs",
+                MAX_TIMEOUT_SECS,
+                " seconds",
+            )?,
             None => 15,
         };
         let api_username = match non_empty(d.api_username.as_ref()) {
@@ -625,7 +724,12 @@ impl Config {
                 let m_span = m.span();
                 let m = m.into_inner();
                 let flagged_url = match non_empty(m.flagged_url.as_ref()) {
-                    Some(u) => parse_url(&cx, u, "main_app.flagged_url", true)?,
+                    Some(u) => no_fragment(
+                        &cx,
+                        u,
+                        "main_app.flagged_url",
+                        parse_url(&cx, u, "main_app.flagged_url", true)?,
+                    )?,
                     None => {
                         return Err(cx.err(
                             ConfigErrorKind::MissingKey,
@@ -636,7 +740,12 @@ impl Config {
                     }
                 };
                 let resolved_url = match non_empty(m.resolved_url.as_ref()) {
-                    Some(u) => Some(parse_url(&cx, u, "main_app.resolved_url", true)?),
+                    Some(u) => Some(no_fragment(
+                        &cx,
+                        u,
+                        "main_app.resolved_url",
+                        parse_url(&cx, u, "main_app.resolved_url", true)?,
+                    )?),
                     None => None,
                 };
                 Some(MainAppConfig {
@@ -665,7 +774,16 @@ impl Config {
         let reset = ResetConfig {
             strategy,
             verify: raw.reset.verify.unwrap_or(true),
-            verify_timeout_secs: raw.reset.verify_timeout_secs.unwrap_or(60),
+            verify_timeout_secs: match &raw.reset.verify_timeout_secs {
+                Some(v) => bounded(
+                    &cx,
+                    v,
+                    "reset.verify_timeout_secs",
+                    MAX_VERIFY_TIMEOUT_SECS,
+                    " seconds (an hour)",
+                )?,
+                None => 60,
+            },
         };
 
         // [ui]
@@ -701,13 +819,62 @@ impl Config {
             images,
         };
 
+        // [keys]
+        let keys = match &raw.keys {
+            None => crate::tui::keymap::Keymap::default(),
+            Some(table) => {
+                let mut entries: Vec<(&Spanned<String>, &Spanned<RawKeys>)> =
+                    table.get_ref().iter().collect();
+                entries.sort_by_key(|(k, _)| k.span().start);
+                let overrides: Vec<(String, Vec<String>)> = entries
+                    .iter()
+                    .map(|(k, v)| {
+                        let keys = match v.get_ref() {
+                            RawKeys::One(s) => vec![s.clone()],
+                            RawKeys::Many(l) => l.clone(),
+                        };
+                        (k.get_ref().clone(), keys)
+                    })
+                    .collect();
+                crate::tui::keymap::Keymap::with(&overrides).map_err(|e| {
+                    let span = entries
+                        .iter()
+                        .find(|(k, _)| *k.get_ref() == e.action)
+                        .map(|(k, _)| k.span())
+                        .unwrap_or_else(|| table.span());
+                    let kind = if e.message.starts_with("unknown action") {
+                        ConfigErrorKind::UnknownKey
+                    } else {
+                        ConfigErrorKind::InvalidValue
+                    };
+                    cx.err(
+                        kind,
+                        Some(span),
+                        Some(&format!("keys.{}", e.action)),
+                        e.message,
+                    )
+                })?
+            }
+        };
+
         Ok(Config {
             discourse,
             main_app,
             reset,
             ui,
+            keys,
             path: path_for_messages.to_path_buf(),
         })
+    }
+
+    /// Every secret this configuration holds (for [`crate::secret::register`]).
+    pub fn secrets(&self) -> Vec<&Secret> {
+        let d = &self.discourse;
+        d.api_key
+            .iter()
+            .chain(d.sso_secret.iter())
+            .chain(self.main_app.iter().flat_map(|m| m.token.iter()))
+            .collect()
     }
 
     /// Lets secrets from the environment win over the file. `lookup` is `std::env::var` in real
@@ -744,7 +911,7 @@ impl Config {
     /// Reads and validates one file (no environment).
     pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
-        let text = match std::fs::read_to_string(path) {
+        let text = match read_config_text(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(ConfigError {
@@ -916,6 +1083,57 @@ impl PathSource {
     }
 }
 
+/// Reads a config file that must be a regular file of at most [`MAX_CONFIG_BYTES`]. A FIFO would
+/// block the open and `/dev/zero` would never end: both are refused before reading, and the read
+/// itself stops past the limit whatever the file turns into meanwhile.
+fn read_config_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a pipe, socket or device)"
+        };
+        return Err(std::io::Error::other(format!(
+            "the config file is {what}: give the path of a TOML file"
+        )));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::other(format!(
+            "the config file is {} bytes, more than the {MAX_CONFIG_BYTES} a config can be",
+            meta.len()
+        )));
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Never block on open, should the path have become a FIFO since the check.
+        opts.custom_flags(libc::O_NONBLOCK);
+    }
+    let f = opts.open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other(
+            "the config file is not a regular file",
+        ));
+    }
+    let mut bytes = Vec::new();
+    f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::other(format!(
+            "the config file is larger than the {MAX_CONFIG_BYTES} bytes a config can be"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the config file is not UTF-8 text",
+        )
+    })
+}
+
 fn project_dirs() -> Option<directories::ProjectDirs> {
     directories::ProjectDirs::from("", "", "avatar-console")
 }
@@ -933,6 +1151,63 @@ pub fn config_path(cli_path: Option<&Path>) -> (PathBuf, PathSource) {
         .map(|d| d.config_dir().to_path_buf())
         .unwrap_or_else(|| PathBuf::from(".avatar-console"));
     (dir.join("config.toml"), PathSource::Default)
+}
+
+/// Writes the example config to `path`, creating its folder, readable by its owner only (the
+/// file is where secrets go). Refuses to overwrite: `Err` says so when the file exists.
+pub fn init_file(path: &Path) -> Result<(), String> {
+    if path.exists() {
+        return Err(format!(
+            "{} already exists: not overwritten (edit it, or move it away first)",
+            path.display()
+        ));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create the folder {}: {e}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    // create_new: a file that appeared meanwhile is not truncated.
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => {
+            format!("{} already exists: not overwritten", path.display())
+        }
+        _ => format!("cannot write {}: {e}", path.display()),
+    })?;
+    std::io::Write::write_all(&mut file, EXAMPLE.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// When a config file holds a secret and others than its owner may read it, what to say (as
+/// ssh does of a private key): the mode and the `chmod` that fixes it. `None` when all is well,
+/// or on systems without Unix modes.
+pub fn exposed_secrets_warning(path: &Path, config_from_file: &Config) -> Option<String> {
+    let holds_secret = config_from_file.discourse.api_key.is_some()
+        || config_from_file.discourse.sso_secret.is_some()
+        || config_from_file
+            .main_app
+            .as_ref()
+            .is_some_and(|m| m.token.is_some());
+    if !holds_secret {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Some(format!(
+                "{} holds secrets and can be read by others (mode {mode:04o}): chmod 600 {}",
+                path.display(),
+                path.display()
+            ));
+        }
+    }
+    None
 }
 
 /// The data dir (audit log, application log): `$AVATAR_CONSOLE_DATA_DIR`, else the project
@@ -1282,6 +1557,76 @@ images = "halfblocks"
             .join("\n")
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn init_writes_the_example_privately_and_never_overwrites() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("ac-init-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("nested/avatar-console/config.toml");
+        init_file(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), EXAMPLE);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::write(&path, "# mine\n").unwrap();
+        let e = init_file(&path).unwrap_err();
+        assert!(e.contains("already exists"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
+
+        // The warning: only for a file with a secret in it, readable by group or others.
+        let secret = format!("{MINIMAL}api_key = \"k\"\n");
+        std::fs::write(&path, &secret).unwrap();
+        let c = Config::load_file(&path).unwrap();
+        assert_eq!(exposed_secrets_warning(&path, &c), None, "0600 is fine");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let w = exposed_secrets_warning(&path, &c).unwrap();
+        assert!(w.contains("mode 0644") && w.contains("chmod 600"), "{w}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(exposed_secrets_warning(&path, &c).is_some());
+        std::fs::write(&path, MINIMAL).unwrap();
+        let c = Config::load_file(&path).unwrap();
+        assert_eq!(exposed_secrets_warning(&path, &c), None, "no secret in it");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn keys_remap_and_clashes_name_file_line_and_both_actions() {
+        use crate::tui::keymap::{Action, Key};
+        let c = parse(&format!(
+            "{MINIMAL}[keys]\nreset = \"x\"\ndown = [\"n\", \"down\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(c.keys.keys(Action::Reset), &[Key::parse("x").unwrap()]);
+        assert_eq!(c.keys.label(Action::Down), "n / ↓");
+        assert_eq!(parse(MINIMAL).unwrap().keys.hint(Action::Reset), "r");
+
+        // A clash: the line of the entry, and both actions.
+        let e = err(&format!("{MINIMAL}[keys]\nmark = \"x\"\nreset = \"j\"\n"));
+        assert_eq!(e.line, Some(5), "{e}");
+        assert_eq!(e.key.as_deref(), Some("keys.reset"));
+        assert!(
+            e.to_string().contains("bound to both reset and down"),
+            "{e}"
+        );
+        assert!(e.to_string().starts_with("config.toml:5: "), "{e}");
+        let e = err(&format!("{MINIMAL}[keys]\nreset = \"x\"\nmark = \"x\"\n"));
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.to_string().contains("reset and mark"), "{e}");
+        // An unknown action and an unknown key, on their lines.
+        let e = err(&format!("{MINIMAL}[keys]\nrest = \"x\"\n"));
+        assert_eq!(
+            (e.kind, e.line),
+            (ConfigErrorKind::UnknownKey, Some(4)),
+            "{e}"
+        );
+        let e = err(&format!("{MINIMAL}[keys]\n\nreset = \"meta-x\"\n"));
+        assert_eq!(e.line, Some(5), "{e}");
+        assert!(e.to_string().contains("unknown key \"meta-x\""), "{e}");
+        // Not a string or a list of strings.
+        let e = err(&format!("{MINIMAL}[keys]\nreset = 5\n"));
+        assert_eq!(e.line, Some(4), "{e}");
+    }
+
     #[test]
     fn example_parses_as_is_and_with_every_setting() {
         let c = parse(EXAMPLE).unwrap_or_else(|e| panic!("example: {e}"));
@@ -1325,6 +1670,15 @@ images = "halfblocks"
                 "{key}"
             );
         }
+        // Every action's name, with its default keys (uncommented, they change nothing).
+        assert_eq!(c.keys, crate::tui::keymap::Keymap::default());
+        for (_, name, ..) in crate::tui::keymap::ACTIONS {
+            let key = *name;
+            assert!(
+                full.lines().any(|l| l.starts_with(&format!("{key} ="))),
+                "{key}"
+            );
+        }
     }
 
     #[test]
@@ -1342,6 +1696,112 @@ images = "halfblocks"
         .unwrap();
         assert_eq!(c.discourse.api_key.unwrap().expose(), "key\"with\\quotes");
         assert!(c.main_app.unwrap().resolved_url.is_none());
+    }
+
+    #[test]
+    fn values_that_cannot_work_are_refused_naming_the_key() {
+        for (text, key, line) in [
+            (
+                "[discourse]\nurl = \"https://f.example.com/?x=1\"\n",
+                "discourse.url",
+                2,
+            ),
+            (
+                "[discourse]\nurl = \"https://f.example.com/#top\"\n",
+                "discourse.url",
+                2,
+            ),
+            (
+                &format!("{MINIMAL}[main_app]\nflagged_url = \"https://a.example/f#x\"\n"),
+                "main_app.flagged_url",
+                4,
+            ),
+            (
+                &format!("{MINIMAL}[reset]\nverify_timeout_secs = 9223372036854775807\n"),
+                "reset.verify_timeout_secs",
+                4,
+            ),
+            (
+                &format!("{MINIMAL}timeout_secs = 86400\n"),
+                "discourse.timeout_secs",
+                3,
+            ),
+            (
+                &format!("{MINIMAL}requests_per_minute = 4294967295\n"),
+                "discourse.requests_per_minute",
+                3,
+            ),
+            (
+                &format!("{MINIMAL}requests_per_minute = 4294967296\n"),
+                "discourse.requests_per_minute",
+                3,
+            ),
+            (
+                &format!("{MINIMAL}timeout_secs = -1\n"),
+                "discourse.timeout_secs",
+                3,
+            ),
+        ] {
+            let e = err(text);
+            assert_eq!(e.key.as_deref(), Some(key), "{text}: {e}");
+            assert_eq!(e.line, Some(line), "{text}: {e}");
+            assert!(e.message.contains(key), "{text}: {e}");
+        }
+        let e = err(&format!("{MINIMAL}[reset]\nverify_timeout_secs = 7200\n"));
+        assert!(e.message.contains("3600"), "{e}");
+        // A query is fine on a page URL.
+        parse(&format!(
+            "{MINIMAL}[main_app]\nflagged_url = \"https://a.example/f?status=open\"\n"
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn userinfo_in_urls_is_refused_and_never_echoed() {
+        for key in ["url", "default_avatar_url"] {
+            let text = if key == "url" {
+                "[discourse]\nurl = \"https://admin:pw-s3cret@f.example.com\"\n".to_string()
+            } else {
+                format!("{MINIMAL}default_avatar_url = \"https://u:pw-s3cret@cdn.example/a.png\"\n")
+            };
+            let e = err(&text);
+            assert_eq!(e.key.as_deref(), Some(&*format!("discourse.{key}")));
+            assert!(!e.to_string().contains("pw-s3cret"), "{e}");
+            assert!(e.message.contains("user name and password"), "{e}");
+        }
+        let e = err("[discourse]\nurl = \"ftp://admin:pw-s3cret@f.example.com\"\n");
+        assert!(!e.to_string().contains("pw-s3cret"), "{e}");
+    }
+
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        let dir = std::env::temp_dir().join(format!("ac-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let e = Config::load_file(&dir).unwrap_err();
+        assert_eq!(e.kind, ConfigErrorKind::Io);
+        assert!(e.message.contains("directory"), "{e}");
+        let big = dir.join("big.toml");
+        std::fs::write(&big, "#".repeat(MAX_CONFIG_BYTES as usize + 1)).unwrap();
+        assert!(
+            Config::load_file(&big)
+                .unwrap_err()
+                .message
+                .contains("bytes")
+        );
+        #[cfg(unix)]
+        {
+            let started = std::time::Instant::now();
+            let e = Config::load_file(Path::new("/dev/zero")).unwrap_err();
+            assert!(e.message.contains("not a regular file"), "{e}");
+            let fifo = dir.join("fifo");
+            let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+            // SAFETY: a valid NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            let e = Config::load_file(&fifo).unwrap_err();
+            assert!(e.message.contains("not a regular file"), "{e}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        }
+        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]

@@ -70,6 +70,25 @@ impl Subject {
     }
 }
 
+/// The user `input` names, with their external id for the audit: the public record carries it
+/// only with `enable_discourse_connect_external_id_serializers`, the admin one always.
+pub async fn subject_for(client: &DiscourseClient, input: &str) -> Result<Subject, String> {
+    let user = resolve_user(client, input).await?;
+    let mut subject = Subject::from_user(&user);
+    if subject.external_id.is_none() {
+        subject.external_id = match crate::reset::parse_user(input) {
+            Ok(UserRef::ExternalId(x)) => Some(x),
+            _ => client
+                .admin_user(user.id)
+                .await
+                .ok()
+                .and_then(|a| a.single_sign_on_record)
+                .and_then(|r| crate::discourse::types::id_string(&r.external_id)),
+        };
+    }
+    Ok(subject)
+}
+
 /// Finds the user `USER` names (username, `external:ID`, email).
 pub async fn resolve_user(client: &DiscourseClient, input: &str) -> Result<UserJson, String> {
     let user = crate::reset::parse_user(input)?;

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{Context, EXIT_FAILED, failed, usage_error};
 use crate::cli::ReviewArgs;
-use crate::review::{self, ReviewOutcome, Subject};
+use crate::review::{self, ReviewOutcome};
 use crate::sanitize;
 use crate::session::Session;
 
@@ -51,11 +51,10 @@ pub async fn run(ctx: &Context, args: &ReviewArgs) -> ExitCode {
         Err(e) => return usage_error(e),
     };
     let client = &session.discourse;
-    let user = match review::resolve_user(client, &args.user).await {
-        Ok(u) => u,
+    let subject = match review::subject_for(client, &args.user).await {
+        Ok(s) => s,
         Err(e) => return failed(e),
     };
-    let subject = Subject::from_user(&user);
     let items = match client
         .review_items_for(&subject.username, Some(subject.id))
         .await
@@ -79,7 +78,7 @@ pub async fn run(ctx: &Context, args: &ReviewArgs) -> ExitCode {
                 .collect();
             println!(
                 "{}",
-                serde_json::to_string_pretty(&listed).unwrap_or_else(|_| "[]".into())
+                crate::jsonfmt::to_string_pretty(&listed).unwrap_or_else(|_| "[]".into())
             );
         } else if items.is_empty() {
             println!("{}: no pending review item", subject.username);
@@ -153,7 +152,7 @@ pub async fn run(ctx: &Context, args: &ReviewArgs) -> ExitCode {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&results).unwrap_or_else(|_| "[]".into())
+            crate::jsonfmt::to_string_pretty(&results).unwrap_or_else(|_| "[]".into())
         );
     }
     if results.iter().any(|r| r.outcome == ReviewOutcome::Failed) {

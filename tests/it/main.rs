@@ -4,9 +4,11 @@
 mod cli;
 mod client;
 mod common;
+mod faults;
 mod oncall;
 mod pictures;
 mod queue;
 mod reset;
 mod review;
+mod sandbox_cmd;
 mod tui;

@@ -169,6 +169,7 @@ async fn perform_sends_the_version_audits_and_remove_avatar_keeps_the_item() {
         (id, "remove_avatar", 0)
     );
     assert_eq!(lines[0].user.username.as_deref(), Some("alice"));
+    assert_eq!(lines[0].user.external_id.as_deref(), Some("684"));
 
     // Approving resolves it: the user has no pending item left.
     let r = e
