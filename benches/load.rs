@@ -62,9 +62,11 @@ async fn compare(n: usize, runs: usize) {
     // no server limit here, a budget that never binds measures the loading itself.
     let toml = sb
         .config_toml()
-        .replace("requests_per_minute = 60", "requests_per_minute = 10000000");
-    assert!(toml.contains("requests_per_minute = 10000000"), "{toml}");
+        .replace("requests_per_minute = 60", "requests_per_minute = 100000");
+    assert!(toml.contains("requests_per_minute = 100000"), "{toml}");
     std::fs::write(&config, toml).unwrap();
+    // It holds the sandbox's secrets: owner-only, as the console asks of a config.
+    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     println!(
         "\n{n} flagged users (sandbox up in {:.1} s)",
         started.elapsed().as_secs_f64()

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use avatar_console::model::{AvatarKind, FlagItem, Source};
+use avatar_console::tui::app::FRAME_EVERY;
 use avatar_console::tui::{App, AppConfig, Msg, QueuePage, update, view};
 use chrono::{TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -141,6 +142,7 @@ fn load(times: Times, terminal: &mut Terminal<TestBackend>) -> (App, Duration, D
     let mut first_frame = None;
     let mut worst = Duration::ZERO;
     let start = Instant::now();
+    let mut last_draw = start - FRAME_EVERY;
     // Review pages are smaller: five of them per main-app page keeps both ending together.
     loop {
         let mut msgs = Vec::new();
@@ -158,8 +160,12 @@ fn load(times: Times, terminal: &mut Terminal<TestBackend>) -> (App, Duration, D
         for m in msgs {
             let t = Instant::now();
             update(&mut app, m);
-            app.settle_throttled(Instant::now());
-            if app.take_redraw() {
+            // As the loop: settle and draw when due.
+            let now = Instant::now();
+            app.settle_throttled(now);
+            let due = !app.is_loading() || now.duration_since(last_draw) >= FRAME_EVERY;
+            if due && app.take_redraw() {
+                last_draw = now;
                 let f = Instant::now();
                 terminal.draw(|f| view(&app, f)).unwrap();
                 first_frame.get_or_insert(f.elapsed());
