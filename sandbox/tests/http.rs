@@ -1793,3 +1793,29 @@ async fn control_endpoints_config_and_determinism() {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     assert_eq!(&png[12..16], b"IHDR");
 }
+
+/// The peer comparison (`benches/peer/`) sets the download delay and the admin limit of a
+/// running sandbox over HTTP.
+#[tokio::test]
+async fn control_sets_download_delay_and_admin_limit() {
+    let a = Api::start(quick()).await;
+    for (path, ok) in [
+        ("/sandbox/download_delay?ms=200", true),
+        ("/sandbox/download_delay", false),
+        ("/sandbox/admin_rate_limit?per_minute=7", true),
+        ("/sandbox/admin_rate_limit?per_minute=x", false),
+    ] {
+        let r = a.http.post(a.url(path)).send().await.unwrap();
+        assert_eq!(r.status().is_success(), ok, "{path}: {}", r.status());
+    }
+    let state: Value = a
+        .http
+        .get(a.url("/sandbox/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["admin_rate_limit"], 7);
+}
