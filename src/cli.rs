@@ -277,6 +277,27 @@ pub struct SandboxArgs {
     /// Seed for the invented data (same seed, same data)
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
+
+    /// on: play servers before mid-2026 that turn a `+` in the SSO payload into a space and
+    /// refuse it; off: play the fixed ones
+    #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::On)]
+    pub plus_bug: OnOff,
+
+    /// Play the newer admin serializer that leaves `email` out of /admin/users/{id}.json
+    #[arg(long)]
+    pub hide_admin_emails: bool,
+
+    /// Admin API requests per minute the sandbox allows, shared by every request made with the
+    /// API key (Discourse's max_admin_api_reqs_per_minute; 0: no limit)
+    #[arg(long, value_name = "N", default_value_t = 60)]
+    pub admin_rpm: u32,
+}
+
+/// A switch given as `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -65,6 +65,7 @@ pub async fn handle(
                     "api_username": "system",
                     "settings": settings,
                     "plus_bug": st.scenario.plus_bug,
+                    "hide_admin_emails": st.scenario.hide_admin_emails,
                     "split_filter": st.scenario.split_filter,
                     "admin_rate_limit": st.scenario.admin_rate_limit,
                     "faults": {

@@ -219,8 +219,26 @@ pub async fn run_logs(ctx: &Context, args: &LogsArgs) -> ExitCode {
     logs::run(ctx, args).await
 }
 
-/// `sandbox [--port N] [--flagged N] [--seed N]`.
+/// `sandbox [--port N] [--flagged N] [--seed N] [--plus-bug on|off] [--hide-admin-emails]
+/// [--admin-rpm N]`. The global `--demo`, `--read-only` and `--dry-run` mean nothing for a
+/// server that is itself the demo and sends nothing anywhere: refused rather than ignored.
 pub async fn run_sandbox(ctx: &Context, args: &SandboxArgs) -> ExitCode {
+    let meaningless: Vec<&str> = [
+        (ctx.demo, "--demo"),
+        (ctx.read_only, "--read-only"),
+        (ctx.dry_run, "--dry-run"),
+    ]
+    .into_iter()
+    .filter_map(|(on, flag)| on.then_some(flag))
+    .collect();
+    if !meaningless.is_empty() {
+        return usage_error(format!(
+            "`sandbox` does not take {}: it runs the simulated forum itself and changes nothing \
+             elsewhere. Run `avatar-console sandbox` alone, or `avatar-console --demo <command>` \
+             to run a command against a built-in sandbox.",
+            meaningless.join(", ")
+        ));
+    }
     match sandbox_cmd::run(&ctx.data_dir, args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => failed(e),

@@ -1,19 +1,28 @@
-//! `avatar-console sandbox [--port N] [--flagged N] [--seed N]`: runs the `discourse-sandbox`
-//! crate on a loopback port, writes a ready config file for it into the data dir and prints its
+//! `avatar-console sandbox [--port N] [--flagged N] [--seed N] [--plus-bug on|off]
+//! [--hide-admin-emails] [--admin-rpm N]`: runs the `discourse-sandbox` crate on a loopback port
+//! in the modes asked for, writes a ready config file for it into the data dir and prints its
 //! path, then serves until Ctrl-C.
 
 use std::path::Path;
 
 use discourse_sandbox::{Sandbox, Scenario};
 
-use crate::cli::SandboxArgs;
+use crate::cli::{OnOff, SandboxArgs};
 
-pub async fn run(data_dir: &Path, args: &SandboxArgs) -> Result<(), String> {
-    let scenario = Scenario {
+/// The demo scenario with the command line's data and modes.
+pub fn scenario(args: &SandboxArgs) -> Scenario {
+    Scenario {
         seed: args.seed,
         flagged: args.flagged,
+        plus_bug: args.plus_bug == OnOff::On,
+        hide_admin_emails: args.hide_admin_emails,
+        admin_rate_limit: args.admin_rpm,
         ..Scenario::demo()
-    };
+    }
+}
+
+pub async fn run(data_dir: &Path, args: &SandboxArgs) -> Result<(), String> {
+    let scenario = scenario(args);
     let started = std::time::Instant::now();
     let sb = Sandbox::start_on(args.port.unwrap_or(0), scenario)
         .await
@@ -25,10 +34,24 @@ pub async fn run(data_dir: &Path, args: &SandboxArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     println!("sandbox listening on {}", sb.url());
     println!("config written to {}", path.display());
+    let rpm = match args.admin_rpm {
+        0 => "no admin limit".to_string(),
+        n => format!("{n} admin requests/min"),
+    };
     eprintln!(
-        "{} flagged users (seed {}), up in {} ms. Try: avatar-console --config {} queue\nPress Ctrl-C to stop.",
+        "{} flagged users (seed {}), plus bug {}, admin emails {}, {rpm}; up in {} ms.\nTry: avatar-console --config {} queue\nPress Ctrl-C to stop.",
         args.flagged,
         args.seed,
+        if args.plus_bug == OnOff::On {
+            "on"
+        } else {
+            "off"
+        },
+        if args.hide_admin_emails {
+            "hidden"
+        } else {
+            "shown"
+        },
         started.elapsed().as_millis(),
         path.display()
     );

@@ -92,7 +92,17 @@ fn help_lists_every_subcommand_and_global_flag() {
             ],
         ),
         ("logs", &["--user", "--follow", "--json"]),
-        ("sandbox", &["--port", "--flagged", "--seed"]),
+        (
+            "sandbox",
+            &[
+                "--port",
+                "--flagged",
+                "--seed",
+                "--plus-bug",
+                "--hide-admin-emails",
+                "--admin-rpm",
+            ],
+        ),
         ("sso", &["sign", "decode"]),
         ("config", &["path", "check", "example"]),
     ] {

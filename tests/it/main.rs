@@ -9,4 +9,5 @@ mod pictures;
 mod queue;
 mod reset;
 mod review;
+mod sandbox_cmd;
 mod tui;

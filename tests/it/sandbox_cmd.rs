@@ -1,0 +1,128 @@
+//! `avatar-console sandbox` through the binary: its modes on the command line reach the running
+//! sandbox, and the global flags that mean nothing there are refused.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::{Scratch, run};
+
+/// Kills the sandbox process when the test ends, however it ends.
+struct Serving(Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn sandbox_refuses_demo_read_only_and_dry_run() {
+    let s = Scratch::new("sandbox-flags");
+    for flags in [
+        &["--demo"][..],
+        &["--read-only"],
+        &["--dry-run"],
+        &["--read-only", "--dry-run"],
+    ] {
+        let mut c = s.cmd();
+        c.args(flags).arg("sandbox");
+        let r = run(c).await;
+        assert_eq!(r.code, 2, "{flags:?}: {}", r.all());
+        for f in flags {
+            assert!(r.stderr.contains(f), "{flags:?} names {f}: {}", r.all());
+        }
+        assert!(r.elapsed < Duration::from_secs(10), "refused, not served");
+        assert!(!s.path("data/sandbox-config.toml").exists());
+    }
+    // The flags after the subcommand too (they are global).
+    let mut c = s.cmd();
+    c.args(["sandbox", "--dry-run"]);
+    assert_eq!(run(c).await.code, 2);
+    // A bad mode value is a usage error as well.
+    let mut c = s.cmd();
+    c.args(["sandbox", "--plus-bug", "maybe"]);
+    let r = run(c).await;
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("on") && r.stderr.contains("off"),
+        "{}",
+        r.all()
+    );
+}
+
+#[tokio::test]
+async fn sandbox_modes_from_the_command_line_reach_the_server() {
+    let s = Scratch::new("sandbox-modes");
+    let mut c = s.cmd();
+    c.args([
+        "sandbox",
+        "--flagged",
+        "5",
+        "--plus-bug",
+        "off",
+        "--hide-admin-emails",
+        "--admin-rpm",
+        "2",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    let mut child = Serving(c.spawn().expect("start the sandbox"));
+    let stdout = child.0.stdout.take().unwrap();
+    let url = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        lines
+            .find_map(|l| {
+                l.ok()?
+                    .strip_prefix("sandbox listening on ")
+                    .map(str::to_string)
+            })
+            .expect("prints its URL")
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let state: Value = http
+        .get(format!("{url}/sandbox/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["plus_bug"], false);
+    assert_eq!(state["hide_admin_emails"], true);
+    assert_eq!(state["admin_rate_limit"], 2);
+
+    // The config it wrote works, and the server plays the modes.
+    let config = std::fs::read_to_string(s.path("data/sandbox-config.toml")).unwrap();
+    let key = config
+        .lines()
+        .find_map(|l| l.strip_prefix("api_key = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    let get = |path: &str| {
+        http.get(format!("{url}{path}"))
+            .header("Api-Key", &key)
+            .header("Api-Username", "system")
+            .send()
+    };
+    let alice: Value = get("/admin/users/1.json")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(alice["username"], "alice");
+    assert!(alice.get("email").is_none(), "--hide-admin-emails: {alice}");
+    assert_eq!(get("/u/alice.json").await.unwrap().status(), 200);
+    assert_eq!(
+        get("/u/alice.json").await.unwrap().status(),
+        429,
+        "--admin-rpm 2: the third request in a minute"
+    );
+}
