@@ -74,13 +74,17 @@ async fn sandbox_modes_from_the_command_line_reach_the_server() {
     let stdout = child.0.stdout.take().unwrap();
     let url = tokio::task::spawn_blocking(move || {
         let mut lines = BufReader::new(stdout).lines();
-        lines
+        let url = lines
             .find_map(|l| {
                 l.ok()?
                     .strip_prefix("sandbox listening on ")
                     .map(str::to_string)
             })
-            .expect("prints its URL")
+            .expect("prints its URL");
+        // Keep reading: with the pipe closed, the sandbox's next line to stdout fails and the
+        // process exits mid-test (seen as "connection reset by peer").
+        std::thread::spawn(move || lines.for_each(drop));
+        url
     })
     .await
     .unwrap();
