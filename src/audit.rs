@@ -101,7 +101,8 @@ impl AuditLog {
 
     /// Appends one line and waits for it to reach the disk.
     pub fn append(&self, entry: &AuditEntry) -> std::io::Result<()> {
-        let mut line = serde_json::to_string(entry).map_err(std::io::Error::other)?;
+        // Secrets scrubbed, non-printing characters as \uXXXX: the file is read in terminals.
+        let mut line = crate::jsonfmt::to_string(entry).map_err(std::io::Error::other)?;
         line.push('\n');
         let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
         f.write_all(line.as_bytes())?;

@@ -217,8 +217,8 @@ pub struct KeyVerdict {
     /// `Some(false)`: no answer at all.
     pub reachable: Option<bool>,
     pub detail: String,
-    /// A problem (exit 1) rather than a warning: only a rate limit or a server error, which may
-    /// pass, is not definite.
+    /// A problem (exit 1) rather than a warning. Every failed read is one: without the settings
+    /// the strategy shown is a guess, and `check` never says OK on a guess (issue 10).
     pub definite: bool,
 }
 
@@ -273,17 +273,23 @@ pub fn key_verdict(
             ),
             _ => v(KeyStatus::Unknown, true, settings_error.to_string(), true),
         },
-        ClientError::RateLimited { .. } => v(
+        ClientError::RateLimited { .. } | ClientError::RateLimitTooLong { .. } => v(
             KeyStatus::Unknown,
             true,
-            format!("site settings could not be read: {settings_error}"),
-            false,
+            format!(
+                "site settings could not be read (rate limited), so the strategy shown is a guess; \
+                 run check again later: {settings_error}"
+            ),
+            true,
         ),
         e if e.status().is_some_and(|s| s >= 500) => v(
             KeyStatus::Unknown,
             true,
-            format!("site settings could not be read: {settings_error}"),
-            false,
+            format!(
+                "site settings could not be read (server error), so the strategy shown is a \
+                 guess: {settings_error}"
+            ),
+            true,
         ),
         _ => v(
             KeyStatus::Unknown,
@@ -1376,8 +1382,21 @@ mod tests {
             waits: 6,
         };
         let k = key_verdict(&busy, "system", None);
-        assert!(key_findings(&k).problems.is_empty());
-        assert_eq!(key_findings(&k).warnings.len(), 1);
+        // Settings unread: the strategy would be a guess, so never OK.
+        assert_eq!(key_findings(&k).problems.len(), 1);
+        assert!(key_findings(&k).problems[0].contains("guess"));
+        let down = ClientError::Status {
+            method: "GET".into(),
+            path: "/".into(),
+            status: 503,
+            summary: String::new(),
+        };
+        assert_eq!(
+            key_findings(&key_verdict(&down, "system", None))
+                .problems
+                .len(),
+            1
+        );
     }
 
     #[test]

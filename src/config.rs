@@ -28,6 +28,15 @@ pub const ENV_API_KEY: &str = "AVATAR_CONSOLE_API_KEY";
 pub const ENV_SSO_SECRET: &str = "AVATAR_CONSOLE_SSO_SECRET";
 pub const ENV_MAIN_APP_TOKEN: &str = "AVATAR_CONSOLE_MAIN_APP_TOKEN";
 
+/// The largest config file read: a real one is a few kB. Protects against `--config /dev/zero`
+/// and the like (which are refused anyway: only regular files are read).
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+/// The sane maxima of the numbers in the file. Past them a value cannot be what was meant, and
+/// durations that large would overflow the clock arithmetic.
+pub const MAX_TIMEOUT_SECS: u64 = 300;
+pub const MAX_VERIFY_TIMEOUT_SECS: u64 = 3600;
+pub const MAX_REQUESTS_PER_MINUTE: u32 = 100_000;
+
 /// The example configuration shipped in the repository (`config example` prints it).
 pub const EXAMPLE: &str = include_str!("../config.example.toml");
 
@@ -301,7 +310,7 @@ struct RawMainApp {
 struct RawReset {
     strategy: Option<Spanned<String>>,
     verify: Option<bool>,
-    verify_timeout_secs: Option<u64>,
+    verify_timeout_secs: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -492,8 +501,10 @@ fn parse_url(
     key: &str,
     secure_required: bool,
 ) -> Result<Url, ConfigError> {
-    let text = v.get_ref().trim();
-    let url = Url::parse(text).map_err(|e| {
+    // Messages quote the URL; never a password written into it.
+    let shown = crate::sanitize::redact_userinfo(v.get_ref().trim());
+    let text = shown.as_str();
+    let url = Url::parse(v.get_ref().trim()).map_err(|e| {
         cx.invalid(
             v,
             key,
@@ -529,7 +540,71 @@ fn parse_url(
     if url.host_str().is_none_or(str::is_empty) {
         return Err(cx.invalid(v, key, format!("{key}: \"{text}\" has no host")));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(cx.invalid(
+            v,
+            key,
+            format!(
+                "{key}: remove the user name and password from the URL (\"{text}\"): credentials \
+                 go in api_key / token (or the environment), never in a URL that is shown and logged"
+            ),
+        ));
+    }
     Ok(url)
+}
+
+/// The forum's base URL: request paths are appended to it, so a query or fragment would end up
+/// in the middle of every request (`/?x=1/u/alice.json`) and every answer would be a 404.
+fn parse_base_url(cx: &Ctx<'_>, v: &Spanned<String>, key: &str) -> Result<Url, ConfigError> {
+    let url = parse_url(cx, v, key, true)?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(cx.invalid(
+            v,
+            key,
+            format!(
+                "{key}: remove the {} from \"{}\": it must be the forum's address only (paths are \
+                 added to it)",
+                if url.query().is_some() {
+                    "?query"
+                } else {
+                    "#fragment"
+                },
+                crate::sanitize::redact_userinfo(v.get_ref().trim())
+            ),
+        ));
+    }
+    Ok(url)
+}
+
+/// A page URL may carry a query, but a fragment is never sent to a server: it is a mistake.
+fn no_fragment(cx: &Ctx<'_>, v: &Spanned<String>, key: &str, url: Url) -> Result<Url, ConfigError> {
+    if url.fragment().is_some() {
+        return Err(cx.invalid(
+            v,
+            key,
+            format!("{key}: remove the #fragment: it is never sent to the server"),
+        ));
+    }
+    Ok(url)
+}
+
+/// A number that must lie in `1..=max`; the message names the key and the bound.
+fn bounded<T: Copy + PartialOrd + fmt::Display + From<u8>>(
+    cx: &Ctx<'_>,
+    v: &Spanned<T>,
+    key: &str,
+    max: T,
+    unit: &str,
+) -> Result<T, ConfigError> {
+    let n = *v.get_ref();
+    if n < T::from(1) || n > max {
+        return Err(cx.invalid(
+            v,
+            key,
+            format!("{key} = {n} is out of range: it must be between 1 and {max}{unit}"),
+        ));
+    }
+    Ok(n)
 }
 
 impl Config {
@@ -565,7 +640,7 @@ impl Config {
         let d_span = d.span();
         let d = d.into_inner();
         let url = match non_empty(d.url.as_ref()) {
-            Some(u) => parse_url(&cx, u, "discourse.url", true)?,
+            Some(u) => parse_base_url(&cx, u, "discourse.url")?,
             None => {
                 return Err(cx.err(
                     ConfigErrorKind::MissingKey,
@@ -587,7 +662,13 @@ impl Config {
                     "discourse.requests_per_minute must be at least 1 (Discourse's default budget is 60)",
                 ));
             }
-            Some(v) => *v.get_ref(),
+            Some(v) => bounded(
+                &cx,
+                v,
+                "discourse.requests_per_minute",
+                MAX_REQUESTS_PER_MINUTE,
+                "",
+            )?,
             None => 60,
         };
         let timeout_secs = match &d.timeout_secs {
@@ -598,7 +679,13 @@ impl Config {
                     "discourse.timeout_secs must be at least 1",
                 ));
             }
-            Some(v) => *v.get_ref(),
+            Some(v) => bounded(
+                &cx,
+                v,
+                "discourse.timeout_secs",
+                MAX_TIMEOUT_SECS,
+                " seconds",
+            )?,
             None => 15,
         };
         let api_username = match non_empty(d.api_username.as_ref()) {
@@ -625,7 +712,12 @@ impl Config {
                 let m_span = m.span();
                 let m = m.into_inner();
                 let flagged_url = match non_empty(m.flagged_url.as_ref()) {
-                    Some(u) => parse_url(&cx, u, "main_app.flagged_url", true)?,
+                    Some(u) => no_fragment(
+                        &cx,
+                        u,
+                        "main_app.flagged_url",
+                        parse_url(&cx, u, "main_app.flagged_url", true)?,
+                    )?,
                     None => {
                         return Err(cx.err(
                             ConfigErrorKind::MissingKey,
@@ -636,7 +728,12 @@ impl Config {
                     }
                 };
                 let resolved_url = match non_empty(m.resolved_url.as_ref()) {
-                    Some(u) => Some(parse_url(&cx, u, "main_app.resolved_url", true)?),
+                    Some(u) => Some(no_fragment(
+                        &cx,
+                        u,
+                        "main_app.resolved_url",
+                        parse_url(&cx, u, "main_app.resolved_url", true)?,
+                    )?),
                     None => None,
                 };
                 Some(MainAppConfig {
@@ -665,7 +762,16 @@ impl Config {
         let reset = ResetConfig {
             strategy,
             verify: raw.reset.verify.unwrap_or(true),
-            verify_timeout_secs: raw.reset.verify_timeout_secs.unwrap_or(60),
+            verify_timeout_secs: match &raw.reset.verify_timeout_secs {
+                Some(v) => bounded(
+                    &cx,
+                    v,
+                    "reset.verify_timeout_secs",
+                    MAX_VERIFY_TIMEOUT_SECS,
+                    " seconds (an hour)",
+                )?,
+                None => 60,
+            },
         };
 
         // [ui]
@@ -710,6 +816,16 @@ impl Config {
         })
     }
 
+    /// Every secret this configuration holds (for [`crate::secret::register`]).
+    pub fn secrets(&self) -> Vec<&Secret> {
+        let d = &self.discourse;
+        d.api_key
+            .iter()
+            .chain(d.sso_secret.iter())
+            .chain(self.main_app.iter().flat_map(|m| m.token.iter()))
+            .collect()
+    }
+
     /// Lets secrets from the environment win over the file. `lookup` is `std::env::var` in real
     /// use; empty values count as unset.
     pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) {
@@ -744,7 +860,7 @@ impl Config {
     /// Reads and validates one file (no environment).
     pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
-        let text = match std::fs::read_to_string(path) {
+        let text = match read_config_text(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(ConfigError {
@@ -914,6 +1030,57 @@ impl PathSource {
             PathSource::Default => "default location",
         }
     }
+}
+
+/// Reads a config file that must be a regular file of at most [`MAX_CONFIG_BYTES`]. A FIFO would
+/// block the open and `/dev/zero` would never end: both are refused before reading, and the read
+/// itself stops past the limit whatever the file turns into meanwhile.
+fn read_config_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a pipe, socket or device)"
+        };
+        return Err(std::io::Error::other(format!(
+            "the config file is {what}: give the path of a TOML file"
+        )));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::other(format!(
+            "the config file is {} bytes, more than the {MAX_CONFIG_BYTES} a config can be",
+            meta.len()
+        )));
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Never block on open, should the path have become a FIFO since the check.
+        opts.custom_flags(libc::O_NONBLOCK);
+    }
+    let f = opts.open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other(
+            "the config file is not a regular file",
+        ));
+    }
+    let mut bytes = Vec::new();
+    f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::other(format!(
+            "the config file is larger than the {MAX_CONFIG_BYTES} bytes a config can be"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the config file is not UTF-8 text",
+        )
+    })
 }
 
 fn project_dirs() -> Option<directories::ProjectDirs> {
@@ -1342,6 +1509,112 @@ images = "halfblocks"
         .unwrap();
         assert_eq!(c.discourse.api_key.unwrap().expose(), "key\"with\\quotes");
         assert!(c.main_app.unwrap().resolved_url.is_none());
+    }
+
+    #[test]
+    fn values_that_cannot_work_are_refused_naming_the_key() {
+        for (text, key, line) in [
+            (
+                "[discourse]\nurl = \"https://f.example.com/?x=1\"\n",
+                "discourse.url",
+                2,
+            ),
+            (
+                "[discourse]\nurl = \"https://f.example.com/#top\"\n",
+                "discourse.url",
+                2,
+            ),
+            (
+                &format!("{MINIMAL}[main_app]\nflagged_url = \"https://a.example/f#x\"\n"),
+                "main_app.flagged_url",
+                4,
+            ),
+            (
+                &format!("{MINIMAL}[reset]\nverify_timeout_secs = 9223372036854775807\n"),
+                "reset.verify_timeout_secs",
+                4,
+            ),
+            (
+                &format!("{MINIMAL}timeout_secs = 86400\n"),
+                "discourse.timeout_secs",
+                3,
+            ),
+            (
+                &format!("{MINIMAL}requests_per_minute = 4294967295\n"),
+                "discourse.requests_per_minute",
+                3,
+            ),
+            (
+                &format!("{MINIMAL}requests_per_minute = 4294967296\n"),
+                "discourse.requests_per_minute",
+                3,
+            ),
+            (
+                &format!("{MINIMAL}timeout_secs = -1\n"),
+                "discourse.timeout_secs",
+                3,
+            ),
+        ] {
+            let e = err(text);
+            assert_eq!(e.key.as_deref(), Some(key), "{text}: {e}");
+            assert_eq!(e.line, Some(line), "{text}: {e}");
+            assert!(e.message.contains(key), "{text}: {e}");
+        }
+        let e = err(&format!("{MINIMAL}[reset]\nverify_timeout_secs = 7200\n"));
+        assert!(e.message.contains("3600"), "{e}");
+        // A query is fine on a page URL.
+        parse(&format!(
+            "{MINIMAL}[main_app]\nflagged_url = \"https://a.example/f?status=open\"\n"
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn userinfo_in_urls_is_refused_and_never_echoed() {
+        for key in ["url", "default_avatar_url"] {
+            let text = if key == "url" {
+                "[discourse]\nurl = \"https://admin:pw-s3cret@f.example.com\"\n".to_string()
+            } else {
+                format!("{MINIMAL}default_avatar_url = \"https://u:pw-s3cret@cdn.example/a.png\"\n")
+            };
+            let e = err(&text);
+            assert_eq!(e.key.as_deref(), Some(&*format!("discourse.{key}")));
+            assert!(!e.to_string().contains("pw-s3cret"), "{e}");
+            assert!(e.message.contains("user name and password"), "{e}");
+        }
+        let e = err("[discourse]\nurl = \"ftp://admin:pw-s3cret@f.example.com\"\n");
+        assert!(!e.to_string().contains("pw-s3cret"), "{e}");
+    }
+
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        let dir = std::env::temp_dir().join(format!("ac-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let e = Config::load_file(&dir).unwrap_err();
+        assert_eq!(e.kind, ConfigErrorKind::Io);
+        assert!(e.message.contains("directory"), "{e}");
+        let big = dir.join("big.toml");
+        std::fs::write(&big, "#".repeat(MAX_CONFIG_BYTES as usize + 1)).unwrap();
+        assert!(
+            Config::load_file(&big)
+                .unwrap_err()
+                .message
+                .contains("bytes")
+        );
+        #[cfg(unix)]
+        {
+            let started = std::time::Instant::now();
+            let e = Config::load_file(Path::new("/dev/zero")).unwrap_err();
+            assert!(e.message.contains("not a regular file"), "{e}");
+            let fifo = dir.join("fifo");
+            let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+            // SAFETY: a valid NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            let e = Config::load_file(&fifo).unwrap_err();
+            assert!(e.message.contains("not a regular file"), "{e}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        }
+        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]

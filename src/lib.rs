@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod discourse;
 pub mod images;
+pub mod jsonfmt;
 pub mod main_app;
 pub mod model;
 pub mod net;

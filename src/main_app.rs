@@ -2,7 +2,7 @@
 //! app's flagged-users endpoint").
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
@@ -25,6 +25,11 @@ pub struct MainAppSettings {
     pub resolved_url: Option<Url>,
     pub fields: FieldNames,
 }
+
+/// The longest a 429 or 503 from the main app may make us wait (the same bound as Discourse's).
+pub const MAX_RETRY_WAIT: Duration = crate::session::MAX_RETRY_WAIT;
+/// How many such waits one page may take.
+const MAX_WAITS: u32 = 3;
 
 /// One user flagged by the main app. Text is sanitized on the way in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +62,24 @@ pub enum MainAppError {
     Malformed { url: String, message: String },
     #[error("main app {url}: HTTP {status}")]
     Status { url: String, status: u16 },
+    #[error(
+        "main app {url}: HTTP {status}: it asks to wait {asked_secs} s, more than the {bound_secs} s \
+         this console waits; try again later"
+    )]
+    WaitTooLong {
+        url: String,
+        status: u16,
+        asked_secs: u64,
+        bound_secs: u64,
+    },
+    #[error("main app {url}: still HTTP {status} after {waits} waits")]
+    StillBusy {
+        url: String,
+        status: u16,
+        waits: u32,
+    },
+    #[error("main app {url}: the answer is larger than {limit}: stopped reading it")]
+    TooLarge { url: String, limit: String },
     #[error("main app {url}: {message}")]
     Network { url: String, message: String },
 }
@@ -124,46 +147,106 @@ impl MainAppClient {
         }
     }
 
+    /// Sends one request with the token; a 429 or 503 is waited out when it asks for no more
+    /// than [`MAX_RETRY_WAIT`] (said on standard error in the CLI, like Discourse's), and
+    /// refused at once when it asks for more. Bodies are read with the JSON cap. Returns the
+    /// status, whether the answer is HTML, and the body.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        json: Option<&Value>,
+    ) -> Result<(u16, bool, Vec<u8>), MainAppError> {
+        let shown = url_for_errors(url);
+        let mut waits = 0;
+        loop {
+            let started = Instant::now();
+            let mut req = self
+                .http
+                .request(method.clone(), url.clone())
+                .header(
+                    AUTHORIZATION,
+                    format!("Bearer {}", self.settings.token.expose()),
+                )
+                .header(ACCEPT, "application/json");
+            if let Some(body) = json {
+                req = req.json(body);
+            }
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    let message = if e.is_timeout() {
+                        "timed out".to_string()
+                    } else {
+                        "could not connect".to_string()
+                    };
+                    self.report(method.as_str(), url, None, started, &message);
+                    return Err(MainAppError::Network {
+                        url: shown,
+                        message,
+                    });
+                }
+            };
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let html = headers
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|c| c.contains("html"));
+            let body = match crate::net::read_capped(resp, crate::net::JSON_LIMIT).await {
+                Ok(b) => b,
+                Err(crate::net::CappedError::TooLarge { limit }) => {
+                    let limit = crate::net::human_size(limit);
+                    let note = format!("over {limit}");
+                    self.report(method.as_str(), url, Some(status), started, &note);
+                    return Err(MainAppError::TooLarge { url: shown, limit });
+                }
+                Err(crate::net::CappedError::Body(e)) => {
+                    let message = crate::discourse::client::describe_reqwest_error(&e);
+                    self.report(method.as_str(), url, Some(status), started, &message);
+                    return Err(MainAppError::Network {
+                        url: shown,
+                        message,
+                    });
+                }
+            };
+            self.report(method.as_str(), url, Some(status), started, "");
+            if !matches!(status, 429 | 503) {
+                return Ok((status, html, body));
+            }
+            // A 503 without a Retry-After is an outage, not a request to wait.
+            let wait = match (status, crate::net::retry_after(&headers, &body)) {
+                (_, Some(w)) => w,
+                (429, None) => Duration::from_secs(10),
+                _ => return Ok((status, html, body)),
+            };
+            if wait > MAX_RETRY_WAIT {
+                let e = MainAppError::WaitTooLong {
+                    url: shown,
+                    status,
+                    asked_secs: wait.as_secs(),
+                    bound_secs: MAX_RETRY_WAIT.as_secs(),
+                };
+                crate::discourse::client::announce_refusal(&e.to_string());
+                return Err(e);
+            }
+            waits += 1;
+            if waits > MAX_WAITS {
+                return Err(MainAppError::StillBusy {
+                    url: shown,
+                    status,
+                    waits: MAX_WAITS,
+                });
+            }
+            crate::discourse::client::announce_wait("the main app", &shown, wait);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
     /// Fetches one page of flagged users.
     pub async fn fetch_page(&self, url: &Url) -> Result<AppPage, MainAppError> {
         let shown = url_for_errors(url);
-        let started = Instant::now();
-        let resp = self
-            .http
-            .get(url.clone())
-            .header(
-                AUTHORIZATION,
-                format!("Bearer {}", self.settings.token.expose()),
-            )
-            .header(ACCEPT, "application/json")
-            .send()
-            .await;
-        let resp = match resp {
-            Ok(r) => r,
-            Err(e) => {
-                let message = if e.is_timeout() {
-                    "timed out".to_string()
-                } else {
-                    "could not connect".to_string()
-                };
-                self.report("GET", url, None, started, &message);
-                return Err(MainAppError::Network {
-                    url: shown,
-                    message,
-                });
-            }
-        };
-        let status = resp.status().as_u16();
-        let html = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|c| c.contains("html"));
-        let body = resp.bytes().await.map_err(|e| MainAppError::Network {
-            url: shown.clone(),
-            message: e.to_string(),
-        })?;
-        self.report("GET", url, Some(status), started, "");
+        let (status, html, body) = self.send(reqwest::Method::GET, url, None).await?;
         match status {
             401 | 403 => return Err(MainAppError::Unauthorized { url: shown, status }),
             s if !(200..300).contains(&s) => {
@@ -178,13 +261,15 @@ impl MainAppClient {
         if html || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<') {
             return Err(MainAppError::NotJson { url: shown });
         }
+        // serde and parse_page quote what the server sent: scrubbed like any untrusted text.
+        let safe = |m: String| scrub(&sanitize::clean(&m), &[&self.settings.token]);
         let v: Value = serde_json::from_slice(&body).map_err(|e| MainAppError::Malformed {
             url: shown.clone(),
-            message: e.to_string(),
+            message: safe(e.to_string()),
         })?;
         parse_page(&v, url, &self.settings.fields).map_err(|message| MainAppError::Malformed {
             url: shown,
-            message,
+            message: safe(message),
         })
     }
 
@@ -195,24 +280,7 @@ impl MainAppClient {
             return Ok(());
         };
         let shown = url_for_errors(&url);
-        let started = Instant::now();
-        let resp = self
-            .http
-            .post(url.clone())
-            .header(
-                AUTHORIZATION,
-                format!("Bearer {}", self.settings.token.expose()),
-            )
-            .header(ACCEPT, "application/json")
-            .json(body)
-            .send()
-            .await
-            .map_err(|_| MainAppError::Network {
-                url: shown.clone(),
-                message: "could not connect".into(),
-            })?;
-        let status = resp.status().as_u16();
-        self.report("POST", &url, Some(status), started, "");
+        let (status, _, _) = self.send(reqwest::Method::POST, &url, Some(body)).await?;
         match status {
             200..=299 => Ok(()),
             401 | 403 => Err(MainAppError::Unauthorized { url: shown, status }),

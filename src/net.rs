@@ -1,5 +1,6 @@
 //! Classifying hosts by address, without connecting: is a default avatar URL something
 //! Discourse's SSRF guard would refuse? (`lib/final_destination/ssrf_detector.rb`, §5.)
+//! And reading answers with a size cap, so a hostile or broken server cannot fill memory.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use url::{Host, Url};
@@ -96,6 +97,98 @@ pub fn allowed_internal(url: &Url, forum: &Url, allowed_internal_hosts: &[String
             .any(|h| h.eq_ignore_ascii_case(&host))
 }
 
+/// The most a JSON answer may hold. Discourse's biggest pages (a full site-settings list, a
+/// review page with its users) are a few hundred kB; a main-app page of 1000 users is ~250 kB.
+pub const JSON_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The most an avatar image may hold. Discourse itself refuses uploads over
+/// `max_image_size_kb` (4 MB by default), so nothing it serves as an avatar is bigger.
+pub const IMAGE_LIMIT: usize = 5 * 1024 * 1024;
+
+/// Why a capped read stopped.
+#[derive(Debug)]
+pub enum CappedError {
+    /// The body is (or says it is) over `limit` bytes; reading stopped there.
+    TooLarge { limit: usize },
+    /// The body broke off (reset, timeout, bad chunking).
+    Body(reqwest::Error),
+}
+
+/// `limit` for people: `16 MB`, `512 kB`.
+pub fn human_size(limit: usize) -> String {
+    if limit >= 1024 * 1024 && limit.is_multiple_of(1024 * 1024) {
+        format!("{} MB", limit / (1024 * 1024))
+    } else if limit >= 1024 {
+        format!("{} kB", limit.div_ceil(1024))
+    } else {
+        format!("{limit} bytes")
+    }
+}
+
+/// Reads a body, never holding more than `limit` bytes (plus one network chunk): a
+/// `Content-Length` over the limit is refused before reading, and a body without one is cut off
+/// as soon as it passes the limit. Memory stays near the cap whatever the server sends.
+pub async fn read_capped(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, CappedError> {
+    let declared = resp.content_length();
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(CappedError::TooLarge { limit });
+    }
+    let mut body = Vec::with_capacity(declared.map_or(8 * 1024, |n| n as usize));
+    while let Some(chunk) = resp.chunk().await.map_err(CappedError::Body)? {
+        if body.len() + chunk.len() > limit {
+            return Err(CappedError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// How long a 429 or 503 asks us to wait, if it says: `Retry-After` in seconds or as an HTTP
+/// date, else Discourse's `extras.wait_seconds` (`lib/rate_limiter/limit_exceeded.rb`), else the
+/// "retry again in N seconds" text of its per-IP limiter (`lib/middleware/request_tracker.rb`).
+/// Never panics: NaN, infinities, negatives and absurd values are clamped to 1 s..~115 days
+/// (kept large so the message can say how long was asked).
+pub fn retry_after(
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+) -> Option<std::time::Duration> {
+    let header = headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    let seconds = header.and_then(|v| v.parse::<f64>().ok());
+    let date = || {
+        let at = chrono::DateTime::parse_from_rfc2822(header?).ok()?;
+        Some(
+            (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_milliseconds() as f64
+                / 1000.0,
+        )
+    };
+    let extras = || {
+        serde_json::from_slice::<serde_json::Value>(body)
+            .ok()?
+            .pointer("/extras/wait_seconds")?
+            .as_f64()
+    };
+    let text = || {
+        let head = &body[..body.len().min(4096)];
+        let body = String::from_utf8_lossy(head).to_ascii_lowercase();
+        let rest = &body[body.find("again in ")? + "again in ".len()..];
+        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        digits.parse::<f64>().ok()
+    };
+    let finite = |v: f64| v.is_finite().then_some(v);
+    let secs = seconds
+        .and_then(finite)
+        .or_else(|| date().and_then(finite))
+        .or_else(|| extras().and_then(finite))
+        .or_else(|| text().and_then(finite))?;
+    Some(std::time::Duration::from_secs_f64(secs.clamp(1.0, 1.0e7)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +211,13 @@ mod tests {
         assert_eq!(c("http://[::ffff:10.0.0.1]/"), HostClass::Private);
         assert_eq!(c("https://8.8.8.8/a.png"), HostClass::PublicIp);
         assert_eq!(c("https://cdn.example.com/a.png"), HostClass::Name);
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human_size(JSON_LIMIT), "16 MB");
+        assert_eq!(human_size(1500), "2 kB");
+        assert_eq!(human_size(10), "10 bytes");
     }
 
     #[test]

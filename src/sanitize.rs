@@ -1,32 +1,141 @@
-//! Text from servers is untrusted: strip control characters and escape sequences before it
-//! reaches the terminal, and measure and cut it by display width, grapheme by grapheme.
+//! Text from servers is untrusted. This is the one place where text is made safe before a
+//! person or a file sees it: secrets are scrubbed in every encoding ([`crate::secret`]), URL
+//! userinfo is redacted, escape sequences and control characters are stripped, and invisible
+//! or bidi characters are shown as `\u{..}` so that one name cannot pose as another and no
+//! cell border shifts. Text is measured and cut by display width, grapheme by grapheme.
 
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
 
-/// Removes ANSI/VT escape sequences (CSI, OSC, DCS, single-character escapes) and every other
-/// control character, C1 included. Newlines and tabs become spaces, so one value is one line.
-/// Bidi overrides (U+202A..U+202E, U+2066..U+2069) are dropped too: they can reorder what a
-/// moderator sees.
+/// Characters that draw nothing (or reorder what is drawn) yet change what a string is: format
+/// characters, bidi controls, fillers, tags and selectors (Unicode's Default_Ignorable_Code_Point
+/// set, plus the Arabic letter mark and line/paragraph separators' look-alikes).
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}' | '\u{034f}' | '\u{061c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
+        | '\u{180b}'..='\u{180f}'
+        | '\u{200b}'..='\u{200f}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{206f}'
+        | '\u{3164}' | '\u{fe00}'..='\u{fe0f}' | '\u{feff}' | '\u{ffa0}'
+        | '\u{fff0}'..='\u{fffb}'
+        | '\u{1bca0}'..='\u{1bca3}'
+        | '\u{1d173}'..='\u{1d17a}'
+        | '\u{e0000}'..='\u{e0fff}')
+}
+
+/// Roughly Extended_Pictographic: the characters emoji ZWJ sequences join.
+fn is_pictographic(c: char) -> bool {
+    matches!(c,
+        '\u{00a9}' | '\u{00ae}' | '\u{203c}' | '\u{2049}' | '\u{2122}' | '\u{2139}'
+        | '\u{2194}'..='\u{21aa}'
+        | '\u{2300}'..='\u{23ff}'
+        | '\u{24c2}' | '\u{25aa}'..='\u{27bf}'
+        | '\u{2934}' | '\u{2935}' | '\u{2b05}'..='\u{2b55}'
+        | '\u{3030}' | '\u{303d}' | '\u{3297}' | '\u{3299}'
+        | '\u{1f000}'..='\u{1faff}')
+}
+
+/// Emoji modifiers and the keycap mark: they may stand between a pictograph and a ZWJ.
+fn is_emoji_modifier(c: char) -> bool {
+    matches!(c, '\u{1f3fb}'..='\u{1f3ff}' | '\u{20e3}' | '\u{fe0f}')
+}
+
+/// Is the invisible character at `i` part of an emoji sequence, where it is meant to be?
+/// ZWJ between two pictographs (👨‍👩‍👧), VS15/VS16 after a pictograph or a keycap base
+/// (❤️, 1️⃣), tags after a black flag (🏴󠁧󠁢󠁳󠁣󠁴󠁿), VS1..14 after an ideograph (CJK variants).
+fn in_emoji_sequence(prev: Option<char>, c: char, next: Option<char>) -> bool {
+    let pict_before = prev.is_some_and(|p| is_pictographic(p) || is_emoji_modifier(p));
+    match c {
+        '\u{200d}' => pict_before && next.is_some_and(is_pictographic),
+        '\u{fe0e}' | '\u{fe0f}' => {
+            prev.is_some_and(|p| is_pictographic(p) || p.is_ascii_digit() || p == '#' || p == '*')
+        }
+        '\u{fe00}'..='\u{fe0d}' => prev.is_some_and(|p| !p.is_ascii() && !is_invisible(p)),
+        '\u{e0020}'..='\u{e007f}' => {
+            prev.is_some_and(|p| p == '\u{1f3f4}' || ('\u{e0020}'..='\u{e007f}').contains(&p))
+        }
+        _ => false,
+    }
+}
+
+/// Makes untrusted text safe for a terminal or a human-readable file, on one line:
+/// - secrets (the registered ones, [`crate::secret::register`]) become `[redacted]`, whatever
+///   their encoding; so does the userinfo of any URL in the text (`https://[redacted]@host`);
+/// - ANSI/VT escape sequences (CSI, OSC, DCS, single-character escapes) and every other control
+///   character, C1 included, are removed; newlines and tabs become spaces;
+/// - invisible and bidi characters (zero-width space, word joiner, BOM, overrides, isolates,
+///   the Arabic letter mark, fillers, tags) are shown as `\u{200b}`, so `ad\u{200b}min` cannot
+///   pass for `admin` and nothing reorders or shifts what follows. The joiner and selectors of
+///   emoji sequences are kept.
 pub fn clean(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
+    let scrubbed = crate::secret::global().scrub(&redact_userinfo(text));
+    let mut out = String::with_capacity(scrubbed.len());
+    let mut chars = scrubbed.chars().peekable();
+    let mut prev: Option<char> = None;
     while let Some(c) = chars.next() {
         match c {
             '\u{1b}' => skip_escape(&mut chars),
             // C1 CSI / OSC / DCS introducers: their bodies are escape sequences as well.
             '\u{9b}' => skip_csi(&mut chars),
             '\u{9d}' | '\u{90}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
-            '\n' | '\r' | '\t' => {
+            '\n' | '\r' | '\t' | '\u{2028}' | '\u{2029}' => {
                 if !out.ends_with(' ') {
                     out.push(' ')
                 }
             }
             c if c.is_control() => {}
-            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' => {}
+            c if is_invisible(c) => {
+                if in_emoji_sequence(prev, c, chars.peek().copied()) {
+                    out.push(c);
+                } else {
+                    out.push_str(&format!("\\u{{{:x}}}", c as u32));
+                }
+            }
             c => out.push(c),
         }
+        prev = Some(c);
     }
+    // Stripping may have joined the pieces of a secret that was split by escape sequences.
+    crate::secret::global().scrub(&out)
+}
+
+/// For a string that goes into JSON (output or audit): secrets and URL userinfo are redacted;
+/// every other character is kept, because the JSON writer ([`crate::jsonfmt`]) escapes what is
+/// not printable as `\uXXXX`.
+pub fn for_json(text: &str) -> String {
+    crate::secret::global().scrub(&redact_userinfo(text))
+}
+
+/// Replaces the userinfo of every `scheme://user:pass@host` in `text` with `[redacted]`.
+pub fn redact_userinfo(text: &str) -> String {
+    if !text.contains("://") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("://") {
+        let (head, tail) = rest.split_at(pos + 3);
+        out.push_str(head);
+        // The authority ends at the first character that cannot be in it.
+        let end = tail
+            .find(|c: char| {
+                matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`' | '\\')
+                    || c.is_whitespace()
+                    || c.is_control()
+            })
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                out.push_str("[redacted]");
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -123,8 +232,44 @@ mod tests {
         assert_eq!(clean("bell\u{7}\u{8}\u{0}!"), "bell!");
         assert_eq!(clean("c1\u{9b}2Jok"), "c1ok");
         assert_eq!(clean("two\nlines"), "two lines");
-        assert_eq!(clean("rtl\u{202e}evil"), "rtlevil");
+        assert_eq!(clean("rtl\u{202e}evil"), "rtl\\u{202e}evil");
         assert_eq!(clean("\u{1b}cclear"), "clear");
+    }
+
+    #[test]
+    fn invisible_characters_show_and_emoji_sequences_stay() {
+        assert_eq!(clean("ad\u{200b}min"), "ad\\u{200b}min");
+        assert_eq!(clean("a\u{2060}b\u{feff}c"), "a\\u{2060}b\\u{feff}c");
+        assert_eq!(
+            clean("x\u{2066}y\u{2069}\u{61c}"),
+            "x\\u{2066}y\\u{2069}\\u{61c}"
+        );
+        assert_eq!(clean("admin\u{fe0f}"), "admin\\u{fe0f}");
+        assert_eq!(clean("line\u{2028}two"), "line two");
+        for kept in [
+            "👨\u{200d}👩\u{200d}👧",
+            "👍🏽",
+            "🧑🏽\u{200d}🚀",
+            "❤\u{fe0f}",
+            "1\u{fe0f}\u{20e3}",
+            "🏴\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f}",
+        ] {
+            assert_eq!(clean(kept), kept);
+        }
+        // A joiner between letters is not an emoji sequence.
+        assert_eq!(clean("a\u{200d}b"), "a\\u{200d}b");
+        // Same width as it reads: nothing zero-width is left to shift a border.
+        assert_eq!(width(&clean("ad\u{200b}min")), "ad\\u{200b}min".len());
+    }
+
+    #[test]
+    fn url_userinfo_is_redacted() {
+        assert_eq!(
+            clean("see https://admin:pw@forum.example.com/x and http://u@h"),
+            "see https://[redacted]@forum.example.com/x and http://[redacted]@h"
+        );
+        assert_eq!(redact_userinfo("https://h/p?a=b@c"), "https://h/p?a=b@c");
+        assert_eq!(redact_userinfo("no url"), "no url");
     }
 
     #[test]

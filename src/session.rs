@@ -12,6 +12,11 @@ use crate::main_app::{MainAppClient, MainAppSettings};
 use crate::reset::{Engine, ResetOptions, StrategyChoice};
 use crate::secret::Secret;
 
+/// The longest one rate-limit wait (Discourse's or the main app's `Retry-After`) is endured.
+/// Discourse counts in 60-second windows, so a longer wait is not a passing limit: it is said at
+/// once and the request fails.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(65);
+
 pub struct Session {
     pub http: reqwest::Client,
     pub discourse: DiscourseClient,
@@ -23,6 +28,7 @@ impl Session {
     /// Needs `config.require_api()` to have passed.
     pub fn new(config: &Config, data_dir: &Path) -> Result<Session, String> {
         let d = &config.discourse;
+        crate::secret::register(config.secrets());
         let http = http_client(Duration::from_secs(d.timeout_secs.max(1)));
         let mut others: Vec<Secret> = Vec::new();
         others.extend(d.sso_secret.clone());
@@ -36,7 +42,7 @@ impl Session {
                 api_username: d.api_username.clone(),
                 api_key: d.api_key.clone().unwrap_or_default(),
                 requests_per_minute: d.requests_per_minute,
-                max_retry_wait: Duration::from_secs(120),
+                max_retry_wait: MAX_RETRY_WAIT,
                 other_secrets: others,
             },
         );

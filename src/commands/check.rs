@@ -39,7 +39,7 @@ pub async fn run(ctx: &Context, args: &CheckArgs) -> ExitCode {
     })
     .await;
     if args.json {
-        match serde_json::to_string_pretty(&report) {
+        match crate::jsonfmt::to_string_pretty(&report) {
             Ok(s) => println!("{s}"),
             Err(e) => return super::failed(format!("check: cannot encode the report: {e}")),
         }

@@ -24,10 +24,49 @@ pub fn init(data_dir: &Path) -> std::io::Result<PathBuf> {
     let filter = EnvFilter::try_from_env(ENV_LOG).unwrap_or_else(|_| EnvFilter::new("info"));
     // try_init: a second call (tests) keeps the first subscriber.
     let _ = tracing_subscriber::fmt()
-        .with_writer(Mutex::new(file))
+        .with_writer(Mutex::new(SafeWriter(file)))
         .with_ansi(false)
         .with_target(true)
         .with_env_filter(filter)
         .try_init();
     Ok(path)
+}
+
+/// The log file's writer: each event (tracing writes one event per call) has its secrets
+/// scrubbed, in every encoding, and its non-printing characters escaped, so a server's text can
+/// neither leak a key into the file nor forge a line of it.
+struct SafeWriter<W>(W);
+
+impl<W: std::io::Write> std::io::Write for SafeWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let (body, newline) = match text.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (&*text, ""),
+        };
+        let safe = crate::jsonfmt::escape_non_printing(&crate::sanitize::for_json(body));
+        self.0.write_all(safe.as_bytes())?;
+        self.0.write_all(newline.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn log_lines_are_scrubbed_and_escaped() {
+        crate::secret::register(&[crate::secret::Secret::new("log-writer-secret-1")]);
+        let mut w = SafeWriter(Vec::new());
+        w.write_all(b"x=log-writer-secret-1 forged\nline \x1b[31m\n")
+            .unwrap();
+        let out = String::from_utf8(w.0).unwrap();
+        assert_eq!(out, "x=[redacted] forged\\u000aline \\u001b[31m\n");
+    }
 }

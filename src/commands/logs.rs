@@ -115,14 +115,14 @@ impl Printer {
             let all: Vec<JsonLine> = fresh.iter().map(|l| JsonLine::from(*l)).collect();
             println!(
                 "{}",
-                serde_json::to_string_pretty(&all).unwrap_or_else(|_| "[]".into())
+                crate::jsonfmt::to_string_pretty(&all).unwrap_or_else(|_| "[]".into())
             );
         } else {
             for l in &fresh {
                 if self.json {
                     println!(
                         "{}",
-                        serde_json::to_string(&JsonLine::from(*l)).unwrap_or_default()
+                        crate::jsonfmt::to_string(&JsonLine::from(*l)).unwrap_or_default()
                     );
                 } else {
                     println!("{}", compact_line(l, self.width));

@@ -32,13 +32,19 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Prints `error: {message}` on standard error and returns exit code 2.
 pub fn usage_error(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
+    eprintln!(
+        "error: {}",
+        crate::sanitize::clean_multiline(&message.to_string())
+    );
     ExitCode::from(EXIT_USAGE)
 }
 
 /// Prints `error: {message}` on standard error and returns exit code 1.
 pub fn failed(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
+    eprintln!(
+        "error: {}",
+        crate::sanitize::clean_multiline(&message.to_string())
+    );
     ExitCode::from(EXIT_FAILED)
 }
 
@@ -84,6 +90,7 @@ impl Context {
     /// environment's secrets.
     pub fn load_config(&mut self) -> Result<&Config, ConfigError> {
         let (config, path) = Config::load(self.config_flag.as_deref())?;
+        crate::secret::register(config.secrets());
         self.config_path = Some(path);
         Ok(self.config.insert(config))
     }
@@ -115,6 +122,7 @@ pub async fn start_demo(ctx: &mut Context) -> Result<DemoHandle, ExitCode> {
         std::path::Path::new("<demo sandbox>"),
     )
     .map_err(|e| failed(format!("--demo: the sandbox's config is invalid: {e}")))?;
+    crate::secret::register(config.secrets());
     ctx.config = Some(config);
     ctx.config_path = None;
     ctx.data_dir = ctx.data_dir.join("demo");
@@ -145,6 +153,17 @@ async fn prepare_server(ctx: &mut Context) -> Result<Option<DemoHandle>, ExitCod
 
 /// Runs the parsed command line.
 pub async fn dispatch(cli: Cli) -> ExitCode {
+    // Secrets from the environment are known before anything can print them.
+    let from_env: Vec<crate::secret::Secret> = [
+        config::ENV_API_KEY,
+        config::ENV_SSO_SECRET,
+        config::ENV_MAIN_APP_TOKEN,
+    ]
+    .iter()
+    .filter_map(|k| std::env::var(k).ok())
+    .map(crate::secret::Secret::new)
+    .collect();
+    crate::secret::register(&from_env);
     let mut ctx = Context::new(&cli.global, config::data_dir());
     match cli.command {
         None => {
@@ -169,6 +188,8 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Some(Command::Config(cmd)) => config_cmd::run(&mut ctx, &cmd).await,
         Some(Command::Sandbox(args)) => run_sandbox(&ctx, &args).await,
         Some(cmd) => {
+            // The CLI says each rate-limit wait as it starts (the console shows it in its header).
+            crate::discourse::client::announce_waits_on_stderr(true);
             let _demo = match prepare_server(&mut ctx).await {
                 Ok(d) => d,
                 Err(code) => return code,

@@ -123,8 +123,10 @@ fn print_json(users: &[QueuedUser]) -> std::io::Result<()> {
     use serde::Serializer;
     use std::io::Write;
     let out = std::io::stdout().lock();
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-    let mut ser = serde_json::Serializer::pretty(&mut out);
+    let out = std::io::BufWriter::with_capacity(1 << 16, out);
+    // Scrubbed line by line, non-printing characters escaped (issue 10).
+    let mut out = crate::jsonfmt::SafeLines::new(out);
+    let mut ser = crate::jsonfmt::pretty_serializer(&mut out);
     ser.collect_seq(users.iter().map(row_json))
         .map_err(std::io::Error::other)?;
     writeln!(out)?;

@@ -166,7 +166,7 @@ pub async fn run(ctx: &Context, args: &ResetArgs) -> ExitCode {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&reports).unwrap_or_else(|_| "[]".into())
+            crate::jsonfmt::to_string_pretty(&reports).unwrap_or_else(|_| "[]".into())
         );
     }
     let ok = !cancel.is_cancelled()

@@ -78,7 +78,7 @@ pub async fn run(ctx: &Context, args: &ReviewArgs) -> ExitCode {
                 .collect();
             println!(
                 "{}",
-                serde_json::to_string_pretty(&listed).unwrap_or_else(|_| "[]".into())
+                crate::jsonfmt::to_string_pretty(&listed).unwrap_or_else(|_| "[]".into())
             );
         } else if items.is_empty() {
             println!("{}: no pending review item", subject.username);
@@ -152,7 +152,7 @@ pub async fn run(ctx: &Context, args: &ReviewArgs) -> ExitCode {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&results).unwrap_or_else(|_| "[]".into())
+            crate::jsonfmt::to_string_pretty(&results).unwrap_or_else(|_| "[]".into())
         );
     }
     if results.iter().any(|r| r.outcome == ReviewOutcome::Failed) {

@@ -65,7 +65,7 @@ pub async fn run(ctx: &Context, args: &UndoArgs) -> ExitCode {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&[&report]).unwrap_or_else(|_| "[]".into())
+            crate::jsonfmt::to_string_pretty(&[&report]).unwrap_or_else(|_| "[]".into())
         );
     }
     if matches!(report.outcome, Outcome::Verified | Outcome::DryRun) {

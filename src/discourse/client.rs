@@ -116,6 +116,23 @@ pub enum ClientError {
         path: String,
         waits: u32,
     },
+    #[error(
+        "{method} {path}: rate limited (429): Discourse asks to wait {} s, more than the {} s this \
+         console waits; nothing was done, try again later",
+        asked.as_secs(), bound.as_secs()
+    )]
+    RateLimitTooLong {
+        method: String,
+        path: String,
+        asked: Duration,
+        bound: Duration,
+    },
+    #[error("{method} {url}: the answer is larger than {limit}: stopped reading it")]
+    TooLarge {
+        method: String,
+        url: String,
+        limit: String,
+    },
     #[error("{method} {path}: HTTP {status}{}", if summary.is_empty() { String::new() } else { format!(": {summary}") })]
     Status {
         method: String,
@@ -146,7 +163,7 @@ impl ClientError {
             ClientError::NotJson { status, .. } | ClientError::Status { status, .. } => {
                 Some(*status)
             }
-            ClientError::RateLimited { .. } => Some(429),
+            ClientError::RateLimited { .. } | ClientError::RateLimitTooLong { .. } => Some(429),
             _ => None,
         }
     }
@@ -326,18 +343,40 @@ impl DiscourseClient {
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();
-                    resp.bytes().await.map(|b| Answer {
-                        status,
-                        headers,
-                        body: b.to_vec(),
-                    })
+                    match crate::net::read_capped(resp, crate::net::JSON_LIMIT).await {
+                        Ok(body) => Ok(Answer {
+                            status,
+                            headers,
+                            body,
+                        }),
+                        Err(crate::net::CappedError::Body(e)) => Err(e),
+                        Err(crate::net::CappedError::TooLarge { limit }) => {
+                            let limit = crate::net::human_size(limit);
+                            self.report(
+                                &m,
+                                &shown,
+                                Some(status.as_u16()),
+                                started.elapsed(),
+                                &format!("answer over {limit}: not read"),
+                                encoded.as_deref(),
+                                None,
+                            );
+                            let mut url = url.clone();
+                            url.set_query(None);
+                            return Err(ClientError::TooLarge {
+                                method: m,
+                                url: display_path(url.as_str()),
+                                limit,
+                            });
+                        }
+                    }
                 }
                 Err(e) => Err(e),
             };
             let latency = started.elapsed();
             match result {
                 Err(e) => {
-                    let message = describe_reqwest_error(&e);
+                    let message = scrub(&describe_reqwest_error(&e), &self.secrets());
                     self.report(
                         &m,
                         &shown,
@@ -372,6 +411,18 @@ impl DiscourseClient {
                     );
                     if answer.status == StatusCode::TOO_MANY_REQUESTS {
                         waits += 1;
+                        let wait = retry_after(&answer);
+                        if wait > s.max_retry_wait {
+                            // Told, not endured: a wait past the bound ends the request now,
+                            // and the budget is not paused (it would stall everything else).
+                            tracing::warn!(path = %shown, asked_secs = wait.as_secs(), "429: wait too long, giving up");
+                            return Err(ClientError::RateLimitTooLong {
+                                method: m,
+                                path: short,
+                                asked: wait,
+                                bound: s.max_retry_wait,
+                            });
+                        }
                         if waits > MAX_429_WAITS {
                             return Err(ClientError::RateLimited {
                                 method: m,
@@ -379,8 +430,8 @@ impl DiscourseClient {
                                 waits: waits - 1,
                             });
                         }
-                        let wait = retry_after(&answer).min(s.max_retry_wait);
                         tracing::warn!(path = %shown, wait_secs = wait.as_secs_f32(), "429: pausing the request budget");
+                        announce_wait("Discourse", &format!("{m} {short}"), wait);
                         // A little past the server's deadline, never before it.
                         self.inner.budget.pause(wait + Duration::from_millis(100));
                         continue;
@@ -511,7 +562,7 @@ impl DiscourseClient {
                 .headers
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
-                .map(sanitize::clean)
+                .map(|l| scrub(&sanitize::clean(l), &self.secrets()))
                 .unwrap_or_default();
             return ClientError::Redirect {
                 method,
@@ -560,7 +611,8 @@ impl DiscourseClient {
         serde_json::from_slice(&a.body).map_err(|e| ClientError::Decode {
             method: method.to_string(),
             path: short_path(&display_path(path)),
-            message: e.to_string(),
+            // serde quotes the value it choked on, which can be anything the server sent.
+            message: scrub(&sanitize::clean(&e.to_string()), &self.secrets()),
         })
     }
 
@@ -799,31 +851,35 @@ fn backoff(attempt: u32) -> Duration {
 /// "retry again in N seconds" text of the per-IP limiter (`lib/middleware/request_tracker.rb`),
 /// else 10 s.
 fn retry_after(a: &Answer) -> Duration {
-    let header = a
-        .headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok());
-    let extras = || {
-        a.is_json()
-            .then(|| a.json())
-            .flatten()
-            .and_then(|v| v.pointer("/extras/wait_seconds").and_then(Value::as_f64))
-    };
-    let text = || {
-        let body = String::from_utf8_lossy(&a.body).to_ascii_lowercase();
-        let rest = &body[body.find("again in ")? + "again in ".len()..];
-        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-        digits.parse::<f64>().ok()
-    };
-    // "NaN" and "inf" parse as f64; a server must not be able to crash us with them.
-    let finite = |v: f64| v.is_finite().then_some(v);
-    let secs = header
-        .and_then(finite)
-        .or_else(|| extras().and_then(finite))
-        .or_else(|| text().and_then(finite))
-        .unwrap_or(10.0);
-    Duration::from_secs_f64(secs.clamp(1.0, 24.0 * 3600.0))
+    crate::net::retry_after(&a.headers, &a.body).unwrap_or(Duration::from_secs(10))
+}
+
+/// Whether waits are announced on standard error as they start (the CLI; never the console,
+/// which owns the terminal and shows the pause in its header instead).
+static ANNOUNCE_WAITS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns the standard-error announcement of rate-limit waits on (CLI commands).
+pub fn announce_waits_on_stderr(on: bool) {
+    ANNOUNCE_WAITS.store(on, Ordering::SeqCst);
+}
+
+/// Says on standard error, at once, that a wait past the bound was refused (a background
+/// request's error would otherwise reach only the log).
+pub fn announce_refusal(message: &str) {
+    if ANNOUNCE_WAITS.load(Ordering::SeqCst) {
+        eprintln!("{}", sanitize::clean(message));
+    }
+}
+
+/// Says on standard error that `who` asked us to wait, before the wait starts.
+pub fn announce_wait(who: &str, what: &str, wait: Duration) {
+    if ANNOUNCE_WAITS.load(Ordering::SeqCst) {
+        eprintln!(
+            "{who} is rate limiting ({}): waiting {:.0} s as it asked…",
+            sanitize::clean(what),
+            wait.as_secs_f64().ceil()
+        );
+    }
 }
 
 /// A path for error messages: a long query (the settings filter lists every name) is cut.

@@ -55,7 +55,10 @@ pub async fn poll(
     default_upload: Option<u64>,
     cancel: &CancelToken,
 ) -> Verdict {
-    let deadline = Instant::now() + engine.opts.verify_timeout;
+    // Checked: a configured timeout must never be able to panic the poll (after a sync was sent).
+    let deadline = Instant::now()
+        .checked_add(engine.opts.verify_timeout)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(24 * 3600));
     let before = user.uploaded_avatar_id;
     let mut step = 0;
     loop {

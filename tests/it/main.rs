@@ -4,6 +4,7 @@
 mod cli;
 mod client;
 mod common;
+mod faults;
 mod oncall;
 mod pictures;
 mod queue;
