@@ -234,6 +234,10 @@ pub struct LogsArgs {
     /// Print JSON (one array; with --follow, one object a line)
     #[arg(long)]
     pub json: bool,
+
+    /// Every message, not only SSO, upload and error (job exception) lines
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -308,6 +312,8 @@ pub enum ConfigCommand {
     Check,
     /// Print an example config file
     Example,
+    /// Write the example to the config path (creating its folder, mode 0600); never overwrites
+    Init,
 }
 
 #[cfg(test)]

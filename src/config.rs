@@ -53,6 +53,8 @@ pub struct Config {
     pub main_app: Option<MainAppConfig>,
     pub reset: ResetConfig,
     pub ui: UiConfig,
+    /// The console's keys: the defaults with `[keys]` applied, checked for clashes.
+    pub keys: crate::tui::keymap::Keymap,
     /// The file the configuration came from, as used in messages.
     pub path: PathBuf,
 }
@@ -280,6 +282,16 @@ struct RawConfig {
     reset: RawReset,
     #[serde(default)]
     ui: RawUi,
+    /// `[keys]`: action name = "key" or ["key", …], in file order.
+    keys: Option<toml::Spanned<std::collections::BTreeMap<Spanned<String>, Spanned<RawKeys>>>>,
+}
+
+/// One `[keys]` value: a key, or a list of keys (an empty list unbinds the action).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawKeys {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -807,11 +819,50 @@ impl Config {
             images,
         };
 
+        // [keys]
+        let keys = match &raw.keys {
+            None => crate::tui::keymap::Keymap::default(),
+            Some(table) => {
+                let mut entries: Vec<(&Spanned<String>, &Spanned<RawKeys>)> =
+                    table.get_ref().iter().collect();
+                entries.sort_by_key(|(k, _)| k.span().start);
+                let overrides: Vec<(String, Vec<String>)> = entries
+                    .iter()
+                    .map(|(k, v)| {
+                        let keys = match v.get_ref() {
+                            RawKeys::One(s) => vec![s.clone()],
+                            RawKeys::Many(l) => l.clone(),
+                        };
+                        (k.get_ref().clone(), keys)
+                    })
+                    .collect();
+                crate::tui::keymap::Keymap::with(&overrides).map_err(|e| {
+                    let span = entries
+                        .iter()
+                        .find(|(k, _)| *k.get_ref() == e.action)
+                        .map(|(k, _)| k.span())
+                        .unwrap_or_else(|| table.span());
+                    let kind = if e.message.starts_with("unknown action") {
+                        ConfigErrorKind::UnknownKey
+                    } else {
+                        ConfigErrorKind::InvalidValue
+                    };
+                    cx.err(
+                        kind,
+                        Some(span),
+                        Some(&format!("keys.{}", e.action)),
+                        e.message,
+                    )
+                })?
+            }
+        };
+
         Ok(Config {
             discourse,
             main_app,
             reset,
             ui,
+            keys,
             path: path_for_messages.to_path_buf(),
         })
     }
@@ -1100,6 +1151,63 @@ pub fn config_path(cli_path: Option<&Path>) -> (PathBuf, PathSource) {
         .map(|d| d.config_dir().to_path_buf())
         .unwrap_or_else(|| PathBuf::from(".avatar-console"));
     (dir.join("config.toml"), PathSource::Default)
+}
+
+/// Writes the example config to `path`, creating its folder, readable by its owner only (the
+/// file is where secrets go). Refuses to overwrite: `Err` says so when the file exists.
+pub fn init_file(path: &Path) -> Result<(), String> {
+    if path.exists() {
+        return Err(format!(
+            "{} already exists: not overwritten (edit it, or move it away first)",
+            path.display()
+        ));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create the folder {}: {e}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    // create_new: a file that appeared meanwhile is not truncated.
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => {
+            format!("{} already exists: not overwritten", path.display())
+        }
+        _ => format!("cannot write {}: {e}", path.display()),
+    })?;
+    std::io::Write::write_all(&mut file, EXAMPLE.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// When a config file holds a secret and others than its owner may read it, what to say (as
+/// ssh does of a private key): the mode and the `chmod` that fixes it. `None` when all is well,
+/// or on systems without Unix modes.
+pub fn exposed_secrets_warning(path: &Path, config_from_file: &Config) -> Option<String> {
+    let holds_secret = config_from_file.discourse.api_key.is_some()
+        || config_from_file.discourse.sso_secret.is_some()
+        || config_from_file
+            .main_app
+            .as_ref()
+            .is_some_and(|m| m.token.is_some());
+    if !holds_secret {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Some(format!(
+                "{} holds secrets and can be read by others (mode {mode:04o}): chmod 600 {}",
+                path.display(),
+                path.display()
+            ));
+        }
+    }
+    None
 }
 
 /// The data dir (audit log, application log): `$AVATAR_CONSOLE_DATA_DIR`, else the project
@@ -1449,6 +1557,76 @@ images = "halfblocks"
             .join("\n")
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn init_writes_the_example_privately_and_never_overwrites() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("ac-init-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("nested/avatar-console/config.toml");
+        init_file(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), EXAMPLE);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::write(&path, "# mine\n").unwrap();
+        let e = init_file(&path).unwrap_err();
+        assert!(e.contains("already exists"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
+
+        // The warning: only for a file with a secret in it, readable by group or others.
+        let secret = format!("{MINIMAL}api_key = \"k\"\n");
+        std::fs::write(&path, &secret).unwrap();
+        let c = Config::load_file(&path).unwrap();
+        assert_eq!(exposed_secrets_warning(&path, &c), None, "0600 is fine");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let w = exposed_secrets_warning(&path, &c).unwrap();
+        assert!(w.contains("mode 0644") && w.contains("chmod 600"), "{w}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(exposed_secrets_warning(&path, &c).is_some());
+        std::fs::write(&path, MINIMAL).unwrap();
+        let c = Config::load_file(&path).unwrap();
+        assert_eq!(exposed_secrets_warning(&path, &c), None, "no secret in it");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn keys_remap_and_clashes_name_file_line_and_both_actions() {
+        use crate::tui::keymap::{Action, Key};
+        let c = parse(&format!(
+            "{MINIMAL}[keys]\nreset = \"x\"\ndown = [\"n\", \"down\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(c.keys.keys(Action::Reset), &[Key::parse("x").unwrap()]);
+        assert_eq!(c.keys.label(Action::Down), "n / ↓");
+        assert_eq!(parse(MINIMAL).unwrap().keys.hint(Action::Reset), "r");
+
+        // A clash: the line of the entry, and both actions.
+        let e = err(&format!("{MINIMAL}[keys]\nmark = \"x\"\nreset = \"j\"\n"));
+        assert_eq!(e.line, Some(5), "{e}");
+        assert_eq!(e.key.as_deref(), Some("keys.reset"));
+        assert!(
+            e.to_string().contains("bound to both reset and down"),
+            "{e}"
+        );
+        assert!(e.to_string().starts_with("config.toml:5: "), "{e}");
+        let e = err(&format!("{MINIMAL}[keys]\nreset = \"x\"\nmark = \"x\"\n"));
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.to_string().contains("reset and mark"), "{e}");
+        // An unknown action and an unknown key, on their lines.
+        let e = err(&format!("{MINIMAL}[keys]\nrest = \"x\"\n"));
+        assert_eq!(
+            (e.kind, e.line),
+            (ConfigErrorKind::UnknownKey, Some(4)),
+            "{e}"
+        );
+        let e = err(&format!("{MINIMAL}[keys]\n\nreset = \"meta-x\"\n"));
+        assert_eq!(e.line, Some(5), "{e}");
+        assert!(e.to_string().contains("unknown key \"meta-x\""), "{e}");
+        // Not a string or a list of strings.
+        let e = err(&format!("{MINIMAL}[keys]\nreset = 5\n"));
+        assert_eq!(e.line, Some(4), "{e}");
+    }
+
     #[test]
     fn example_parses_as_is_and_with_every_setting() {
         let c = parse(EXAMPLE).unwrap_or_else(|e| panic!("example: {e}"));
@@ -1487,6 +1665,15 @@ images = "halfblocks"
             "mouse",
             "images",
         ] {
+            assert!(
+                full.lines().any(|l| l.starts_with(&format!("{key} ="))),
+                "{key}"
+            );
+        }
+        // Every action's name, with its default keys (uncommented, they change nothing).
+        assert_eq!(c.keys, crate::tui::keymap::Keymap::default());
+        for (_, name, ..) in crate::tui::keymap::ACTIONS {
+            let key = *name;
             assert!(
                 full.lines().any(|l| l.starts_with(&format!("{key} ="))),
                 "{key}"

@@ -20,11 +20,17 @@ async fn main() -> ExitCode {
     // clap exits itself: 0 for --help/--version, 2 for usage errors.
     let cli = Cli::parse();
     // Logging goes to a file, never to the terminal; if the file cannot be opened, it is off.
-    if let Err(e) = commands::logging::init(&config::data_dir()) {
-        eprintln!(
-            "warning: no log file in {}: {e}",
-            config::data_dir().display()
-        );
+    // Demo runs log apart (`<data dir>/demo/`), so they never mix with real work.
+    let log_dir = if cli.global.demo {
+        commands::demo_dir(&config::data_dir())
+    } else {
+        config::data_dir()
+    };
+    if cli.global.demo {
+        commands::logging::rotate_if_over(&log_dir, commands::logging::DEMO_LOG_MAX);
+    }
+    if let Err(e) = commands::logging::init(&log_dir) {
+        eprintln!("warning: no log file in {}: {e}", log_dir.display());
     }
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),

@@ -1,4 +1,4 @@
-//! `config path`, `config check`, `config example`.
+//! `config path`, `config check`, `config example`, `config init`.
 
 use std::process::ExitCode;
 
@@ -9,6 +9,11 @@ use crate::discourse::client::ClientError;
 use crate::session::Session;
 
 pub async fn run(ctx: &mut Context, cmd: &ConfigCommand) -> ExitCode {
+    if ctx.demo && matches!(cmd, ConfigCommand::Init) {
+        return usage_error(
+            "config init writes your own config file; --demo needs none (run it without --demo)",
+        );
+    }
     if ctx.demo && !matches!(cmd, ConfigCommand::Example) {
         return demo(ctx, cmd).await;
     }
@@ -19,7 +24,23 @@ pub async fn run(ctx: &mut Context, cmd: &ConfigCommand) -> ExitCode {
             ExitCode::SUCCESS
         }
         ConfigCommand::Check => check(ctx).await,
+        ConfigCommand::Init => init(ctx),
     }
+}
+
+/// `config init`: the example, at the path `config path` prints, readable by its owner only.
+fn init(ctx: &Context) -> ExitCode {
+    let (path, _) = config::config_path(ctx.config_flag.as_deref());
+    if let Err(e) = config::init_file(&path) {
+        return usage_error(e);
+    }
+    println!("{}", path.display());
+    eprintln!(
+        "wrote the example config (mode 0600). Next: set discourse.url and discourse.api_key \
+         (or {}), then run `avatar-console config check`",
+        config::ENV_API_KEY
+    );
+    ExitCode::SUCCESS
 }
 
 /// `--demo config path|check`: there is no file; the built-in sandbox's config is checked.
@@ -80,6 +101,12 @@ async fn check(ctx: &mut Context) -> ExitCode {
         && let Err(e) = &sync
     {
         return usage_error(format!("{e} (reset.strategy is sync-sso)"));
+    }
+    // As ssh does of a private key: say so when others may read the secrets in the file.
+    if let Ok(from_file) = Config::load_file(&config.path)
+        && let Some(w) = config::exposed_secrets_warning(&config.path, &from_file)
+    {
+        eprintln!("warning: {w}");
     }
     println!("{}: OK", config.path.display());
     println!(

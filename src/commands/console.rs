@@ -584,11 +584,9 @@ pub async fn run(ctx: &Context) -> ExitCode {
         return usage_error("console: no configuration loaded");
     };
     if ctx.demo {
-        // Each demo console is a new sandbox forum: the previous demo's audit lines would show
-        // in the detail pane as if these users had been touched. Keep them one file aside.
-        let audit = ctx.data_dir.join("audit.jsonl");
-        if audit.exists() {
-            let _ = std::fs::rename(&audit, ctx.data_dir.join("audit.previous-demo.jsonl"));
+        // Each demo console is a new sandbox forum: earlier demos' audit lines are kept aside.
+        if let Some(to) = super::archive_demo_audit(&ctx.data_dir, chrono::Utc::now()) {
+            tracing::info!(to = %to.display(), "the previous demo's audit log moved aside");
         }
     }
     let session = match Session::new(config, &ctx.data_dir) {
@@ -631,6 +629,7 @@ pub async fn run(ctx: &Context) -> ExitCode {
         mouse: config.ui.mouse,
         forum: Some(config.discourse.url.clone()),
         main_app: config.main_app.as_ref().map(|m| m.flagged_url.clone()),
+        keymap: config.keys.clone(),
     })
     .with_sso_decoder(Arc::new(|s: &str| {
         crate::discourse::sso::decode(s).ok().map(|d| d.fields)

@@ -13,6 +13,18 @@ use tracing_subscriber::EnvFilter;
 pub const LOG_FILE: &str = "avatar-console.log";
 /// Environment variable holding the filter.
 pub const ENV_LOG: &str = "AVATAR_CONSOLE_LOG";
+/// The demo's log is started afresh (the previous one kept as `avatar-console.log.1`) once it
+/// grows past this: demo runs are many and of little worth later.
+pub const DEMO_LOG_MAX: u64 = 5 * 1024 * 1024;
+
+/// Moves `<dir>/avatar-console.log` to `avatar-console.log.1` (replacing it) when it is bigger
+/// than `max` bytes. Best effort: a log that cannot be rotated keeps growing.
+pub fn rotate_if_over(dir: &Path, max: u64) {
+    let path = dir.join(LOG_FILE);
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() > max) {
+        let _ = std::fs::rename(&path, dir.join(format!("{LOG_FILE}.1")));
+    }
+}
 
 /// Sends tracing output to `<data_dir>/avatar-console.log` (created with the dir, appended).
 /// Returns the file's path. On error nothing is installed, so logging is silently off: a log

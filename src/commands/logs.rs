@@ -7,6 +7,8 @@
 //!   external id or email as a whole word, and no one else's.
 //! - `--follow` keeps polling with `after=<last key>` at background priority (resets keep their
 //!   share of the request budget), backing off while nothing comes, until Ctrl-C.
+//! - By default only what this console is about: `SSO`, `UPLOAD` and `ERR` lines (job
+//!   exceptions and other errors); `--all` adds the rest (`LOG`: Sidekiq memory, deprecations…).
 //! - `--json`: one JSON array without `--follow`; with `--follow`, one JSON object a line
 //!   (JSON Lines), printed as the lines arrive. Objects: `{"at", "key", "severity", "kind",
 //!   "mark", "count", "message"}`.
@@ -99,6 +101,8 @@ pub fn compact_message(message: &str) -> String {
 
 struct Printer {
     json: bool,
+    /// `--all`: `LOG` lines too.
+    all: bool,
     follow: bool,
     width: Option<usize>,
     seen: HashSet<String>,
@@ -109,6 +113,7 @@ impl Printer {
     fn print(&mut self, lines: &[LogLine]) -> usize {
         let fresh: Vec<&LogLine> = lines
             .iter()
+            .filter(|l| shown_by_default(l.kind) || self.all)
             .filter(|l| self.seen.insert(l.key.clone()))
             .collect();
         if self.json && !self.follow {
@@ -131,6 +136,11 @@ impl Printer {
         }
         fresh.len()
     }
+}
+
+/// What `logs` prints without `--all`: the lines about logins, avatar downloads and failures.
+pub fn shown_by_default(kind: LogKind) -> bool {
+    !matches!(kind, LogKind::Other)
 }
 
 fn terminal_width() -> Option<usize> {
@@ -207,6 +217,7 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> ExitCode {
 
     let mut printer = Printer {
         json: args.json,
+        all: args.all,
         follow: args.follow,
         width: if args.json { None } else { terminal_width() },
         seen: HashSet::new(),
@@ -226,7 +237,14 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> ExitCode {
         return match lines {
             Ok(lines) => {
                 if printer.print(&lines) == 0 && !args.json {
-                    eprintln!("(no matching log lines)");
+                    eprintln!(
+                        "{}",
+                        if args.all {
+                            "(no matching log lines)"
+                        } else {
+                            "(no matching SSO, upload or error lines; --all shows every line)"
+                        }
+                    );
                 }
                 ExitCode::SUCCESS
             }

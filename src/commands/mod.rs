@@ -125,10 +125,63 @@ pub async fn start_demo(ctx: &mut Context) -> Result<DemoHandle, ExitCode> {
     crate::secret::register(config.secrets());
     ctx.config = Some(config);
     ctx.config_path = None;
-    ctx.data_dir = ctx.data_dir.join("demo");
+    ctx.data_dir = demo_dir(&ctx.data_dir);
 
     tracing::info!(url = %sandbox.url(), "demo sandbox started");
     Ok(DemoHandle { sandbox })
+}
+
+/// Where `--demo` keeps its audit log and application log: `<data dir>/demo`.
+pub fn demo_dir(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("demo")
+}
+
+/// Audit files of earlier demo consoles kept beside the current one (`audit.<UTC time>.jsonl`).
+pub const DEMO_AUDITS_KEPT: usize = 10;
+
+/// Each demo console is a new sandbox forum, whose users must not show the audit lines of an
+/// earlier demo as if they had been touched: the current `audit.jsonl` is moved aside as
+/// `audit.<UTC time>.jsonl`, and only the newest [`DEMO_AUDITS_KEPT`] of those are kept.
+/// Returns the file it was moved to, to say so.
+pub fn archive_demo_audit(
+    demo_dir: &std::path::Path,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<PathBuf> {
+    let audit = demo_dir.join("audit.jsonl");
+    let moved = if std::fs::metadata(&audit).is_ok_and(|m| m.len() > 0) {
+        let mut to = demo_dir.join(format!("audit.{}.jsonl", now.format("%Y%m%dT%H%M%SZ")));
+        let mut n = 1;
+        while to.exists() {
+            n += 1;
+            to = demo_dir.join(format!("audit.{}-{n}.jsonl", now.format("%Y%m%dT%H%M%SZ")));
+        }
+        std::fs::rename(&audit, &to).ok().map(|()| to)
+    } else {
+        None
+    };
+    // The names sort by time; the oldest beyond the limit go.
+    let mut archives: Vec<PathBuf> = std::fs::read_dir(demo_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("audit.2") && n.ends_with(".jsonl"))
+        })
+        .collect();
+    archives.sort();
+    // The file that older versions kept (one run back) is an archive like the others.
+    let legacy = demo_dir.join("audit.previous-demo.jsonl");
+    if legacy.exists() {
+        archives.insert(0, legacy);
+    }
+    let excess = archives.len().saturating_sub(DEMO_AUDITS_KEPT);
+    for old in &archives[..excess] {
+        let _ = std::fs::remove_file(old);
+    }
+    moved
 }
 
 /// Gets a server command's configuration ready: the sandbox under `--demo`, else the config
@@ -263,5 +316,46 @@ pub async fn run_sandbox(ctx: &Context, args: &SandboxArgs) -> ExitCode {
     match sandbox_cmd::run(&ctx.data_dir, args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => failed(e),
+    }
+}
+
+#[cfg(test)]
+mod demo_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn demo_audits_are_moved_aside_and_the_newest_ten_kept() {
+        let dir = std::env::temp_dir().join(format!("ac-demo-audit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("audit.previous-demo.jsonl"), "{}\n").unwrap();
+        let t = |i: u32| chrono::Utc.with_ymd_and_hms(2026, 12, 1, 10, i, 0).unwrap();
+        // Nothing to move: no file yet, or an empty one.
+        assert_eq!(archive_demo_audit(&dir, t(0)), None);
+        std::fs::write(dir.join("audit.jsonl"), "").unwrap();
+        assert_eq!(archive_demo_audit(&dir, t(0)), None);
+        for i in 1..=12 {
+            std::fs::write(dir.join("audit.jsonl"), format!("{{\"run\":{i}}}\n")).unwrap();
+            let to = archive_demo_audit(&dir, t(i)).unwrap();
+            assert!(
+                to.ends_with(format!("audit.20261201T10{i:02}00Z.jsonl")),
+                "{to:?}"
+            );
+            assert!(!dir.join("audit.jsonl").exists());
+        }
+        let mut kept: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        kept.sort();
+        assert_eq!(kept.len(), DEMO_AUDITS_KEPT, "{kept:?}");
+        assert_eq!(kept[0], "audit.20261201T100300Z.jsonl");
+        assert!(kept.last().unwrap().contains("T101200Z"));
+        // Two starts in one second do not overwrite each other.
+        std::fs::write(dir.join("audit.jsonl"), "x\n").unwrap();
+        let a = archive_demo_audit(&dir, t(12)).unwrap();
+        assert!(a.to_string_lossy().ends_with("-2.jsonl"), "{a:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

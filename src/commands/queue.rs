@@ -13,6 +13,9 @@ use crate::sanitize;
 use crate::session::Session;
 use crate::sources::MAX_PAGES;
 
+/// At most this many admin reads for external ids (a minute of Discourse's default budget).
+const EXT_LOOKUPS_MAX: usize = 60;
+
 const LOOPING: &str = "paging stopped: the source keeps sending more pages (a loop?)";
 
 pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
@@ -102,7 +105,8 @@ pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
     for e in &errors {
         eprintln!("error: {e}");
     }
-    let users = queue.into_sorted();
+    let mut users = queue.into_sorted();
+    fill_external_ids(&session.discourse, &mut users).await;
     if args.json {
         if let Err(e) = print_json(&users) {
             return failed(format!("cannot write the queue: {e}"));
@@ -114,6 +118,58 @@ pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         failed(format!("{} source(s) failed", errors.len()))
+    }
+}
+
+/// Discourse's review queue names users by Discourse id only; their external id is in the admin
+/// record (`single_sign_on_record`), which the console reads when it shows a user. Read it here
+/// too, so `queue` and the console say the same. One request a user, at background priority (a
+/// console running beside this keeps its share); a failed read leaves the id unknown (`null`).
+/// More than [`EXT_LOOKUPS_MAX`] would take minutes of the budget: then none is read, and
+/// standard error says so.
+async fn fill_external_ids(
+    client: &crate::discourse::client::DiscourseClient,
+    users: &mut [QueuedUser],
+) {
+    use futures::StreamExt;
+    let bg = client.background();
+    let wanted: Vec<(usize, u64)> = users
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| u.external_id.is_none())
+        .filter_map(|(i, u)| Some((i, u.discourse_id?)))
+        .collect();
+    if wanted.len() > EXT_LOOKUPS_MAX {
+        eprintln!(
+            "note: the external ids of {} users flagged by Discourse only were not read (one \
+             request each; more than {EXT_LOOKUPS_MAX}); `check USER` shows one",
+            wanted.len()
+        );
+        return;
+    }
+    let found: Vec<(usize, Option<String>)> = futures::stream::iter(wanted)
+        .map(|(i, id)| {
+            let bg = &bg;
+            async move {
+                let ext = match i64::try_from(id) {
+                    Ok(id) => bg.admin_user(id).await.ok().and_then(|a| {
+                        a.single_sign_on_record
+                            .as_ref()
+                            .and_then(|r| r.to_model())
+                            .map(|r| r.external_id)
+                    }),
+                    Err(_) => None,
+                };
+                (i, ext)
+            }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    for (i, ext) in found {
+        if let Some(ext) = ext {
+            users[i].external_id = Some(sanitize::clean(&ext));
+        }
     }
 }
 

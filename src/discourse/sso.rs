@@ -527,6 +527,13 @@ pub fn decode(input: &str) -> Result<Decoded, SsoError> {
     } else if input.starts_with("sso=") || input.contains("&sso=") || input.starts_with("?sso=") {
         let (sso, sig) = outer_params(input.trim_start_matches('?'))?;
         (sso.ok_or(SsoError::NoSso("the input"))?, sig)
+    } else if input
+        .split_once("&sig=")
+        .is_some_and(|(payload, _)| !payload.contains('&'))
+    {
+        // `PAYLOAD&sig=HEX`: what people copy when they take the query apart by hand.
+        let (sso, sig) = outer_params(&format!("sso={input}"))?;
+        (sso.ok_or(SsoError::NoSso("the input"))?, sig)
     } else {
         (utf8(unescape(input, false)?, "input")?, None)
     };
@@ -741,6 +748,16 @@ mod tests {
             let du = decode(&url).unwrap();
             assert_eq!(du.fields, d.fields);
             assert_eq!(du.check(Some(&secret)), SigCheck::Valid);
+            // `PAYLOAD&sig=HEX`, the query without its `sso=`, percent-encoded or not.
+            let bare = decode(&format!("{}&sig={}", s.sso, s.sig)).unwrap();
+            assert_eq!(bare.fields, d.fields);
+            assert_eq!(bare.check(Some(&secret)), SigCheck::Valid, "{v:?}");
+            let body = s.form_body();
+            let without = body.strip_prefix("sso=").unwrap();
+            assert_eq!(
+                decode(without).unwrap().check(Some(&secret)),
+                SigCheck::Valid
+            );
         }
     }
 

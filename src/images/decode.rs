@@ -107,6 +107,38 @@ mod tests {
         assert!(p.bytes > 0 && p.bytes < 16 * 1024, "{}", p.bytes);
     }
 
+    /// Kitty, sixel and iTerm2 cannot be seen without such a terminal, but their encoding can:
+    /// each gives a picture for the box that draws an escape sequence into its first cell.
+    #[test]
+    fn encodes_for_every_graphics_protocol() {
+        use ratatui::buffer::Buffer;
+        use ratatui::layout::Rect;
+        use ratatui::widgets::Widget;
+        use ratatui_image::picker::ProtocolType;
+        for proto in [
+            ProtocolType::Kitty,
+            ProtocolType::Sixel,
+            ProtocolType::Iterm2,
+        ] {
+            let r = Renderer::with_protocol(proto);
+            let p = picture(&png(64, 64), &r).unwrap();
+            let size = p.protocol.size();
+            assert!(
+                size.width <= BOX_COLS && size.height <= BOX_ROWS,
+                "{proto:?} {size:?}"
+            );
+            assert!(p.bytes > 1000, "{proto:?} {}", p.bytes);
+            let area = Rect::new(0, 0, BOX_COLS, BOX_ROWS);
+            let mut buf = Buffer::empty(area);
+            ratatui_image::Image::new(&p.protocol).render(area, &mut buf);
+            assert!(
+                buf[(0, 0)].symbol().contains('\x1b'),
+                "{proto:?}: {:?}",
+                buf[(0, 0)]
+            );
+        }
+    }
+
     #[test]
     fn refuses_what_is_not_a_picture() {
         let e = decode(b"this is not an image, whatever the name says\n").unwrap_err();

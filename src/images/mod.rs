@@ -11,10 +11,12 @@
 
 pub mod cache;
 pub mod decode;
+mod detect;
 pub mod fetch;
 
 use std::fmt;
 
+use ratatui_image::picker::cap_parser::QueryStdioOptions;
 use ratatui_image::picker::{Picker, ProtocolType};
 use ratatui_image::protocol::Protocol;
 
@@ -82,12 +84,36 @@ impl Renderer {
         match mode {
             ImageMode::Off => None,
             ImageMode::Halfblocks => Some(Self::halfblocks()),
-            ImageMode::Auto => Some(
-                Picker::from_query_stdio()
-                    .map(|picker| Renderer { picker })
-                    .unwrap_or_else(|_| Self::halfblocks()),
-            ),
+            ImageMode::Auto => Some(Self::query_terminal()),
         }
+    }
+
+    fn query_terminal() -> Self {
+        // Inside tmux, graphics reach the outer terminal only through passthrough. Off (tmux's
+        // default), the query would go nowhere and wait out its timeout: half blocks, at once,
+        // and the user's tmux options stay as they are.
+        if std::env::var_os("TMUX").is_some() && !detect::tmux_passthrough_on() {
+            return Self::halfblocks();
+        }
+        let options = QueryStdioOptions {
+            timeout: detect::QUERY_TIMEOUT,
+            ..QueryStdioOptions::default()
+        };
+        let started = std::time::Instant::now();
+        let picker = Picker::from_query_stdio_with_options(options);
+        if started.elapsed() >= detect::QUERY_TIMEOUT {
+            detect::release_stdin_reader();
+        }
+        picker
+            .map(|picker| Renderer { picker })
+            .unwrap_or_else(|_| Self::halfblocks())
+    }
+
+    /// A given protocol, whatever the terminal (tests encode for kitty, sixel and iTerm2).
+    pub fn with_protocol(protocol: ProtocolType) -> Self {
+        let mut picker = Picker::halfblocks();
+        picker.set_protocol_type(protocol);
+        Renderer { picker }
     }
 
     pub fn protocol_name(&self) -> &'static str {

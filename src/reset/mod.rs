@@ -897,6 +897,9 @@ impl Engine {
         strategy: Strategy,
         message: String,
     ) -> ResetReport {
+        // interface.md: a dry run too writes its intent, then its outcome, both marked dry_run.
+        let mut intent = self.audit_line(Phase::Intent, user, strategy, None, &message);
+        intent.dry_run = true;
         let mut line = self.audit_line(
             Phase::Outcome,
             user,
@@ -905,7 +908,11 @@ impl Engine {
             &message,
         );
         line.dry_run = true;
-        let message = match self.audit.append(&line) {
+        let message = match self
+            .audit
+            .append(&intent)
+            .and_then(|()| self.audit.append(&line))
+        {
             Ok(()) => message,
             Err(e) => format!("{message} (audit log write failed: {e})"),
         };

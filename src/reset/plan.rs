@@ -176,7 +176,8 @@ pub fn avatar_url_warnings(
         out.push(format!("default_avatar_url {url:?} is not a valid URL"));
         return out;
     };
-    if parsed.scheme() == "http" {
+    // Over loopback the download never crosses a network (the demo's own image is one).
+    if parsed.scheme() == "http" && net::classify_url(&parsed) != Some(HostClass::Loopback) {
         out.push(format!(
             "default_avatar_url {url} is plain http; use https on a public host"
         ));
@@ -431,5 +432,8 @@ mod tests {
             avatar_url_warnings("https://10.0.0.1/d.png", &forum, &["10.0.0.1".into()]).is_empty()
         );
         assert!(avatar_url_warnings("https://forum.example.com/d.png", &forum, &[]).is_empty());
+        // The demo: a loopback forum serving its own default image over http says nothing.
+        let demo = Url::parse("http://127.0.0.1:4000").unwrap();
+        assert!(avatar_url_warnings("http://127.0.0.1:4000/images/d.png", &demo, &[]).is_empty());
     }
 }

@@ -19,6 +19,7 @@ use crate::queue::Queue;
 use crate::sanitize;
 
 use super::effects::{BudgetStatus, QueuePage, ResetStep, Setting, SiteInfo, UserInfo};
+use super::keymap::{Action, Key, Keymap};
 use super::theme::ThemeChoice;
 use super::ui;
 
@@ -33,6 +34,8 @@ const LOG_POLL_DURING_RESETS: u32 = 60; // 15 s
 const MESSAGE_TICKS: u32 = 40; // 10 s
 /// The log pane keeps this many lines.
 const LOG_CAP: usize = 5_000;
+/// `:` remembers this many command lines.
+const HISTORY_CAP: usize = 100;
 /// While pages arrive, the queue's order is brought up to date at most this often (the loop
 /// asks through [`App::settle_throttled`]), so that a 100,000-user load costs a few ordering
 /// passes a second rather than one per page; a key press always settles first.
@@ -65,6 +68,8 @@ pub struct AppConfig {
     pub forum: Option<url::Url>,
     /// The main app's `flagged_url`, to resolve relative photo URLs against.
     pub main_app: Option<url::Url>,
+    /// The keys in force (`[keys]` of the config over the defaults).
+    pub keymap: Keymap,
 }
 
 impl Default for AppConfig {
@@ -82,6 +87,7 @@ impl Default for AppConfig {
             mouse: false,
             forum: None,
             main_app: None,
+            keymap: Keymap::default(),
         }
     }
 }
@@ -462,6 +468,22 @@ pub struct App {
     pub(crate) pictures: crate::images::cache::Cache,
     /// The row `o` last opened a picture of, and how many times: `o` again opens the next one.
     pub(crate) open_turn: Option<(usize, usize)>,
+    /// `:` lines run, oldest first, and where ↑/↓ is in them (`None`: the line being typed).
+    pub(crate) cmd_history: Vec<String>,
+    cmd_hist_pos: Option<usize>,
+    /// What was being typed before ↑ went into the history.
+    cmd_draft: String,
+    /// Per message text, the Logster keys seen with it and their counts: one line in the pane
+    /// with the sum, however many keys Logster gave the same message.
+    log_groups: HashMap<String, HashMap<String, u64>>,
+    /// What a verified reset put in place (`system` for pick, `default` for sync-sso), by user
+    /// identity: the AVATAR column says so, and keeps saying so across `:refresh`.
+    pub(crate) avatar_after: HashMap<String, &'static str>,
+    /// External ids learnt from a user's details, by Discourse id: the review queue does not
+    /// carry them, and `:refresh` must not lose them.
+    known_external: HashMap<u64, String>,
+    /// Slots `:user` added that no source had flagged.
+    looked_up: HashSet<usize>,
 }
 
 impl App {
@@ -526,6 +548,13 @@ impl App {
             sso_decode: None,
             pictures: Default::default(),
             open_turn: None,
+            cmd_history: Vec::new(),
+            cmd_hist_pos: None,
+            cmd_draft: String::new(),
+            log_groups: HashMap::new(),
+            avatar_after: HashMap::new(),
+            known_external: HashMap::new(),
+            looked_up: HashSet::new(),
         }
     }
 
@@ -622,6 +651,17 @@ impl App {
 
     pub fn is_loading(&self) -> bool {
         self.sources.values().any(|s| s.loading)
+    }
+
+    /// Rows shown because `:user` looked them up, not because a source flagged them.
+    pub fn looked_up(&self) -> usize {
+        let live: HashSet<usize> = self
+            .looked_up
+            .iter()
+            .map(|s| self.queue.resolve(*s))
+            .filter(|s| self.queue.get(*s).is_some_and(|u| u.flags.is_empty()))
+            .collect();
+        live.len()
     }
 
     pub fn source_state(&self, source: Source) -> Option<&SourceState> {
@@ -787,9 +827,15 @@ impl App {
                 if narrow.is_none() && search.is_empty() {
                     return true;
                 }
-                let h = self.log[*i].haystack();
-                narrow.is_none_or(|n| n.needles.iter().any(|needle| contains_word(&h, needle)))
-                    && (search.is_empty() || h.contains(&search))
+                let entry = &self.log[*i];
+                // Narrowing to a user looks into the whole line (payloads name users); the
+                // search matches what the pane shows, so `/failed` does not find every verbose
+                // SSO dump by its hidden `failed:` field.
+                narrow.is_none_or(|n| {
+                    let h = entry.haystack();
+                    n.needles.iter().any(|needle| contains_word(&h, needle))
+                }) && (search.is_empty()
+                    || ui::log::compact(entry).to_lowercase().contains(&search))
             })
             .collect();
         if let Some(s) = self.log_sel {
@@ -1126,6 +1172,7 @@ fn on_page(
                 app.details.remove(from);
             }
             for slot in merged.changed {
+                restore_external_id(app, slot);
                 app.rehay(slot);
                 if !app.carried.is_empty()
                     && let Some(u) = app.queue.get(slot)
@@ -1188,6 +1235,12 @@ fn on_user(app: &mut App, req: u64, result: Result<UserInfo, String>) -> Vec<Eff
         return vec![];
     };
     app.redraw = true;
+    if let Ok(info) = &result
+        && let Some(ext) = info.detail.external_id()
+    {
+        app.known_external
+            .insert(info.detail.id, sanitize::clean(ext));
+    }
     match (target, result) {
         (Some(slot), Ok(info)) => {
             let slot = app.queue.resolve(slot);
@@ -1212,6 +1265,9 @@ fn on_user(app: &mut App, req: u64, result: Result<UserInfo, String>) -> Vec<Eff
             let added = app.queue.len() != before;
             app.details
                 .insert(slot, DetailState::Loaded(Box::new(info)));
+            if added {
+                app.looked_up.insert(slot);
+            }
             app.reorder(slot);
             app.settle();
             // Show it even when the filter (or hiding done rows) would hide it.
@@ -1293,6 +1349,17 @@ fn on_progress(app: &mut App, batch: u64, slot: usize, step: ResetStep) -> Vec<E
             message,
         },
     );
+    if matches!(report.outcome, Outcome::Verified | Outcome::Applied)
+        && let Some(u) = app.queue.get(slot)
+    {
+        let kind = match report.strategy {
+            Some(Strategy::Pick) => "system",
+            _ => "default",
+        };
+        for k in identity_keys(u) {
+            app.avatar_after.insert(k, kind);
+        }
+    }
     // The avatar changed (or not): read it again when it is looked at.
     app.details.remove(&slot);
     if app.hide_done {
@@ -1309,17 +1376,32 @@ fn on_logs(app: &mut App, result: Result<Vec<LogLine>, String>) -> Vec<Effect> {
                 app.log_interval = (app.log_interval * 2).min(LOG_POLL_MAX);
             } else {
                 app.log_interval = LOG_POLL_MIN;
-                for line in lines {
+                for mut line in lines {
                     app.log_after = Some(line.key.clone());
-                    // Logster may send a grouped line again with a new count: replace it.
-                    if let Some(i) = app
-                        .log
-                        .iter()
-                        .rposition(|e| matches!(e, LogEntry::Discourse(l) if l.key == line.key))
-                    {
+                    // Logster sends a grouped message again, same key, with its new count; and
+                    // the same text may come under several keys. Either way: one line, the
+                    // newest time, the count of them all.
+                    let group = app.log_groups.entry(line.message.clone()).or_default();
+                    group.insert(line.key.clone(), line.count.max(1));
+                    line.count = group.values().sum();
+                    if let Some(i) = app.log.iter().rposition(|e| {
+                        matches!(e, LogEntry::Discourse(l)
+                            if l.key == line.key || l.message == line.message)
+                    }) {
                         app.log.remove(i);
                     }
                     app.push_log(LogEntry::Discourse(line));
+                }
+                if app.log_groups.len() > LOG_CAP {
+                    let live: HashSet<&str> = app
+                        .log
+                        .iter()
+                        .filter_map(|e| match e {
+                            LogEntry::Discourse(l) => Some(l.message.as_str()),
+                            _ => None,
+                        })
+                        .collect();
+                    app.log_groups.retain(|m, _| live.contains(m.as_str()));
                 }
                 app.rebuild_log_view();
             }
@@ -1344,16 +1426,15 @@ pub(crate) fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         return vec![];
     }
     app.redraw = true;
-    // Ctrl-C always means "get me out": it closes a dialog, or asks to quit (asking first
-    // while resets run), whatever the input mode.
+    // Ctrl-C always means "get me out", whatever is open or being typed: it quits, as `q`
+    // does (asking first while resets run, whose outcomes are still written). Pressed again at
+    // that question, it is the answer.
     if ctrl(&key) && key.code == KeyCode::Char('c') {
-        if app.modal.is_some() && app.modal != Some(Modal::Confirm(Confirm::Quit)) {
-            app.modal = None;
-            return vec![];
+        app.input = Input::Normal;
+        if app.modal.take() == Some(Modal::Confirm(Confirm::Quit)) {
+            return confirmed(app, Confirm::Quit);
         }
-        if app.modal.is_none() {
-            return request_quit(app);
-        }
+        return request_quit(app);
     }
     if app.modal.is_some() {
         return on_modal_key(app, key);
@@ -1548,7 +1629,34 @@ fn on_command_key(app: &mut App, key: KeyEvent, mut line: String) -> Vec<Effect>
         KeyCode::Esc => app.input = Input::Normal,
         KeyCode::Enter => {
             app.input = Input::Normal;
-            return run_command(app, line.trim());
+            let line = line.trim().to_string();
+            remember_command(app, &line);
+            return run_command(app, &line);
+        }
+        KeyCode::Up => {
+            let n = app.cmd_history.len();
+            let pos = match app.cmd_hist_pos {
+                None if n == 0 => return vec![],
+                None => {
+                    app.cmd_draft = line;
+                    n - 1
+                }
+                Some(p) => p.saturating_sub(1),
+            };
+            app.cmd_hist_pos = Some(pos);
+            app.input = Input::Command(app.cmd_history[pos].clone());
+        }
+        KeyCode::Down => {
+            let Some(p) = app.cmd_hist_pos else {
+                return vec![];
+            };
+            if p + 1 < app.cmd_history.len() {
+                app.cmd_hist_pos = Some(p + 1);
+                app.input = Input::Command(app.cmd_history[p + 1].clone());
+            } else {
+                app.cmd_hist_pos = None;
+                app.input = Input::Command(std::mem::take(&mut app.cmd_draft));
+            }
         }
         KeyCode::Backspace => {
             if line.pop().is_none() {
@@ -1564,6 +1672,19 @@ fn on_command_key(app: &mut App, key: KeyEvent, mut line: String) -> Vec<Effect>
         _ => {}
     }
     vec![]
+}
+
+/// Keeps a `:` line for ↑/↓: the newest last, a repeat of the last one once.
+fn remember_command(app: &mut App, line: &str) {
+    app.cmd_hist_pos = None;
+    app.cmd_draft.clear();
+    if line.is_empty() || app.cmd_history.last().is_some_and(|l| l == line) {
+        return;
+    }
+    app.cmd_history.push(line.to_string());
+    if app.cmd_history.len() > HISTORY_CAP {
+        app.cmd_history.remove(0);
+    }
 }
 
 fn run_command(app: &mut App, line: &str) -> Vec<Effect> {
@@ -1611,6 +1732,7 @@ fn refresh(app: &mut App) -> Vec<Effect> {
         }
     }
     app.queue = Queue::new();
+    app.looked_up.clear();
     app.hay.clear();
     app.order.clear();
     app.order_pending.clear();
@@ -1629,6 +1751,40 @@ fn refresh(app: &mut App) -> Vec<Effect> {
     let mut fx = vec![Effect::LoadSite];
     fx.extend(app.start_loading());
     fx
+}
+
+/// Gives a review-queue row the external id its details showed before (`:refresh`).
+fn restore_external_id(app: &mut App, slot: usize) {
+    let Some(u) = app.queue.get(slot) else { return };
+    if u.external_id.is_some() {
+        return;
+    }
+    let Some((id, ext)) = u
+        .discourse_id
+        .and_then(|id| Some((id, app.known_external.get(&id)?.clone())))
+    else {
+        return;
+    };
+    let detail = crate::model::UserDetail {
+        id,
+        username: u.username.clone().unwrap_or_default(),
+        sso: Some(crate::model::SsoRecord {
+            external_id: ext,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    app.queue.complete(slot, &detail);
+}
+
+/// What the AVATAR column says after a reset, when the queue still holds the old kind.
+pub(crate) fn avatar_after(app: &App, u: &QueuedUser) -> Option<&'static str> {
+    if app.avatar_after.is_empty() {
+        return None;
+    }
+    identity_keys(u)
+        .iter()
+        .find_map(|k| app.avatar_after.get(k).copied())
 }
 
 /// The keys a user is known by across reloads: external id, Discourse id, username.
@@ -1667,27 +1823,93 @@ pub(crate) fn refuse_read_only(app: &mut App, what: &str) -> bool {
 }
 
 fn on_normal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    // Esc is not an action: it cancels what is under way, then clears, whatever the keymap.
+    if key.code == KeyCode::Esc {
+        return on_escape(app);
+    }
+    let Some(action) = app.cfg.keymap.action(&key) else {
+        unmapped(app, &key);
+        return vec![];
+    };
+    perform(app, action)
+}
+
+/// A key no action has: say so, rather than nothing at all.
+fn unmapped(app: &mut App, key: &KeyEvent) {
+    // Lone modifiers and keys a terminal sends on its own are not the user's doing.
+    if matches!(
+        key.code,
+        KeyCode::Modifier(_)
+            | KeyCode::Null
+            | KeyCode::CapsLock
+            | KeyCode::NumLock
+            | KeyCode::ScrollLock
+            | KeyCode::Media(_)
+            | KeyCode::KeypadBegin
+    ) {
+        return;
+    }
+    let help = app.cfg.keymap.hint(Action::Help);
+    app.say(
+        format!("{}: no such key, {help} for help", Key::from_event(key)),
+        false,
+    );
+}
+
+fn on_escape(app: &mut App) -> Vec<Effect> {
+    if app.range_anchor.take().is_some() {
+        app.say("range cancelled", false);
+    } else if let Some(b) = app.batch.as_mut() {
+        if !b.cancelling {
+            b.cancelling = true;
+            app.say(
+                "cancelling: resets in flight finish and verify, the rest are skipped",
+                false,
+            );
+            return vec![Effect::CancelResets];
+        }
+    } else if app.focus == Focus::Log && !app.log_search.is_empty() {
+        app.log_search.clear();
+        app.rebuild_log_view();
+    } else if !app.filter.is_empty() {
+        app.filter.clear();
+        app.refilter();
+    } else if !app.log_search.is_empty() {
+        app.log_search.clear();
+        app.rebuild_log_view();
+    } else if app.log_narrow.take().is_some() {
+        app.rebuild_log_view();
+    } else {
+        app.message = None;
+    }
+    vec![]
+}
+
+/// What an action does in the main screen.
+fn perform(app: &mut App, action: Action) -> Vec<Effect> {
     let page = app.queue_rows() as isize;
-    match key.code {
-        KeyCode::Char('c') if ctrl(&key) => return request_quit(app),
-        KeyCode::Char('q') => return request_quit(app),
-        KeyCode::Char('d') if ctrl(&key) => scroll(app, page / 2),
-        KeyCode::Char('u') if ctrl(&key) => scroll(app, -(page / 2)),
-        KeyCode::Char('r') if ctrl(&key) => return refresh(app),
-        KeyCode::Char('j') | KeyCode::Down => scroll(app, 1),
-        KeyCode::Char('k') | KeyCode::Up => scroll(app, -1),
-        KeyCode::PageDown => scroll(app, page),
-        KeyCode::PageUp => scroll(app, -page),
-        KeyCode::Char('g') | KeyCode::Home => scroll(app, isize::MIN / 2),
-        KeyCode::Char('G') | KeyCode::End => scroll(app, isize::MAX / 2),
-        KeyCode::Char('/') if app.focus == Focus::Log => app.input = Input::LogSearch,
-        KeyCode::Char('/') => {
+    match action {
+        Action::Quit => return request_quit(app),
+        Action::HalfPageDown => scroll(app, page / 2),
+        Action::HalfPageUp => scroll(app, -(page / 2)),
+        Action::Refresh => return refresh(app),
+        Action::Down => scroll(app, 1),
+        Action::Up => scroll(app, -1),
+        Action::PageDown => scroll(app, page),
+        Action::PageUp => scroll(app, -page),
+        Action::Top => scroll(app, isize::MIN / 2),
+        Action::Bottom => scroll(app, isize::MAX / 2),
+        Action::Filter if app.focus == Focus::Log => app.input = Input::LogSearch,
+        Action::Filter => {
             app.input = Input::Filter;
             app.focus = Focus::Queue;
         }
-        KeyCode::Char(':') => app.input = Input::Command(String::new()),
-        KeyCode::Char('?') => app.modal = Some(Modal::Help { scroll: 0 }),
-        KeyCode::Tab => {
+        Action::Command => {
+            app.cmd_hist_pos = None;
+            app.input = Input::Command(String::new());
+        }
+        Action::Help => app.modal = Some(Modal::Help { scroll: 0 }),
+        Action::NextPane => {
             app.focus = match app.focus {
                 Focus::Queue => Focus::Detail,
                 Focus::Detail => Focus::Log,
@@ -1695,7 +1917,7 @@ fn on_normal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             };
             app.scroll_to_sel();
         }
-        KeyCode::BackTab => {
+        Action::PrevPane => {
             app.focus = match app.focus {
                 Focus::Queue => Focus::Log,
                 Focus::Detail => Focus::Queue,
@@ -1703,11 +1925,11 @@ fn on_normal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             };
             app.scroll_to_sel();
         }
-        KeyCode::Char('l') => {
+        Action::LogSize => {
             app.log_big = !app.log_big;
             app.scroll_to_sel();
         }
-        KeyCode::Char('h') => {
+        Action::HideDone => {
             app.hide_done = !app.hide_done;
             app.invalidate_filter();
             app.say(
@@ -1719,7 +1941,7 @@ fn on_normal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 false,
             );
         }
-        KeyCode::Char(' ') => {
+        Action::Mark => {
             if let Some(slot) = app.selected_slot() {
                 if !app.marks.remove(&slot) {
                     app.marks.insert(slot);
@@ -1727,10 +1949,14 @@ fn on_normal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 app.move_sel(1);
             }
         }
-        KeyCode::Char('v') => match app.range_anchor.take() {
+        Action::Range => match app.range_anchor.take() {
             None => {
                 app.range_anchor = Some(app.sel);
-                app.say("range: move, then v again to mark (Esc cancels)", false);
+                let again = app.cfg.keymap.hint(Action::Range);
+                app.say(
+                    format!("range: move, then {again} again to mark (Esc cancels)"),
+                    false,
+                );
             }
             Some(anchor) => {
                 let (a, b) = (anchor.min(app.sel), anchor.max(app.sel));
@@ -1740,51 +1966,30 @@ fn on_normal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                         app.marks.insert(*s);
                     }
                 }
-                app.say(format!("{} marked", app.marks.len()), false);
+                // The status bar already counts the marks; say what to do with them.
+                let reset = app.cfg.keymap.hint(Action::ResetMarked);
+                app.say(
+                    format!(
+                        "range of {} added: {reset} resets every marked user",
+                        end + 1 - a
+                    ),
+                    false,
+                );
             }
         },
-        KeyCode::Char('r') => return reset_selected(app),
-        KeyCode::Char('R') => return reset_marked(app),
-        KeyCode::Esc => {
-            if app.range_anchor.take().is_some() {
-                app.say("range cancelled", false);
-            } else if let Some(b) = app.batch.as_mut() {
-                if !b.cancelling {
-                    b.cancelling = true;
-                    app.say(
-                        "cancelling: resets in flight finish and verify, the rest are skipped",
-                        false,
-                    );
-                    return vec![Effect::CancelResets];
-                }
-            } else if app.focus == Focus::Log && !app.log_search.is_empty() {
-                app.log_search.clear();
-                app.rebuild_log_view();
-            } else if !app.filter.is_empty() {
-                app.filter.clear();
-                app.refilter();
-            } else if !app.log_search.is_empty() {
-                app.log_search.clear();
-                app.rebuild_log_view();
-            } else if app.log_narrow.take().is_some() {
-                app.rebuild_log_view();
-            } else {
-                app.message = None;
-            }
-        }
-        KeyCode::Enter => match app.focus {
+        Action::Reset => return reset_selected(app),
+        Action::ResetMarked => return reset_marked(app),
+        Action::Open => match app.focus {
             Focus::Log => open_log_line(app),
             Focus::Queue => app.focus = Focus::Detail,
             Focus::Detail => app.focus = Focus::Queue,
         },
-        KeyCode::Char('u') => toggle_log_narrow(app),
-        KeyCode::Char('a') => return review_keys::open_menu(app),
-        KeyCode::Char('z') => return review_keys::ask_undo(app),
-        // `open`: the avatar, then the app photo, in the browser.
-        KeyCode::Char('o') => return super::pictures::open(app),
-        KeyCode::Char('S') => return ask_toggle(app, Setting::VerboseSso),
-        KeyCode::Char('U') => return ask_toggle(app, Setting::VerboseUpload),
-        _ => {}
+        Action::LogUser => toggle_log_narrow(app),
+        Action::VerboseSso => return ask_toggle(app, Setting::VerboseSso),
+        Action::VerboseUpload => return ask_toggle(app, Setting::VerboseUpload),
+        Action::OpenImage => return super::pictures::open(app),
+        Action::Review => return review_keys::open_menu(app),
+        Action::Undo => return review_keys::ask_undo(app),
     }
     vec![]
 }

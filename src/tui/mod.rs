@@ -4,11 +4,13 @@
 //! - `effects`: the [`Backend`] trait the command code implements, and the runner that turns
 //!   effects into spawned tasks whose results come back as messages;
 //! - `event`: the one tokio loop ([`run`]);
+//! - `keymap`: the named actions and the keys bound to them (`[keys]` in the config);
 //! - `ui`: drawing, pure functions of the state ([`view`]).
 
 pub mod app;
 pub mod effects;
 pub mod event;
+pub mod keymap;
 pub mod mouse;
 pub mod pictures;
 pub mod review_keys;

@@ -55,7 +55,10 @@ pub fn on_mouse(app: &mut App, m: MouseEvent) -> Vec<Effect> {
         }
         MouseEventKind::Down(MouseButton::Left) => {
             if areas.footer.contains(at) {
-                return match ui::footer::hint_at(app, areas.footer, at.x).and_then(key_of) {
+                return match ui::footer::hint_at(app, areas.footer, at.x)
+                    .as_deref()
+                    .and_then(key_of)
+                {
                     Some(key) => on_key(app, key),
                     None => vec![],
                 };
@@ -96,6 +99,17 @@ fn key_of(hint: &str) -> Option<KeyEvent> {
         "space" => KeyCode::Char(' '),
         // `j/k` and `S/U` name two keys: a click cannot say which.
         k if !hint.contains('/') && k.chars().count() == 1 => KeyCode::Char(k.chars().next()?),
+        // A remapped key as the keymap prints it (`F1`, `Ctrl-r`, `PgDn`).
+        k if !hint.contains('/') => {
+            let key = crate::tui::keymap::Key::parse(
+                &k.replace("Ctrl-", "ctrl-").replace("Alt-", "alt-"),
+            )
+            .ok()?;
+            let mut m = KeyModifiers::NONE;
+            m.set(KeyModifiers::CONTROL, key.ctrl);
+            m.set(KeyModifiers::ALT, key.alt);
+            return Some(KeyEvent::new(key.code, m));
+        }
         _ => return None,
     };
     Some(KeyEvent::new(code, KeyModifiers::NONE))

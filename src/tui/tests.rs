@@ -461,14 +461,41 @@ fn q_quits_at_once_but_asks_while_resets_run() {
 }
 
 #[test]
-fn ctrl_c_closes_a_dialog_or_asks_to_quit() {
+fn ctrl_c_quits_from_everywhere_and_asks_while_resets_run() {
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    // From a dialog, the help, a text shown whole, the filter and the command line: out.
+    for keys in ["r", "?", "/al", ":us"] {
+        let mut app = app3(cfg());
+        press(&mut app, keys);
+        assert_eq!(
+            update(&mut app, Msg::Key(ctrl_c)),
+            vec![Effect::Quit],
+            "after {keys:?}"
+        );
+        assert!(app.should_quit());
+    }
+    // Nothing was sent by the reset dialog it closed.
     let mut app = app3(cfg());
     press(&mut app, "r");
-    assert!(app.modal().is_some());
-    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    let fx = update(&mut app, Msg::Key(ctrl_c));
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Reset { .. })));
+
+    // While resets run it asks, as q does; Ctrl-c again is the answer: the resets in flight
+    // finish and write their outcome, then the console quits.
+    let mut app = app3(cfg());
+    press(&mut app, "ry");
+    assert!(app.batch().is_some());
+    press(&mut app, "?");
     assert!(update(&mut app, Msg::Key(ctrl_c)).is_empty());
-    assert!(app.modal().is_none());
-    assert_eq!(update(&mut app, Msg::Key(ctrl_c)), vec![Effect::Quit]);
+    assert_eq!(app.modal(), Some(&Modal::Confirm(Confirm::Quit)));
+    assert_eq!(
+        update(&mut app, Msg::Key(ctrl_c)),
+        vec![Effect::CancelResets]
+    );
+    assert!(!app.should_quit(), "outcomes first");
+    let batch = app.batch().unwrap().id;
+    let fx = update(&mut app, Msg::ResetFinished { batch });
+    assert_eq!(fx, vec![Effect::Quit]);
 }
 
 #[test]
@@ -1202,4 +1229,339 @@ fn no_color_and_mono_draw_without_colour() {
                 .all(|c| c.fg == Color::Reset && c.bg == Color::Reset)
         );
     }
+}
+
+// ----- issue 13: the rough edges a moderator hits every day -----
+
+fn loaded(app: &mut App, req: u64, detail: UserDetail) {
+    update(
+        app,
+        Msg::UserLoaded {
+            req,
+            result: Ok(UserInfo {
+                detail,
+                audit: vec![],
+            }),
+        },
+    );
+}
+
+/// Ticks until the selected row asks for its details; returns the request id.
+fn detail_request(app: &mut App) -> u64 {
+    for _ in 0..3 {
+        for e in update(app, Msg::Tick { now: t0() }) {
+            if let Effect::LoadUser { req, .. } = e {
+                return req;
+            }
+        }
+    }
+    panic!("no detail request");
+}
+
+#[test]
+fn counts_say_each_thing_once_and_in_good_english() {
+    let mut app = app3(cfg());
+    press(&mut app, "gvjjv");
+    let screen = text(&render(&app, 120, 30));
+    assert!(screen.contains("3 marked"), "{screen}");
+    assert!(!screen.contains("3 marked · 3 marked"), "{screen}");
+    assert!(
+        screen.contains("range of 3 added: R resets every marked user"),
+        "{screen}"
+    );
+
+    // One match, several matches.
+    let mut app = app3(cfg());
+    press(&mut app, "/bob");
+    assert!(text(&render(&app, 120, 30)).contains("1 match "));
+    update(&mut app, key(KeyCode::Esc));
+    press(&mut app, "/example");
+    assert!(text(&render(&app, 120, 30)).contains("3 matches"));
+
+    // `:user` of someone no source flagged is shown, but not counted as queued.
+    let mut app = app3(cfg());
+    press(&mut app, ":user zoe");
+    let fx = update(&mut app, key(KeyCode::Enter));
+    let [Effect::LoadUser { req, .. }] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    loaded(
+        &mut app,
+        *req,
+        UserDetail {
+            id: 77,
+            username: "zoe".into(),
+            ..Default::default()
+        },
+    );
+    let screen = text(&render(&app, 120, 30));
+    assert!(screen.contains("3 queued · 1 looked up"), "{screen}");
+}
+
+#[test]
+fn an_enlarged_log_leaves_the_queue_rows_at_the_smallest_size() {
+    let mut app = app3(cfg());
+    update(
+        &mut app,
+        Msg::Resize {
+            width: 40,
+            height: 12,
+        },
+    );
+    press(&mut app, "l");
+    let screen = text(&render(&app, 40, 12));
+    assert!(screen.contains("alice"), "{screen}");
+    assert!(screen.contains("Log"), "{screen}");
+    // And moving still keeps the selection in view.
+    press(&mut app, "G");
+    assert!(text(&render(&app, 40, 12)).contains("carol"));
+}
+
+#[test]
+fn the_no_sso_record_warning_keeps_the_keys_line() {
+    let mut app = app3(cfg());
+    let req = detail_request(&mut app);
+    loaded(
+        &mut app,
+        req,
+        UserDetail {
+            id: 3,
+            username: "alice".into(),
+            ..Default::default()
+        },
+    );
+    press(&mut app, "r");
+    for (w, h) in [(120, 30), (64, 16), (50, 14), (40, 12)] {
+        let screen = text(&render(&app, w, h));
+        assert!(screen.contains("no DiscourseConnect"), "{w}x{h}\n{screen}");
+        assert!(screen.contains("y or Enter: go"), "{w}x{h}\n{screen}");
+    }
+}
+
+#[test]
+fn the_avatar_column_says_what_a_verified_reset_put_in_place() {
+    let mut app = app3(cfg());
+    assert!(text(&render(&app, 120, 30)).contains("custom"));
+    press(&mut app, "ry");
+    let batch = app.batch().unwrap().id;
+    let slot = app.selected_slot().unwrap();
+    update(
+        &mut app,
+        Msg::ResetProgress {
+            batch,
+            slot,
+            step: ResetStep::Done(ResetReport {
+                user: "external:684".into(),
+                username: Some("alice".into()),
+                external_id: Some("684".into()),
+                strategy: Some(Strategy::SyncSso),
+                outcome: Outcome::Verified,
+                message: "default avatar in place".into(),
+            }),
+        },
+    );
+    update(&mut app, Msg::ResetFinished { batch });
+    let screen = text(&render(&app, 120, 30));
+    let row = screen.lines().find(|l| l.contains("nudity")).unwrap();
+    assert!(row.contains("default"), "{row}");
+    assert!(!row.contains("custom"), "{row}");
+    // Still after `:refresh`, when the source sends the row again (its avatar, an upload).
+    press(&mut app, ":refresh");
+    update(&mut app, key(KeyCode::Enter));
+    let fx = update(
+        &mut app,
+        Msg::QueuePage {
+            source: Source::App,
+            generation: 1,
+            result: Ok(QueuePage {
+                items: vec![item(Source::App, Some("684"), "alice", "nudity", 1)],
+                next: None,
+                skipped: 0,
+            }),
+        },
+    );
+    assert!(fx.is_empty());
+    app.settle();
+    let screen = text(&render(&app, 120, 30));
+    let row = screen.lines().find(|l| l.contains("nudity")).unwrap();
+    assert!(row.contains("default"), "{row}");
+}
+
+#[test]
+fn refresh_keeps_the_external_id_of_discourse_flagged_users() {
+    let mut app = app3(cfg());
+    press(&mut app, "G"); // carol, flagged by Discourse only: no external id in the queue
+    let req = detail_request(&mut app);
+    loaded(
+        &mut app,
+        req,
+        UserDetail {
+            id: 9,
+            username: "carol".into(),
+            sso: Some(SsoRecord {
+                external_id: "9001".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    assert!(text(&render(&app, 120, 30)).contains("9001"));
+    press(&mut app, ":refresh");
+    update(&mut app, key(KeyCode::Enter));
+    let mut carol = item(Source::Discourse, None, "carol", "spam avatar", 60);
+    carol.discourse_id = Some(9);
+    update(
+        &mut app,
+        Msg::QueuePage {
+            source: Source::Discourse,
+            generation: 1,
+            result: Ok(QueuePage {
+                items: vec![carol],
+                next: None,
+                skipped: 0,
+            }),
+        },
+    );
+    app.settle();
+    let screen = text(&render(&app, 120, 30));
+    assert!(screen.contains("9001"), "{screen}");
+}
+
+fn logster(key: &str, message: &str, count: u64, secs: i64) -> LogLine {
+    LogLine {
+        key: key.into(),
+        at: t0() + chrono::Duration::seconds(secs),
+        severity: 2,
+        kind: LogKind::classify(message, 2),
+        message: message.into(),
+        count,
+    }
+}
+
+#[test]
+fn log_search_matches_what_is_shown_and_logster_lines_are_counted_once() {
+    let mut app = app3(cfg());
+    update(
+        &mut app,
+        Msg::DiscourseLog(Ok(vec![
+            logster(
+                "k1",
+                "Verbose SSO log: User was logged on alice\n\nusername: alice\nfailed: \n",
+                1,
+                1,
+            ),
+            logster(
+                "k2",
+                "Verbose SSO log: Signature verification failed\n\nfailed: true",
+                1,
+                2,
+            ),
+            logster("k3", "Job exception: Net::ReadTimeout", 2, 3),
+        ])),
+    );
+    // The same key again with Logster's new count, and the same text under another key.
+    update(
+        &mut app,
+        Msg::DiscourseLog(Ok(vec![
+            logster("k3", "Job exception: Net::ReadTimeout", 3, 4),
+            logster("k9", "Job exception: Net::ReadTimeout", 1, 5),
+        ])),
+    );
+    let jobs: Vec<_> = app
+        .log_entries()
+        .filter(|e| matches!(e, super::app::LogEntry::Discourse(l) if l.message.contains("ReadTimeout")))
+        .collect();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert!(super::ui::log::compact(jobs[0]).contains("×4"));
+
+    // `/failed` finds the line that says failed, not every dump with a `failed:` field.
+    update(&mut app, key(KeyCode::Tab));
+    update(&mut app, key(KeyCode::Tab));
+    press(&mut app, "/failed");
+    assert_eq!(app.focus(), Focus::Log);
+    let shown: Vec<String> = app.log_entries().map(super::ui::log::compact).collect();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(shown[0].contains("Signature verification failed"));
+}
+
+#[test]
+fn a_key_that_does_nothing_says_so() {
+    let mut app = app3(cfg());
+    for (k, shown) in [
+        (key(KeyCode::Char('x')), "x"),
+        (key(KeyCode::F(5)), "F5"),
+        (ch('X'), "X"),
+    ] {
+        assert!(update(&mut app, k).is_empty());
+        assert_eq!(
+            app.message(),
+            Some(format!("{shown}: no such key, ? for help").as_str())
+        );
+    }
+    assert!(text(&render(&app, 120, 30)).contains("X: no such key, ? for help"));
+}
+
+#[test]
+fn command_lines_are_recalled_with_up_and_down() {
+    let mut app = app3(cfg());
+    for c in [":user bob", ":user carol"] {
+        press(&mut app, c);
+        update(&mut app, key(KeyCode::Enter));
+    }
+    press(&mut app, ":us");
+    update(&mut app, key(KeyCode::Up));
+    assert_eq!(app.input(), &Input::Command("user carol".into()));
+    update(&mut app, key(KeyCode::Up));
+    assert_eq!(app.input(), &Input::Command("user bob".into()));
+    update(&mut app, key(KeyCode::Up));
+    assert_eq!(
+        app.input(),
+        &Input::Command("user bob".into()),
+        "oldest stays"
+    );
+    update(&mut app, key(KeyCode::Down));
+    update(&mut app, key(KeyCode::Down));
+    assert_eq!(
+        app.input(),
+        &Input::Command("us".into()),
+        "back to the draft"
+    );
+    update(&mut app, key(KeyCode::Up));
+    press(&mut app, "x");
+    let fx = update(&mut app, key(KeyCode::Enter));
+    assert!(
+        matches!(fx.as_slice(), [Effect::LoadUser { user, .. }] if user == &UserRef::parse("carolx"))
+    );
+    assert_eq!(app.cmd_history, ["user bob", "user carol", "user carolx"]);
+}
+
+#[test]
+fn remapped_keys_act_and_the_help_and_hints_show_them() {
+    let keymap = super::keymap::Keymap::with(&[
+        ("reset".into(), vec!["x".into()]),
+        ("down".into(), vec!["n".into(), "down".into()]),
+        ("help".into(), vec!["f1".into()]),
+    ])
+    .unwrap();
+    let mut app = app3(AppConfig { keymap, ..cfg() });
+    press(&mut app, "n");
+    assert_eq!(app.selected_index(), 1);
+    press(&mut app, "r");
+    assert!(app.modal().is_none());
+    assert_eq!(app.message(), Some("r: no such key, F1 for help"));
+    let screen = text(&render(&app, 160, 30));
+    assert!(screen.contains("x reset"), "{screen}");
+    assert!(screen.contains("n/k move"), "{screen}");
+    assert!(screen.contains("F1 help"), "{screen}");
+    press(&mut app, "x");
+    assert!(matches!(
+        app.modal(),
+        Some(Modal::Confirm(Confirm::Reset { .. }))
+    ));
+    update(&mut app, key(KeyCode::Esc));
+    update(&mut app, key(KeyCode::F(1)));
+    assert!(matches!(app.modal(), Some(Modal::Help { .. })));
+    let screen = text(&render(&app, 120, 50));
+    assert!(screen.contains("n / ↓"), "{screen}");
+    assert!(screen.contains("x  "), "{screen}");
 }

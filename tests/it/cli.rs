@@ -91,7 +91,7 @@ fn help_lists_every_subcommand_and_global_flag() {
                 "--json",
             ],
         ),
-        ("logs", &["--user", "--follow", "--json"]),
+        ("logs", &["--user", "--follow", "--json", "--all"]),
         (
             "sandbox",
             &[
@@ -104,7 +104,7 @@ fn help_lists_every_subcommand_and_global_flag() {
             ],
         ),
         ("sso", &["sign", "decode"]),
-        ("config", &["path", "check", "example"]),
+        ("config", &["path", "check", "example", "init"]),
     ] {
         let r = run(args(s.cmd(), &[sub, "--help"]));
         assert_eq!(r.code, 0, "{sub}: {}", r.stderr);
@@ -411,6 +411,54 @@ fn percent(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+/// A newcomer's first config: `config init` at the default path (its folder does not exist yet),
+/// private, never overwritten; `config check` warns when the secrets in it are readable by others.
+#[cfg(unix)]
+#[test]
+fn config_init_creates_the_folder_writes_privately_and_check_warns_like_ssh() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new("cfginit");
+    let r = run(args(s.cmd(), &["config", "init"]));
+    assert_eq!(r.code, 0, "{}", r.all());
+    let path = std::path::PathBuf::from(r.stdout.trim());
+    assert!(path.starts_with(s.path("home")), "{}", path.display());
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("[discourse]") && text.contains("#[keys]"));
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // `config path` now finds it.
+    let r = run(args(s.cmd(), &["config", "path"]));
+    assert_eq!(r.stdout.trim(), path.to_str().unwrap());
+    assert!(r.stderr.contains("exists"), "{}", r.stderr);
+    // Never overwritten.
+    std::fs::write(&path, "# mine\n").unwrap();
+    let r = run(args(s.cmd(), &["config", "init"]));
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("already exists"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
+    // --demo needs no file.
+    let r = run(args(s.cmd(), &["--demo", "config", "init"]));
+    assert_eq!(r.code, 2, "{}", r.all());
+
+    // A key in a file others can read: a warning, the check still runs.
+    let body =
+        format!("[discourse]\nurl = \"https://forum.example.com\"\napi_key = \"{API_KEY}\"\n");
+    std::fs::write(&path, body).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = run(args(s.cmd(), &["config", "check"]));
+    assert!(
+        r.stderr
+            .contains("can be read by others (mode 0644): chmod 600"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("OK"), "{}", r.all());
+    assert!(!r.all().contains(API_KEY));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let r = run(args(s.cmd(), &["config", "check"]));
+    assert!(!r.stderr.contains("read by others"), "{}", r.stderr);
+}
+
 #[test]
 fn config_example_path_and_check() {
     let s = Scratch::new("cfgcmd");
@@ -565,4 +613,30 @@ fn secrets_never_appear_in_output_or_log() {
     for secret in [API_KEY, SECRET, TOKEN] {
         assert!(!log.contains(secret), "log holds a secret");
     }
+}
+
+/// `--demo` keeps its application log and audit apart from real work (`<data dir>/demo/`).
+#[test]
+fn demo_runs_log_and_audit_apart_from_real_work() {
+    let s = Scratch::new("demo-apart");
+    let r = run(args(
+        s.cmd(),
+        &["--demo", "--dry-run", "reset", "alice", "--yes"],
+    ));
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!r.stderr.contains("plain http"), "{}", r.stderr);
+    let demo_log = std::fs::read_to_string(s.path("data/demo/avatar-console.log")).unwrap();
+    assert!(demo_log.contains("demo sandbox started"), "{demo_log}");
+    assert!(
+        !s.path("data/avatar-console.log").exists(),
+        "the demo wrote to the real log"
+    );
+    assert!(!s.path("data/audit.jsonl").exists());
+    let audit = std::fs::read_to_string(s.path("data/demo/audit.jsonl")).unwrap();
+    // A dry run too: an intent, then its outcome.
+    let phases: Vec<String> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["phase"].to_string())
+        .collect();
+    assert_eq!(phases, ["\"intent\"", "\"outcome\""], "{audit}");
 }

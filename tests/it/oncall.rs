@@ -146,6 +146,26 @@ async fn logs_user_shows_that_users_lines_and_no_one_elses() {
     assert!(r.stdout.contains("bob.smith") && r.stdout.contains("malice"));
     assert!(r.stdout.lines().last().unwrap().contains("bob.smith"));
 
+    // What this console is not about (Sidekiq memory, severity 2, not SSO or upload) only with
+    // --all.
+    sb.add_log(
+        2,
+        "Sidekiq is consuming too much memory (using: 612M), restarting",
+    );
+    let r = run(bin(&s, &cfg, &["logs"])).await;
+    assert!(!r.stdout.contains("Sidekiq"), "{}", r.stdout);
+    assert!(r.stdout.contains(" ERR ") && r.stdout.contains(" SSO "));
+    let r = run(bin(&s, &cfg, &["logs", "--all", "--json"])).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    let marks: Vec<String> = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["mark"].as_str().unwrap().to_string())
+        .collect();
+    assert!(marks.iter().any(|m| m == "LOG"), "{marks:?}");
+
     // An unknown user is a failure, not an empty list.
     let r = run(bin(&s, &cfg, &["logs", "--user", "nobody-here"])).await;
     assert_eq!(r.code, 1, "{}", r.all());
@@ -194,7 +214,8 @@ async fn logs_follow_sees_new_lines() {
     sb.set_setting("verbose_discourse_connect_logging", "true");
     let s = Scratch::new("logs-follow");
     let cfg = s.write("config.toml", &sb.config_toml());
-    sb.add_log(2, "marker before follow");
+    // An error line: shown without --all.
+    sb.add_log(3, "marker before follow");
 
     let mut child = bin(&s, &cfg, &["logs", "--follow"])
         .stdout(Stdio::piped())

@@ -282,6 +282,10 @@ async fn queue_source_filters_to_one_source_and_all_is_their_union() {
     let d = by_name(&disc_rows);
     assert!(d.contains_key("alice") && d.contains_key("nosso"), "{d:?}");
     assert!(!d.contains_key("departed"), "departed is the app's only");
+    // The review queue names users by Discourse id; the external id comes from the admin
+    // record, as in the console's EXT ID column. Without an SSO record it stays null.
+    assert_eq!(d["alice"]["external_id"], "684", "{:?}", d["alice"]);
+    assert!(d["nosso"]["external_id"].is_null(), "{:?}", d["nosso"]);
     // The main app is not asked; so no warning about its items.
     let app_path = url::Url::parse(&sb.flagged_url())
         .unwrap()

@@ -347,7 +347,17 @@ async fn dry_run_sends_nothing_and_shows_the_request() {
     assert_eq!(s.writes(), 0);
     let entries = s.audit();
     assert!(entries.iter().all(|e| e.dry_run));
-    assert!(entries.iter().any(|e| e.outcome == Some(Outcome::DryRun)));
+    // An intent before the outcome, as for a real change (interface.md, "Audit log").
+    let phases: Vec<String> = entries
+        .iter()
+        .map(|e| format!("{:?} {:?}", e.phase, e.outcome))
+        .collect();
+    assert_eq!(
+        phases,
+        ["Intent None", "Outcome Some(DryRun)"],
+        "{phases:?}"
+    );
+    assert_audit_consistent(&s);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -81,8 +81,7 @@ async fn sandbox_modes_from_the_command_line_reach_the_server() {
                     .map(str::to_string)
             })
             .expect("prints its URL");
-        // Keep reading: with the pipe closed, the sandbox's next line to stdout fails and the
-        // process exits mid-test (seen as "connection reset by peer").
+        // Keep reading: with its stdout closed the sandbox would die of SIGPIPE on its next line.
         std::thread::spawn(move || lines.for_each(drop));
         url
     })

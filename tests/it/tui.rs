@@ -486,22 +486,24 @@ struct Console {
 
 impl Console {
     fn new(sb: &discourse_sandbox::Sandbox, tag: &str) -> Console {
-        Console::build(sb, tag, "", true, "")
+        Console::build(sb, tag, "", true, "", "")
     }
 
-    /// `config_extra` is appended to the sandbox's config; `no_color` sets NO_COLOR.
+    /// `config_extra` is appended to the sandbox's config; `no_color` sets NO_COLOR; `before` is
+    /// a shell line run in the pane before the binary.
     fn new_with(
         sb: &discourse_sandbox::Sandbox,
         tag: &str,
         config_extra: &str,
         no_color: bool,
+        before: &str,
     ) -> Console {
-        Console::build(sb, tag, config_extra, no_color, "")
+        Console::build(sb, tag, config_extra, no_color, "", before)
     }
 
     /// As [`Console::new`], with more arguments for the binary (already quoted for `sh`).
     fn with_args(sb: &discourse_sandbox::Sandbox, tag: &str, args: &str) -> Console {
-        Console::build(sb, tag, "", true, args)
+        Console::build(sb, tag, "", true, args, "")
     }
 
     fn build(
@@ -510,6 +512,7 @@ impl Console {
         config_extra: &str,
         no_color: bool,
         args: &str,
+        before: &str,
     ) -> Console {
         let dir = std::env::temp_dir().join(format!(
             "ac-it-tui-{tag}-{}-{}",
@@ -533,6 +536,7 @@ impl Console {
              AVATAR_CONSOLE_MAIN_APP_TOKEN RUST_LOG HTTP_PROXY HTTPS_PROXY http_proxy https_proxy\n\
              export AVATAR_CONSOLE_DATA_DIR={data} HOME={home} XDG_CONFIG_HOME={home}/.config \
              XDG_DATA_HOME={home}/.local/share {no_color}TERM=tmux-256color\n\
+             {before}\n\
              echo $$ >{shpid}\n\
              {bin} --config {config} {args} 2>{stderr}\n\
              code=$?\n\
@@ -548,6 +552,7 @@ impl Console {
             shpid = q("shpid"),
             stty = q("stty"),
             no_color = if no_color { "NO_COLOR=1 " } else { "" },
+            before = before,
         );
         std::fs::write(dir.join("run.sh"), script).unwrap();
         Console {
@@ -1047,6 +1052,7 @@ async fn console_draws_the_avatar_and_the_photo_in_the_detail_pane() {
         "pictures",
         "\n[ui]\nimages = \"halfblocks\"\n",
         false,
+        "",
     ));
     let c = console.clone();
     drive(move || {
@@ -1101,6 +1107,7 @@ async fn console_mouse_selects_rows_and_is_off_again_after_quit() {
         "mouse",
         "\n[ui]\nmouse = true\n",
         true,
+        "",
     ));
     let c = console.clone();
     drive(move || {
@@ -1140,6 +1147,44 @@ async fn console_mouse_selects_rows_and_is_off_again_after_quit() {
         assert_eq!(flag(&t), "0", "mouse reporting is off after quitting");
     })
     .await;
+}
+
+/// `ui.images = auto` asks the terminal what it can draw. In a tmux pane whose passthrough is on
+/// but whose outer terminal never answers (a detached session), the question times out: the
+/// console still starts, draws half blocks, and the operator's first key is not swallowed by
+/// the query's reader. With passthrough off (tmux's default) nothing is asked at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_images_auto_in_tmux_keeps_the_first_key() {
+    let sb = discourse_sandbox::Sandbox::start(discourse_sandbox::Scenario::default())
+        .await
+        .unwrap();
+    for (tag, passthrough) in [("probe-on", "on"), ("probe-off", "off")] {
+        let console = Arc::new(Console::new_with(
+            &sb,
+            tag,
+            "",
+            false,
+            &format!("tmux set-option -p allow-passthrough {passthrough}"),
+        ));
+        let c = console.clone();
+        let tag = tag.to_string();
+        drive(move || {
+            let t = c.start(&tag);
+            // The first key after start opens the help.
+            t.send(&["?"]);
+            t.wait_for(
+                "the help, from the first key",
+                Duration::from_secs(10),
+                |s| s.contains("this help"),
+            );
+            t.send(&["Escape"]);
+            t.wait_for("the first row's pictures", Duration::from_secs(20), |s| {
+                s.contains("avatar ") && s.contains("app photo ") && !s.contains("loading…")
+            });
+            c.quit(&t);
+        })
+        .await;
+    }
 }
 
 /// Closing the case in a terminal: reset alice (pick), `a` then approve_user resolves her review

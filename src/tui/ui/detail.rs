@@ -14,8 +14,9 @@ use crate::tui::app::{App, DetailState, Focus, RowStatus};
 use crate::tui::pictures;
 use crate::tui::theme::Theme;
 
-/// Inner rows a pane needs before pictures are drawn: the box, its caption, and room for text.
-const PICTURES_MIN_ROWS: u16 = BOX_ROWS + 1 + 4;
+/// Inner rows a pane needs before pictures are drawn: the box, its caption, and two text lines
+/// (so an 80×24 terminal still shows them).
+const PICTURES_MIN_ROWS: u16 = BOX_ROWS + 1 + 2;
 
 /// The avatar and the app photo side by side at the top of `area`; answers the rows left below.
 fn draw_pictures(app: &App, slot: usize, theme: &Theme, frame: &mut Frame, area: Rect) -> Rect {

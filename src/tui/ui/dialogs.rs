@@ -7,88 +7,100 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::sanitize::clean;
 use crate::tui::app::{App, Confirm, DetailState, Modal};
+use crate::tui::keymap::{Action, Keymap};
 use crate::tui::theme::Theme;
 
-/// Every key, for `?`.
-pub const HELP: &[(&str, &str)] = &[
-    ("", "Moving"),
-    (
-        "j / k, ↓ / ↑",
-        "next / previous row (or scroll the focused pane)",
+/// A line of the help: a section title, an action (its keys come from the keymap in force), or
+/// a fixed key.
+pub enum HelpLine {
+    Section(&'static str),
+    Act(Action),
+    Fixed(&'static str, &'static str),
+}
+
+use HelpLine::{Act, Fixed, Section};
+
+/// Every key, for `?`, in the order people look for them.
+pub const HELP: &[HelpLine] = &[
+    Section("Moving"),
+    Act(Action::Down),
+    Act(Action::Up),
+    Act(Action::Top),
+    Act(Action::Bottom),
+    Act(Action::PageDown),
+    Act(Action::PageUp),
+    Act(Action::HalfPageDown),
+    Act(Action::HalfPageUp),
+    Act(Action::NextPane),
+    Act(Action::PrevPane),
+    Act(Action::Open),
+    Section("Finding"),
+    Act(Action::Filter),
+    Fixed("!text", "a leading ! inverts the filter"),
+    Fixed(
+        "(log pane)",
+        "the filter key searches the log lines as shown; Esc clears",
     ),
-    ("g / G, Home / End", "first / last row"),
-    ("PgUp / PgDn", "a page up / down"),
-    ("Ctrl-d / Ctrl-u", "half a page down / up"),
-    (
-        "Tab / Shift-Tab",
-        "focus the next / previous pane (queue, detail, log)",
-    ),
-    (
-        "Enter",
-        "queue: focus the detail · log: show the line whole",
-    ),
-    ("", "Finding"),
-    (
-        "/",
-        "filter as you type: username, external id, email, reason",
-    ),
-    ("/!text", "a leading ! inverts the filter"),
-    ("/ (log pane)", "search the log lines; Esc clears"),
-    (
+    Fixed(
         "Esc",
         "clear the filter (cancel a range, or running resets, first)",
     ),
-    (":user NAME", "show any user: NAME, external:ID or an email"),
-    (
-        ":refresh",
-        "reload the queue from both sources (also Ctrl-r)",
+    Act(Action::Command),
+    Fixed(":user NAME", "show any user: NAME, external:ID or an email"),
+    Fixed(":refresh", "reload the queue from both sources"),
+    Fixed(":q", "quit"),
+    Act(Action::Refresh),
+    Section("Resetting"),
+    Act(Action::Reset),
+    Act(Action::Mark),
+    Act(Action::Range),
+    Act(Action::ResetMarked),
+    Fixed("Esc", "while resets run: cancel the rest"),
+    Act(Action::HideDone),
+    Section("Closing the case"),
+    Act(Action::Review),
+    Act(Action::Undo),
+    Section("Log pane"),
+    Act(Action::LogSize),
+    Act(Action::LogUser),
+    Act(Action::VerboseSso),
+    Act(Action::VerboseUpload),
+    Section("Pictures"),
+    Act(Action::OpenImage),
+    Section("Other"),
+    Act(Action::Help),
+    Act(Action::Quit),
+    Fixed(
+        "Ctrl-c",
+        "quit, from anywhere (asks first while resets run)",
     ),
-    (":q", "quit"),
-    ("", "Resetting"),
-    ("r", "reset the selected user's avatar (asks first)"),
-    ("space", "mark / unmark the row and move down"),
-    ("v", "start a range; v again marks every row between"),
-    ("R", "reset every marked user (asks first, with the names)"),
-    ("Esc", "while resets run: cancel the rest"),
-    ("h", "hide / show rows that are done"),
-    ("", "Log pane"),
-    ("l", "enlarge / shrink the log pane"),
-    (
-        "u",
-        "only lines about the selected user (username, external id, email)",
+    Fixed(
+        "[keys]",
+        "remap any of these in the config (avatar-console config example)",
     ),
-    ("", "Closing the case"),
-    (
-        "a",
-        "review actions: the row's Discourse items and what each offers (asks first)",
-    ),
-    (
-        "z",
-        "undo: put back what the row's last verified reset replaced (asks first)",
-    ),
-    ("", "Log pane switches"),
-    ("S", "toggle verbose_discourse_connect_logging (asks first)"),
-    ("U", "toggle verbose_upload_logging (asks first)"),
-    ("", "Pictures"),
-    (
-        "o",
-        "open the avatar in the browser; o again: the main app's photo",
-    ),
-    ("", "Other"),
-    ("?", "this help"),
-    ("q, Ctrl-c", "quit (asks first while resets run)"),
-    ("", "Marks"),
-    (
+    Section("Marks"),
+    Fixed(
         "A D",
         "flagged by the main app / by Discourse; (l) looked up",
     ),
-    (
+    Fixed(
         "… ⠋ ✓ ? ✗ - ·",
         "waiting, running, verified, unverified, failed, skipped, dry run",
     ),
-    ("●", "marked"),
-    ("○", "in the range being chosen with v"),
+    Fixed("●", "marked"),
+    Fixed("○", "in the range being chosen"),
 ];
+
+/// The help's lines as text pairs (keys, what), with the keys in force.
+pub fn help_rows(keymap: &Keymap) -> Vec<(String, String)> {
+    HELP.iter()
+        .map(|l| match l {
+            Section(t) => (String::new(), t.to_string()),
+            Act(a) => (keymap.label(*a), a.describe().to_string()),
+            Fixed(k, w) => (k.to_string(), w.to_string()),
+        })
+        .collect()
+}
 
 fn modal_area(area: Rect, width: u16, height: u16) -> Rect {
     area.centered(
@@ -125,24 +137,29 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Modal::Confirm(c) => {
             let (title, lines) =
                 confirm_text(app, c, theme, area.height.saturating_sub(8) as usize);
-            let h = (lines.len() as u16 + 2).max(5);
-            show(frame, modal_area(area, 64, h), title, lines, 0, theme);
+            let width = 64.min(area.width);
+            let inner = usize::from(width.saturating_sub(2)).max(1);
+            // Lines that wrap take more rows: count them, or the last ("y or Enter: go") is cut.
+            let rows: usize = lines.iter().map(|l| wrapped_rows(l, inner)).sum();
+            let h = (rows as u16 + 2).max(5);
+            show(frame, modal_area(area, width, h), title, lines, 0, theme);
         }
         Modal::Help { scroll } => {
-            let lines: Vec<Line> = HELP
-                .iter()
+            let rows = help_rows(&app.config().keymap);
+            let lines: Vec<Line> = rows
+                .into_iter()
                 .map(|(k, what)| {
                     if k.is_empty() {
-                        Line::styled(*what, theme.title)
+                        Line::styled(what, theme.title)
                     } else {
                         Line::from(vec![
                             Span::styled(format!("  {k:<20}"), theme.key),
-                            Span::styled(*what, theme.text),
+                            Span::styled(what, theme.text),
                         ])
                     }
                 })
                 .collect();
-            let r = modal_area(area, 90, HELP.len() as u16 + 2);
+            let r = modal_area(area, 100, HELP.len() as u16 + 2);
             show(
                 frame,
                 r,
@@ -169,6 +186,29 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             show(frame, r, clean(title), lines, *scroll, theme);
         }
     }
+}
+
+/// Rows a line takes when word-wrapped at `width` cells (as `Wrap { trim: false }` does, give or
+/// take a word: this errs on the side of one row more).
+fn wrapped_rows(line: &Line, width: usize) -> usize {
+    let w = line.width();
+    if w <= width {
+        return 1;
+    }
+    // Greedy word wrap over the line's text.
+    let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+    let (mut rows, mut used) = (1, 0usize);
+    for word in text.split(' ') {
+        let ww = crate::sanitize::width(word);
+        let need = if used == 0 { ww } else { used + 1 + ww };
+        if need <= width {
+            used = need;
+        } else {
+            rows += 1 + ww.saturating_sub(1) / width;
+            used = ww % width.max(1);
+        }
+    }
+    rows
 }
 
 /// The confirmation's title and lines; `room` is how many names fit.

@@ -9,6 +9,7 @@ use super::queue::spinner;
 use super::thousands;
 use crate::model::Source;
 use crate::tui::app::{App, Focus, Input, Modal};
+use crate::tui::keymap::Action;
 use crate::tui::theme::Theme;
 
 pub fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -20,7 +21,15 @@ pub fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 Span::styled(app.filter.clone(), theme.text),
                 Span::styled("▏", theme.accent),
                 Span::styled(
-                    format!("  {} match", thousands(app.visible.len())),
+                    format!(
+                        "  {} {}",
+                        thousands(app.visible.len()),
+                        if app.visible.len() == 1 {
+                            "match"
+                        } else {
+                            "matches"
+                        }
+                    ),
                     theme.dim,
                 ),
             ]);
@@ -55,10 +64,18 @@ pub fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if app.is_loading() {
         spans.push(Span::styled(format!("{} ", spinner(app)), theme.accent));
     }
+    // Users looked up with `:user` are rows, not flags: they are counted apart.
+    let looked_up = app.looked_up();
     spans.push(Span::styled(
-        format!("{} queued", thousands(app.queue.len())),
+        format!("{} queued", thousands(app.queue.len() - looked_up)),
         theme.title,
     ));
+    if looked_up > 0 {
+        spans.push(Span::styled(
+            format!(" · {looked_up} looked up"),
+            theme.text,
+        ));
+    }
     if app.visible.len() != app.queue.len() {
         spans.push(Span::styled(
             format!(" · {} shown", thousands(app.visible.len())),
@@ -127,83 +144,100 @@ pub fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), text_area);
 }
 
-fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
+fn hints(app: &App) -> Vec<(String, &'static str)> {
+    let fixed = |v: Vec<(&str, &'static str)>| -> Vec<(String, &'static str)> {
+        v.into_iter().map(|(k, w)| (k.to_string(), w)).collect()
+    };
     if let Some(m) = app.modal() {
         return match m {
-            Modal::Confirm(_) => vec![("y/Enter", "confirm"), ("n/Esc", "cancel")],
-            Modal::ReviewMenu(_) => vec![("j/k", "choose"), ("Enter", "perform"), ("Esc", "close")],
-            _ => vec![("j/k", "scroll"), ("Esc", "close")],
+            Modal::Confirm(_) => fixed(vec![("y/Enter", "confirm"), ("n/Esc", "cancel")]),
+            Modal::ReviewMenu(_) => fixed(vec![
+                ("j/k", "choose"),
+                ("Enter", "perform"),
+                ("Esc", "close"),
+            ]),
+            _ => fixed(vec![("j/k", "scroll"), ("Esc", "close")]),
         };
     }
     match app.input() {
         Input::Filter => {
-            return vec![
+            return fixed(vec![
                 ("type", "filter"),
                 ("!first", "inverts"),
                 ("Enter", "keep"),
                 ("Esc", "clear"),
-            ];
+            ]);
         }
         Input::LogSearch => {
-            return vec![
+            return fixed(vec![
                 ("type", "search the log"),
                 ("Enter", "keep"),
                 ("Esc", "clear"),
-            ];
+            ]);
         }
         Input::Command(_) => {
-            return vec![
+            return fixed(vec![
                 (":user NAME", ""),
                 (":refresh", ""),
                 (":q", ""),
+                ("↑/↓", "history"),
                 ("Esc", "cancel"),
-            ];
+            ]);
         }
         Input::Normal => {}
     }
-    let mut h = vec![("j/k", "move"), ("/", "filter"), (":", "cmd")];
+    let km = &app.config().keymap;
+    let k = |a: Action| km.hint(a);
+    let mut h = vec![
+        (format!("{}/{}", k(Action::Down), k(Action::Up)), "move"),
+        (k(Action::Filter), "filter"),
+        (k(Action::Command), "cmd"),
+    ];
     if app.batch().is_some() {
-        h.push(("Esc", "cancel resets"));
+        h.push(("Esc".into(), "cancel resets"));
     }
     match app.focus() {
         Focus::Log => h.extend([
-            ("/", "search log"),
-            ("Enter", "show line"),
-            ("u", "this user"),
-            ("S/U", "verbose logs"),
+            (k(Action::Filter), "search log"),
+            (k(Action::Open), "show line"),
+            (k(Action::LogUser), "this user"),
+            (
+                format!("{}/{}", k(Action::VerboseSso), k(Action::VerboseUpload)),
+                "verbose logs",
+            ),
         ]),
         _ if app.config().read_only => h.extend([
-            ("read-only", "r/R send nothing"),
-            ("space", "mark"),
-            ("o", "open pic"),
+            ("read-only".into(), "resets send nothing"),
+            (k(Action::Mark), "mark"),
+            (k(Action::OpenImage), "open pic"),
         ]),
         _ => h.extend([
-            ("r", "reset"),
-            ("space", "mark"),
-            ("v", "range"),
-            ("R", "reset marked"),
-            ("a", "review"),
-            ("z", "undo"),
-            ("o", "open pic"),
+            (k(Action::Reset), "reset"),
+            (k(Action::Mark), "mark"),
+            (k(Action::Range), "range"),
+            (k(Action::ResetMarked), "reset marked"),
+            (k(Action::Review), "review"),
+            (k(Action::Undo), "undo"),
+            (k(Action::OpenImage), "open pic"),
         ]),
     }
     h.extend([
-        ("h", "hide done"),
-        ("Tab", "pane"),
-        ("l", "log"),
-        ("?", "help"),
-        ("q", "quit"),
+        (k(Action::HideDone), "hide done"),
+        (k(Action::NextPane), "pane"),
+        (k(Action::LogSize), "log"),
+        (k(Action::Help), "help"),
+        (k(Action::Quit), "quit"),
     ]);
     h
 }
 
 /// The hints in the order drawn for this width: on a narrow terminal the line is cut, so the
-/// way to every other key (`?`) and out (`q`) go first.
-fn ordered_hints(app: &App, width: u16) -> Vec<(&'static str, &'static str)> {
+/// way to every other key (help) and out (quit) go first.
+fn ordered_hints(app: &App, width: u16) -> Vec<(String, &'static str)> {
     let mut hints = hints(app);
     let total: usize = hints.iter().map(|(k, w)| hint_width(k, w)).sum();
     if total > width as usize {
-        hints.sort_by_key(|(k, _)| !matches!(*k, "?" | "q"));
+        hints.sort_by_key(|(_, w)| !matches!(*w, "help" | "quit"));
     }
     hints
 }
@@ -218,11 +252,12 @@ fn hint_width(key: &str, what: &str) -> usize {
     crate::sanitize::width(key) + what_w + 2
 }
 
-/// The key of the hint drawn at column `x` of the key line in `area` (for a mouse click).
-pub fn hint_at(app: &App, area: Rect, x: u16) -> Option<&'static str> {
+/// The key of the hint drawn at column `x` of the key line in `area` (for a mouse click), as
+/// the hint shows it (the keys in force).
+pub fn hint_at(app: &App, area: Rect, x: u16) -> Option<String> {
     let mut start = area.x as usize;
     for (k, what) in ordered_hints(app, area.width) {
-        let end = start + hint_width(k, what) - 2;
+        let end = start + hint_width(&k, what) - 2;
         if (start..end).contains(&(x as usize)) {
             return Some(k);
         }

@@ -54,7 +54,10 @@ pub fn layout(area: Rect, app: &App) -> Areas {
     .areas(area);
     let focus = app.focus;
     let log_h = if app.log_big {
-        body.height * 2 / 3
+        // Never so big that the queue loses its rows: it keeps its frame, header and two.
+        (body.height * 2 / 3)
+            .min(body.height.saturating_sub(5))
+            .max(3)
     } else if body.height >= LOG_ALWAYS {
         (body.height / 3).max(5)
     } else if focus == Focus::Log {

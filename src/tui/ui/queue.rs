@@ -193,13 +193,16 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         spans.push(Span::styled(format!("{} ", fit(&reason, c.reason)), base));
         spans.push(Span::styled(fit(&age(app.now, u.newest_flag()), AGE), base));
         if c.avatar > 0 {
-            let st = if u.avatar == AvatarKind::Custom {
+            // After a verified reset the row says what is in place now, even before (or
+            // without) the user being read again: the default image is an upload too.
+            let after = crate::tui::app::avatar_after(app, u);
+            let st = if u.avatar == AvatarKind::Custom && after.is_none() {
                 theme.warn.patch(base)
             } else {
                 base
             };
             spans.push(Span::styled(
-                format!(" {}", fit(avatar(u.avatar), c.avatar)),
+                format!(" {}", fit(after.unwrap_or(avatar(u.avatar)), c.avatar)),
                 st,
             ));
         }
