@@ -11,9 +11,9 @@ use url::Url;
 
 use crate::secret::{Secret, scrub};
 
-/// The most bytes read from one picture. Discourse's own `max_image_size_kb` defaults to 4 MB;
-/// an avatar thumbnail is a few kB and a main-app photo rarely more than 1 MB.
-pub const MAX_BYTES: usize = 4 * 1024 * 1024;
+/// The most bytes read from one picture (the client layer's image cap: Discourse refuses
+/// uploads over `max_image_size_kb`, 4 MB by default).
+pub const MAX_BYTES: usize = crate::net::IMAGE_LIMIT;
 /// Redirects followed (a CDN or `letter_avatar_proxy` may redirect once or twice).
 const MAX_REDIRECTS: usize = 3;
 /// A picture that takes longer is given up: the pane says so and the rest goes on.
@@ -115,26 +115,17 @@ pub fn picture_url(text: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-/// Reads the body chunk by chunk and stops at `max` bytes: a huge or endless body costs at
-/// most `max` bytes of memory.
-async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
-    if let Some(len) = resp.content_length()
-        && len > max as u64
-    {
-        return Err(format!(
-            "too big ({} kB, the cap is {} kB)",
-            len / 1024,
-            max / 1024
-        ));
-    }
-    let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(describe)? {
-        if out.len() + chunk.len() > max {
-            return Err(format!("too big (over the {} kB cap)", max / 1024));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
+/// The body through the client layer's capped read: a huge or endless body costs at most `max`
+/// bytes of memory.
+async fn read_capped(resp: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    crate::net::read_capped(resp, max)
+        .await
+        .map_err(|e| match e {
+            crate::net::CappedError::TooLarge { limit } => {
+                format!("too big (over the {} cap)", crate::net::human_size(limit))
+            }
+            crate::net::CappedError::Body(e) => describe(e),
+        })
 }
 
 fn describe(e: reqwest::Error) -> String {

@@ -1035,6 +1035,9 @@ async fn console_quits_cleanly_on_sigterm_and_sighup() {
     .await;
 }
 
+/// The captions under the two pictures once both are drawn (16-cell boxes, 2 apart).
+const PICTURES_SHOWN: &str = "avatar            app photo       ";
+
 /// The moderator looks at alice: her avatar and her main-app photo are drawn in the detail pane
 /// in half blocks, in the sandbox's colours for her (tmux keeps 24-bit colours, and
 /// `capture-pane -e` gives them back as `48;2;R;G;B`). No API key went with the pictures.
@@ -1059,10 +1062,8 @@ async fn console_draws_the_avatar_and_the_photo_in_the_detail_pane() {
         let t = c.start("pictures");
         t.send(&["/", "a", "l", "i", "c", "e", "Enter"]);
         t.wait_for("alice's pictures", Duration::from_secs(20), |s| {
-            s.contains("┌ alice ")
-                && s.contains("avatar ")
-                && s.contains("app photo ")
-                && !s.contains("loading…")
+            // Both captions plain (not `avatar: loading…`, `app photo: load…`), side by side.
+            s.contains("┌ alice ") && s.contains(PICTURES_SHOWN)
         });
         let rgb = |c: [u8; 3]| format!("48;2;{};{};{}m", c[0], c[1], c[2]);
         let screen = t.screen_escapes();
@@ -1147,6 +1148,38 @@ async fn console_mouse_selects_rows_and_is_off_again_after_quit() {
         assert_eq!(flag(&t), "0", "mouse reporting is off after quitting");
     })
     .await;
+
+    // SIGTERM: the same way out, mouse reporting off too.
+    let console = Arc::new(Console::new_with(
+        &sb,
+        "mouse-term",
+        "\n[ui]\nmouse = true\n",
+        true,
+        "",
+    ));
+    let c = console.clone();
+    drive(move || {
+        let t = c.start("mouse-term");
+        let flag = |t: &Tmux| {
+            let out = t.cmd(&[
+                "display-message",
+                "-p",
+                "-t",
+                &t.session,
+                "#{mouse_any_flag}",
+            ]);
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        assert_eq!(flag(&t), "1");
+        let kill = std::process::Command::new("kill")
+            .args(["-TERM", &c.pid()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        assert_eq!(c.wait_exit(&t, Duration::from_secs(30)), "EXIT=0");
+        assert_eq!(flag(&t), "0", "mouse reporting is off after SIGTERM");
+    })
+    .await;
 }
 
 /// `ui.images = auto` asks the terminal what it can draw. In a tmux pane whose passthrough is on
@@ -1179,7 +1212,8 @@ async fn console_images_auto_in_tmux_keeps_the_first_key() {
             );
             t.send(&["Escape"]);
             t.wait_for("the first row's pictures", Duration::from_secs(20), |s| {
-                s.contains("avatar ") && s.contains("app photo ") && !s.contains("loading…")
+                // The avatar's caption, plain (the first row may have no app photo).
+                s.contains("avatar            ")
             });
             c.quit(&t);
         })
