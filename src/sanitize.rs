@@ -90,6 +90,9 @@ pub fn clean(text: &str) -> String {
                     out.push(c);
                 } else {
                     out.push_str(&format!("\\u{{{:x}}}", c as u32));
+                    // What precedes the next character is the visible marker, not `c`.
+                    prev = Some('}');
+                    continue;
                 }
             }
             c => out.push(c),
@@ -108,15 +111,16 @@ pub fn for_json(text: &str) -> String {
 }
 
 /// Replaces the userinfo of every `scheme://user:pass@host` in `text` with `[redacted]`.
+/// Every `://` is looked at, overlapping ones too, so `a://https://u:pw@h` cannot hide one.
 pub fn redact_userinfo(text: &str) -> String {
     if !text.contains("://") {
         return text.to_string();
     }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find("://") {
-        let (head, tail) = rest.split_at(pos + 3);
-        out.push_str(head);
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    let mut from = 0;
+    while let Some(pos) = text[from..].find("://") {
+        let start = from + pos + 3;
+        let tail = &text[start..];
         // The authority ends at the first character that cannot be in it.
         let end = tail
             .find(|c: char| {
@@ -125,17 +129,26 @@ pub fn redact_userinfo(text: &str) -> String {
                     || c.is_control()
             })
             .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => {
-                out.push_str("[redacted]");
-                out.push_str(&authority[at..]);
-            }
-            None => out.push_str(authority),
+        if let Some(at) = tail[..end].rfind('@') {
+            ranges.push((start, start + at));
         }
-        rest = &tail[end..];
+        from = from + pos + 1;
     }
-    out.push_str(rest);
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (start, end) in ranges {
+        if start < last {
+            // Inside a range already redacted: extend it.
+            if end > last {
+                last = end;
+            }
+            continue;
+        }
+        out.push_str(&text[last..start]);
+        out.push_str("[redacted]");
+        last = end;
+    }
+    out.push_str(&text[last..]);
     out
 }
 
@@ -270,6 +283,10 @@ mod tests {
         );
         assert_eq!(redact_userinfo("https://h/p?a=b@c"), "https://h/p?a=b@c");
         assert_eq!(redact_userinfo("no url"), "no url");
+        assert_eq!(
+            redact_userinfo("a://https://u:pw@h/x"),
+            "a://https://[redacted]@h/x"
+        );
     }
 
     #[test]

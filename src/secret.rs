@@ -197,55 +197,65 @@ fn ignorable(c: char) -> bool {
 
 /// Matches needle `n` at byte `start` of `text`; returns the byte just past the match.
 fn match_at(text: &str, start: usize, n: &Needle) -> Option<usize> {
-    let b = text.as_bytes();
-    let mut i = start;
-    let mut buf = [0u8; 4];
-    for (k, want) in n.chars.iter().enumerate() {
-        if k > 0 {
-            // Skip what a terminal or a reader would not see between two characters.
-            while let Some(c) = text[i..].chars().next() {
-                if ignorable(c) {
-                    i += c.len_utf8();
-                } else {
-                    break;
-                }
-            }
-        }
+    match_from(text, start, n, 0)
+}
+
+/// Matches `n.chars[k..]` at byte `i`. Each character may appear raw, as `+` for a space, or
+/// percent-encoded; when more than one fits (a `%` in the secret itself), each is tried.
+fn match_from(text: &str, mut i: usize, n: &Needle, k: usize) -> Option<usize> {
+    let Some(want) = n.chars.get(k) else {
+        return Some(i);
+    };
+    loop {
         let c = text[i..].chars().next()?;
-        let same = if n.any_case {
-            c.eq_ignore_ascii_case(want)
-        } else {
-            c == *want
-        };
-        if same {
+        if let Some(end) = match_here(text, i, c, want, n, k) {
+            return Some(end);
+        }
+        // Skip what a terminal or a reader would not see between two characters (unless the
+        // secret itself holds that character, tried just above). A loop, not recursion: a
+        // hostile text can hold millions of them.
+        if k > 0 && ignorable(c) {
             i += c.len_utf8();
-            continue;
-        }
-        if c == '+' && *want == ' ' {
-            i += 1;
-            continue;
-        }
-        if c == '%' {
-            // Every byte of the character, each as %XX in either case.
-            let enc = want.encode_utf8(&mut buf).as_bytes();
-            let mut j = i;
-            for byte in enc {
-                let h = b.get(j..j + 3)?;
-                if h[0] != b'%' {
-                    return None;
-                }
-                let v = std::str::from_utf8(&h[1..]).ok()?;
-                if u8::from_str_radix(v, 16).ok()? != *byte {
-                    return None;
-                }
-                j += 3;
-            }
-            i = j;
             continue;
         }
         return None;
     }
-    Some(i)
+}
+
+fn match_here(text: &str, i: usize, c: char, want: &char, n: &Needle, k: usize) -> Option<usize> {
+    let same = if n.any_case {
+        c.eq_ignore_ascii_case(want)
+    } else {
+        c == *want
+    };
+    if same && let Some(end) = match_from(text, i + c.len_utf8(), n, k + 1) {
+        return Some(end);
+    }
+    if c == '+'
+        && *want == ' '
+        && let Some(end) = match_from(text, i + 1, n, k + 1)
+    {
+        return Some(end);
+    }
+    if c == '%' {
+        // Every byte of the character, each as %XX in either case.
+        let b = text.as_bytes();
+        let mut buf = [0u8; 4];
+        let mut j = i;
+        for byte in want.encode_utf8(&mut buf).as_bytes() {
+            let h = b.get(j..j + 3)?;
+            if h[0] != b'%' {
+                return None;
+            }
+            let v = std::str::from_utf8(&h[1..]).ok()?;
+            if u8::from_str_radix(v, 16).ok()? != *byte {
+                return None;
+            }
+            j += 3;
+        }
+        return match_from(text, j, n, k + 1);
+    }
+    None
 }
 
 /// The secrets of this process, known once the configuration is loaded. Every sink that writes
@@ -332,6 +342,19 @@ mod tests {
                 "{out:?}"
             );
         }
+    }
+
+    #[test]
+    fn hostile_runs_of_invisible_characters_stay_cheap() {
+        let sc = Scrubber::new([&Secret::new("abcdef123456")]);
+        let text = format!(
+            "abc{}def123456 and a{}",
+            "\u{200b}".repeat(200_000),
+            "%".repeat(50_000)
+        );
+        let started = std::time::Instant::now();
+        assert!(sc.scrub(&text).starts_with("[redacted]"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]

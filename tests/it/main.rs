@@ -7,6 +7,7 @@ mod common;
 mod faults;
 mod oncall;
 mod pictures;
+mod props;
 mod queue;
 mod reset;
 mod review;
