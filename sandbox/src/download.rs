@@ -95,7 +95,33 @@ pub async fn run(shared: &Shared, job: DownloadJob) {
                 .silent_download_failures
                 .push((job.url.clone(), why.to_string()));
         }
-        Err(Fail::Logged(msg)) => shared.lock().log(3, &msg),
+        Err(Fail::Logged(msg)) => {
+            // `SidekiqLogsterReporter#call` (`lib/sidekiq_logster_reporter.rb`): "Job exception:
+            // #{ex}" at error level, the job's context (class and args) in the env.
+            let mut st = shared.lock();
+            let env = serde_json::json!({
+                "hostname": "sandbox",
+                "process_id": std::process::id(),
+                "application_version": "sandbox",
+                "current_hostname": st.host,
+                "job": {
+                    "class": "Jobs::DownloadAvatarFromUrl",
+                    "args": [{
+                        "url": job.url,
+                        "user_id": job.user_id,
+                        "override_gravatar": job.override_gravatar,
+                        "current_site_id": "default",
+                    }],
+                    "queue": "default",
+                },
+            });
+            let text = msg
+                .split("\nJobs::DownloadAvatarFromUrl")
+                .next()
+                .unwrap_or(&msg)
+                .to_string();
+            st.logs.add(3, &format!("{text}\n"), env);
+        }
     }
 }
 

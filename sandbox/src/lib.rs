@@ -13,6 +13,7 @@ mod download;
 mod faults;
 mod http;
 pub mod logster;
+mod lost;
 mod main_app;
 pub mod pictures;
 pub mod png;
@@ -24,6 +25,7 @@ pub mod seed;
 pub mod sso;
 pub mod state;
 mod sync;
+mod uploads;
 
 pub use state::{GroupRef, RecordedRequest, SandboxUser, SsoRecord, Violation};
 
@@ -126,6 +128,8 @@ pub enum LoginKind {
 pub(crate) struct Shared {
     state: Mutex<state::State>,
     http: reqwest::Client,
+    /// Writes whose answer is lost after they were applied (`lost.rs`).
+    pub(crate) lost: lost::Knob,
 }
 
 impl Shared {
@@ -173,6 +177,7 @@ impl Sandbox {
         let shared = Arc::new(Shared {
             state: Mutex::new(st),
             http,
+            lost: lost::Knob::default(),
         });
         let app = Router::new()
             .fallback(routes::dispatch)
@@ -303,6 +308,16 @@ impl Sandbox {
             }
         }
     }
+    /// The next `count` successful writes are applied, then their answer is lost.
+    pub fn lose_write_answers(&self, count: u32, as_bad_gateway: bool) {
+        let how = if as_bad_gateway {
+            lost::LostAs::BadGateway
+        } else {
+            lost::LostAs::Cut
+        };
+        self.shared.lost.set(count, how);
+    }
+
     pub fn set_faults(&self, f: Faults) {
         self.shared.lock().scenario.faults = f;
     }

@@ -403,6 +403,7 @@ impl Backend for ConsoleBackend {
                     strategy: None,
                     outcome: crate::model::Outcome::Failed,
                     message: "read-only: nothing sent".into(),
+                    path: None,
                 };
             }
             let p = progress.clone();
@@ -431,6 +432,7 @@ impl Backend for ConsoleBackend {
                 strategy: None,
                 outcome: crate::model::Outcome::Failed,
                 message: "no report".into(),
+                path: None,
             })
         }
         .boxed()
@@ -579,6 +581,20 @@ fn whole_secs(d: std::time::Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
+/// The demo is where people try their keys: it uses the `[keys]` of their own config, if any
+/// (the rest of that file is not read; the demo needs none of it).
+fn demo_keys(ctx: &Context) -> crate::tui::keymap::Keymap {
+    match crate::config::Config::load(ctx.config_flag.as_deref()) {
+        Ok((own, _)) => own.keys,
+        Err(e) => {
+            if e.kind != crate::config::ConfigErrorKind::NotFound {
+                eprintln!("warning: --demo uses the default keys: {e}");
+            }
+            crate::tui::keymap::Keymap::default()
+        }
+    }
+}
+
 pub async fn run(ctx: &Context) -> ExitCode {
     let Some(config) = ctx.config() else {
         return usage_error("console: no configuration loaded");
@@ -629,7 +645,11 @@ pub async fn run(ctx: &Context) -> ExitCode {
         mouse: config.ui.mouse,
         forum: Some(config.discourse.url.clone()),
         main_app: config.main_app.as_ref().map(|m| m.flagged_url.clone()),
-        keymap: config.keys.clone(),
+        keymap: if ctx.demo {
+            demo_keys(ctx)
+        } else {
+            config.keys.clone()
+        },
     })
     .with_sso_decoder(Arc::new(|s: &str| {
         crate::discourse::sso::decode(s).ok().map(|d| d.fields)

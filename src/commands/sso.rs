@@ -49,6 +49,8 @@ fn find_secret(ctx: &Context) -> Result<FoundSecret, ConfigError> {
         });
     }
     let config = Config::load_file(&path)?;
+    // Whatever prints from here on is scrubbed of the file's secrets too (issue 10).
+    crate::secret::register(config.secrets());
     Ok(FoundSecret {
         secret: config.discourse.sso_secret,
         file: Some(path.display().to_string()),

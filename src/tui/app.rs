@@ -2031,7 +2031,8 @@ fn may_reset(app: &mut App, what: &str) -> bool {
 }
 
 fn reset_selected(app: &mut App) -> Vec<Effect> {
-    if !may_reset(app, "reset (r)") {
+    let what = format!("reset ({})", app.cfg.keymap.hint(Action::Reset));
+    if !may_reset(app, &what) {
         return vec![];
     }
     match app.selected_slot() {
@@ -2042,11 +2043,22 @@ fn reset_selected(app: &mut App) -> Vec<Effect> {
 }
 
 fn reset_marked(app: &mut App) -> Vec<Effect> {
-    if !may_reset(app, "reset of marked users (R)") {
+    let what = format!(
+        "reset of marked users ({})",
+        app.cfg.keymap.hint(Action::ResetMarked)
+    );
+    if !may_reset(app, &what) {
         return vec![];
     }
     if app.marks.is_empty() {
-        app.say("no marked users: mark with space, or v for a range", true);
+        let (mark, range) = (
+            app.cfg.keymap.hint(Action::Mark),
+            app.cfg.keymap.hint(Action::Range),
+        );
+        app.say(
+            format!("no marked users: mark with {mark}, or {range} for a range"),
+            true,
+        );
         return vec![];
     }
     // In queue order, so the batch goes top to bottom.

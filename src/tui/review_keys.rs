@@ -44,7 +44,11 @@ fn user_of(app: &App, slot: usize) -> Option<UserRef> {
 
 /// `a`: open the menu for the selected row and load its items.
 pub(crate) fn open_menu(app: &mut App) -> Vec<Effect> {
-    if super::app::refuse_read_only(app, "review actions (a)") {
+    let what = format!(
+        "review actions ({})",
+        app.config().keymap.hint(crate::tui::keymap::Action::Review)
+    );
+    if super::app::refuse_read_only(app, &what) {
         return vec![];
     }
     let Some(slot) = app.selected_slot() else {
@@ -199,7 +203,11 @@ pub(crate) fn on_performed(app: &mut App, slot: usize, r: ReviewResult) -> Vec<E
 
 /// `z`: ask before putting back what the last verified reset replaced.
 pub(crate) fn ask_undo(app: &mut App) -> Vec<Effect> {
-    if super::app::refuse_read_only(app, "undo (z)") {
+    let what = format!(
+        "undo ({})",
+        app.config().keymap.hint(crate::tui::keymap::Action::Undo)
+    );
+    if super::app::refuse_read_only(app, &what) {
         return vec![];
     }
     if app.batch().is_some() {

@@ -385,6 +385,7 @@ fn shift_r_resets_marked_in_queue_order_with_progress_and_hiding() {
         strategy: Some(Strategy::SyncSso),
         outcome,
         message: "avatar changed".into(),
+        path: None,
     };
     update(
         &mut app,
@@ -574,6 +575,7 @@ fn refresh_keeps_finished_work_and_marks() {
         strategy: Some(Strategy::SyncSso),
         outcome: crate::model::Outcome::Verified,
         message: "default avatar in place".into(),
+        path: None,
     };
     update(
         &mut app,
@@ -952,6 +954,7 @@ fn dry_run_shows_what_would_be_sent() {
         strategy: Some(Strategy::SyncSso),
         outcome: Outcome::DryRun,
         message: "POST /admin/users/sync_sso\nexternal_id=684\navatar_force_update=true".into(),
+        path: None,
     };
     update(
         &mut app,
@@ -1357,6 +1360,7 @@ fn the_avatar_column_says_what_a_verified_reset_put_in_place() {
                 strategy: Some(Strategy::SyncSso),
                 outcome: Outcome::Verified,
                 message: "default avatar in place".into(),
+                path: None,
             }),
         },
     );
@@ -1564,4 +1568,22 @@ fn remapped_keys_act_and_the_help_and_hints_show_them() {
     let screen = text(&render(&app, 120, 50));
     assert!(screen.contains("n / ↓"), "{screen}");
     assert!(screen.contains("x  "), "{screen}");
+    // Messages name the keys in force too.
+    update(&mut app, key(KeyCode::Esc));
+    press(&mut app, "R");
+    assert_eq!(
+        app.message(),
+        Some("no marked users: mark with space, or v for a range")
+    );
+    let mut ro = app3(AppConfig {
+        read_only: true,
+        keymap: app.config().keymap.clone(),
+        ..cfg()
+    });
+    press(&mut ro, "x");
+    assert!(
+        ro.message().unwrap().contains("reset (x) is disabled"),
+        "{:?}",
+        ro.message()
+    );
 }

@@ -692,6 +692,10 @@ async fn run_cell(endpoint: &'static Endpoint, fault: Option<Fault>) -> Cell {
     {
         failures.push("stdout is not one JSON document".into());
     }
+    // A wait that is endured is said as it starts.
+    if fault.is_some_and(Fault::passes) && !run.stderr.contains("is rate limiting") {
+        failures.push("a rate-limit wait was not said on stderr".into());
+    }
     if fault == Some(Fault::Absurd429) {
         if run.elapsed > Duration::from_secs(20) {
             failures.push(format!(
