@@ -18,6 +18,7 @@
 //! | GET | `/sandbox/review` | review item versions, staff actions, performs (`review.rs`) |
 //! | POST | `/sandbox/review/{id}/bump` | another moderator changed the item: its version goes up |
 //! | POST | `/sandbox/review/{id}/status?status=approved\|rejected\|ignored\|pending` | another moderator resolved it |
+//! | POST | `/sandbox/review/{id}/claim?by=USERNAME` | another moderator claimed it (empty `by` releases) |
 
 use super::http::{self, Params, json};
 use super::state::State;
