@@ -172,6 +172,58 @@ pub fn entries_for<'a>(
         .collect()
 }
 
+/// Changes whose intent never got an outcome (the process was killed mid-change), oldest first.
+/// An outcome closes the newest open intent of the same action and user, as the engine writes
+/// them; dry runs are left out (nothing was sent). One pass over the file's entries.
+pub fn unfinished(entries: &[AuditEntry]) -> Vec<&AuditEntry> {
+    use std::collections::HashMap;
+    let key = |e: &AuditEntry| {
+        let who = e
+            .user
+            .username
+            .as_deref()
+            .map(str::to_lowercase)
+            .or_else(|| e.user.external_id.clone().map(|x| format!("external:{x}")))
+            .or_else(|| e.user.id.map(|id| format!("id:{id}")))
+            .unwrap_or_default();
+        (e.action.clone(), who)
+    };
+    let mut open: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    for (i, e) in entries.iter().enumerate().filter(|(_, e)| !e.dry_run) {
+        let stack = open.entry(key(e)).or_default();
+        match e.phase {
+            Phase::Intent => stack.push(i),
+            Phase::Outcome => {
+                stack.pop();
+            }
+        }
+    }
+    let mut left: Vec<usize> = open.into_values().flatten().collect();
+    left.sort_unstable();
+    left.into_iter().map(|i| &entries[i]).collect()
+}
+
+/// One sentence naming an unfinished change: who, when, and what to do.
+pub fn describe_unfinished(e: &AuditEntry) -> String {
+    let who = e
+        .user
+        .username
+        .clone()
+        .or_else(|| e.user.external_id.as_ref().map(|x| format!("external:{x}")))
+        .unwrap_or_else(|| "an unknown user".into());
+    let what = match e.action.as_str() {
+        "reset-avatar" => "a reset",
+        "undo" => "an undo",
+        "review" => "a review action",
+        "set-site-setting" => "a setting change",
+        other => other,
+    };
+    format!(
+        "{what} of {who} started {} never finished (the process was stopped before its outcome was written): run `check {who}` to see whether the avatar changed",
+        e.at.format("%Y-%m-%d %H:%M:%S UTC")
+    )
+}
+
 /// The upload id a verified sync-sso reset to `avatar_url` produced, if the log knows one.
 pub fn known_default_upload(entries: &[AuditEntry], avatar_url: &str) -> Option<u64> {
     entries
@@ -207,5 +259,56 @@ mod tests {
         let text = std::fs::read_to_string(log.path()).unwrap();
         assert!(text.lines().all(|l| l.contains("\"phase\"")));
         std::fs::remove_dir_all(dir).ok();
+    }
+}
+
+#[cfg(test)]
+mod unfinished_tests {
+    use super::*;
+
+    fn e(phase: Phase, action: &str, user: &str, dry: bool) -> AuditEntry {
+        AuditEntry {
+            at: Utc::now(),
+            operator: "system".into(),
+            phase,
+            action: action.into(),
+            user: AuditUser {
+                id: None,
+                username: Some(user.into()),
+                external_id: None,
+            },
+            strategy: None,
+            before: Before::default(),
+            outcome: None,
+            message: String::new(),
+            dry_run: dry,
+            setting: None,
+            after_uploaded_avatar_id: None,
+            avatar_url: None,
+            path: None,
+            review: None,
+        }
+    }
+
+    #[test]
+    fn only_intents_without_their_outcome_are_unfinished() {
+        use Phase::*;
+        let log = vec![
+            e(Intent, "reset-avatar", "alice", false),
+            e(Outcome, "reset-avatar", "Alice", false),
+            e(Intent, "reset-avatar", "bob", false),
+            e(Intent, "undo", "alice", false),
+            e(Intent, "reset-avatar", "carol", true),
+            e(Intent, "review", "dave", false),
+            e(Outcome, "review", "dave", false),
+        ];
+        let left = unfinished(&log);
+        let who: Vec<_> = left
+            .iter()
+            .map(|e| (e.action.as_str(), e.user.username.as_deref().unwrap()))
+            .collect();
+        assert_eq!(who, vec![("reset-avatar", "bob"), ("undo", "alice")]);
+        let said = describe_unfinished(left[0]);
+        assert!(said.contains("a reset of bob") && said.contains("check bob"), "{said}");
     }
 }

@@ -248,7 +248,22 @@ impl Backend for ConsoleBackend {
         let first = !self
             .site_loaded
             .swap(true, std::sync::atomic::Ordering::SeqCst);
+        let audit = self.audit.clone();
         async move {
+            // Read once, at start, off the UI thread.
+            let interrupted = if first {
+                tokio::task::spawn_blocking(move || {
+                    let all = audit.read_all();
+                    audit::unfinished(&all)
+                        .into_iter()
+                        .map(audit::describe_unfinished)
+                        .collect()
+                })
+                .await
+                .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
             let decision = engine.decision().await;
             let fresh = if first {
                 None
@@ -266,6 +281,7 @@ impl Backend for ConsoleBackend {
                 } else {
                     Vec::new()
                 },
+                interrupted,
             })
         }
         .boxed()

@@ -958,6 +958,20 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             for w in &site.warnings {
                 app.note("WARN", w.clone());
             }
+            for w in &site.interrupted {
+                app.note("WARN", w.clone());
+            }
+            match site.interrupted.as_slice() {
+                [] => {}
+                [one] => app.say(one.clone(), true),
+                many => app.say(
+                    format!(
+                        "{} changes never finished (the process was stopped): see the log pane, and `check USER` for each",
+                        many.len()
+                    ),
+                    true,
+                ),
+            }
             app.site = Some(site);
             app.site_error = None;
             app.redraw = true;

@@ -40,6 +40,9 @@ pub struct SiteInfo {
     pub verbose_upload: Option<bool>,
     /// Setup warnings that never block (e.g. a default avatar URL Discourse may refuse).
     pub warnings: Vec<String>,
+    /// Changes the audit log shows started but never finished (a killed process), named once
+    /// at start; empty on later loads.
+    pub interrupted: Vec<String>,
 }
 
 /// A user's Discourse record plus the audit lines that concern them (already formatted, one line

@@ -79,6 +79,7 @@ fn app3(cfg: AppConfig) -> App {
             verbose_sso: Some(false),
             verbose_upload: Some(true),
             warnings: vec![],
+            interrupted: vec![],
         })),
     );
     page(

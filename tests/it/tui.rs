@@ -49,6 +49,7 @@ impl Backend for FakeBackend {
                 verbose_sso: Some(false),
                 verbose_upload: Some(false),
                 warnings: vec!["default_avatar_url is plain http".into()],
+                interrupted: vec![],
             })
         }
         .boxed()
@@ -1291,4 +1292,49 @@ async fn console_resolves_a_review_item_and_undoes_a_reset_in_a_terminal() {
             .iter()
             .any(|e| e.action == "undo" && e.outcome == Some(Outcome::Verified))
     );
+}
+
+/// `kill -9` during a reset leaves an intent without an outcome; the next console start names
+/// it in the status line and the log pane, with what to do (issue 12, point 6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_names_a_reset_killed_before_its_outcome() {
+    let sb = discourse_sandbox::Sandbox::start(discourse_sandbox::Scenario::default())
+        .await
+        .unwrap();
+    // The download waits, so the reset is still verifying when it is killed.
+    sb.set_download_delay(Duration::from_secs(60));
+    let console = Arc::new(Console::new(&sb, "killed"));
+    let c = console.clone();
+    drive(move || {
+        let data = c.dir.join("data");
+        let mut child = std::process::Command::new(BIN)
+            .args(["--config"])
+            .arg(c.dir.join("config.toml"))
+            .args(["reset", "alice", "--yes"])
+            .env("AVATAR_CONSOLE_DATA_DIR", &data)
+            .env_remove("AVATAR_CONSOLE_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let audit = data.join("audit.jsonl");
+        let started = std::time::Instant::now();
+        while !std::fs::read_to_string(&audit).is_ok_and(|t| t.contains("\"intent\"")) {
+            assert!(started.elapsed() < Duration::from_secs(30), "no intent written");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.kill().unwrap(); // SIGKILL: no outcome can be written
+        child.wait().unwrap();
+        let text = std::fs::read_to_string(&audit).unwrap();
+        assert!(!text.contains("\"outcome\""), "{text}");
+
+        let t = c.start("killed");
+        let screen = t.wait_for("the unfinished reset named", Duration::from_secs(30), |s| {
+            s.contains("never finished")
+        });
+        assert!(screen.contains("alice"), "{screen}");
+        c.quit(&t);
+    })
+    .await;
 }
