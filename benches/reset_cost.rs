@@ -131,9 +131,28 @@ fn main() {
         })
         .await;
         run(Case {
-            name: "bulk 50 pick",
+            name: "bulk 50 pick, custom slot cleared",
             scenario: limited(false, true),
             users: 50,
+            known: false,
+        })
+        .await;
+        // Issue 14: the fast path (external id known, email and groups not overridden): no
+        // per-user read; 30 should verify inside the first 60-second window.
+        run(Case {
+            name: "fast path 30 sync-sso, email+groups off",
+            scenario: Scenario {
+                overrides_email: false,
+                ..limited(true, false)
+            },
+            users: 30,
+            known: true,
+        })
+        .await;
+        run(Case {
+            name: "single pick, custom slot cleared",
+            scenario: limited(false, true),
+            users: 1,
             known: false,
         })
         .await;

@@ -33,6 +33,10 @@ pub struct Before {
     pub external_avatar_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_payload: Option<String>,
+    /// The user's custom slot (`custom_avatar_upload_id`), from which the avatar chooser can
+    /// pick the photo again; an undo puts it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_avatar_upload_id: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +61,9 @@ pub struct AuditEntry {
     pub after_uploaded_avatar_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar_url: Option<String>,
+    /// For resets: `read-first` or `fast` (the before-state then comes from the sync's answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<crate::model::ResetPath>,
     /// For `review`: the item acted on, the action and the version sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<ReviewRef>,
@@ -124,6 +131,7 @@ impl AuditLog {
             setting: None,
             after_uploaded_avatar_id: None,
             avatar_url: None,
+            path: None,
             review: None,
         }
     }

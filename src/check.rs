@@ -883,6 +883,9 @@ pub async fn gather(input: CheckInput<'_>) -> Report {
                 let entries = audit::read_entries(&input.audit_path);
                 let mine =
                     audit::entries_for(&entries, Some(&detail.username), detail.external_id());
+                for p in crate::reset::history::problems(&mine, &detail) {
+                    f.problem(p);
+                }
                 audit_lines = mine
                     .iter()
                     .rev()

@@ -86,6 +86,25 @@ impl Strategy {
     }
 }
 
+/// How a sync-sso reset found what it sends (issue 14): `read-first` reads the user's admin
+/// record before the send; `fast` sends on the external id alone, where that is safe, and takes
+/// the before-state from the sync's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResetPath {
+    ReadFirst,
+    Fast,
+}
+
+impl ResetPath {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResetPath::ReadFirst => "read-first",
+            ResetPath::Fast => "fast",
+        }
+    }
+}
+
 /// The result of one reset (interface.md, `reset --json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -121,6 +140,9 @@ pub struct ResetReport {
     pub strategy: Option<Strategy>,
     pub outcome: Outcome,
     pub message: String,
+    /// Which path the reset took; absent when nothing was looked up or sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<ResetPath>,
 }
 
 /// The SSO record Discourse keeps for a user (`single_sign_on_record`).

@@ -24,8 +24,9 @@
 //! Discourse's spelling (the one its API answers to) wins whichever arrived first.
 //!
 //! **Cost.** Merging is linear in the items; [`Queue::sorted`] sorts once with a comparison that
-//! allocates nothing; [`Queue::resort`] brings a sorted list up to date after a page in
-//! O(n + k log k) for k changed users, which is what the console does as pages arrive.
+//! allocates nothing; [`Queue::resort`] brings a sorted list up to date after a page with
+//! k log n comparisons and one copy for k changed users, which is what the console does as pages
+//! arrive.
 //!
 //! All text is sanitized (`sanitize::clean`) on the way in, so the queue only holds text that is
 //! safe to draw.
@@ -474,8 +475,8 @@ impl Queue {
 
     /// Brings `order`, the queue order as it was before some merges, up to date: the slots in
     /// `changed` (changed, new, or absorbed since; repeats allowed) are taken out and put back in
-    /// their places, and folded slots dropped. The result equals [`Queue::sorted`], in
-    /// O(n + k log k) for n users and k changed ones rather than a sort of everything.
+    /// their places, and folded slots dropped. The result equals [`Queue::sorted`], for k log n
+    /// comparisons and a copy (n users, k changed) rather than a sort of everything.
     pub fn resort(&self, order: &mut Vec<usize>, changed: &[usize]) {
         if changed.is_empty() {
             return;
@@ -496,21 +497,19 @@ impl Queue {
                 .then_with(|| tie(&self.users[a.1], &self.users[b.1]))
                 .then(a.1.cmp(&b.1))
         });
+        // Each changed user finds its place by binary search; the runs between are copied:
+        // k log n comparisons and one pass of copying, however the flag times tie.
         let old = std::mem::take(order);
         order.reserve(old.len() + fresh.len());
-        let mut fresh = fresh.into_iter().map(|(_, s)| s).peekable();
-        for s in old {
-            while let Some(&f) = fresh.peek() {
-                if self.cmp_slots(f, s) == Ordering::Less {
-                    order.push(f);
-                    fresh.next();
-                } else {
-                    break;
-                }
-            }
-            order.push(s);
+        let mut from = 0;
+        for (_, f) in fresh {
+            let at =
+                from + old[from..].partition_point(|&s| self.cmp_slots(s, f) == Ordering::Less);
+            order.extend_from_slice(&old[from..at]);
+            order.push(f);
+            from = at;
         }
-        order.extend(fresh);
+        order.extend_from_slice(&old[from..]);
     }
 
     /// The users in queue order, consuming the queue (for `queue --json`).

@@ -318,7 +318,7 @@ pub async fn perform(
                 Outcome::Failed,
                 ReviewOutcome::Failed,
                 format!(
-                    "#{}: changed by someone else since it was read (409{}); not applied: {change}. Run `review {}` to see it and act again",
+                    "#{}: changed by someone else since it was read (409{}); not applied: {change}. Re-read it (`review {}`, or a in the console) and act again",
                     item.id,
                     if msg.is_empty() {
                         String::new()

@@ -102,6 +102,7 @@ fn report(
         strategy: Some(strategy),
         outcome,
         message,
+        path: None,
     }
 }
 

@@ -13,9 +13,12 @@
 //! | POST | `/sandbox/faults?latency_ms=&error_rate=&storm_429=&slow_body_ms=&html_errors=&malformed_json=&failing_downloads=` | replaces the faults |
 //! | POST | `/sandbox/settings/{name}?value=…` | sets a site setting |
 //! | POST | `/sandbox/clear` | forgets requests, violations and the rate-limit window |
+//! | POST | `/sandbox/download_delay?ms=N` | the avatar download job runs N ms after a sync |
+//! | POST | `/sandbox/admin_rate_limit?per_minute=N` | admin-key requests per minute (0: none) |
 //! | GET | `/sandbox/review` | review item versions, staff actions, performs (`review.rs`) |
 //! | POST | `/sandbox/review/{id}/bump` | another moderator changed the item: its version goes up |
 //! | POST | `/sandbox/review/{id}/status?status=approved\|rejected\|ignored\|pending` | another moderator resolved it |
+//! | POST | `/sandbox/review/{id}/claim?by=USERNAME` | another moderator claimed it (empty `by` releases) |
 
 use super::http::{self, Params, json};
 use super::state::State;
@@ -151,6 +154,25 @@ pub async fn handle(
         }
         (m, r) if r == "review" || r.starts_with("review/") => {
             super::review::control(&mut st, m, r, &p)
+        }
+        ("POST", "download_delay") => match p.get("ms").and_then(|v| v.parse::<u64>().ok()) {
+            Some(ms) => {
+                st.scenario.download_delay = Duration::from_millis(ms);
+                json(200, &json!({"ok": true}))
+            }
+            None => json(400, &json!({"error": "ms=N (milliseconds) is required"})),
+        },
+        ("POST", "admin_rate_limit") => {
+            match p.get("per_minute").and_then(|v| v.parse::<u32>().ok()) {
+                Some(n) => {
+                    st.scenario.admin_rate_limit = n;
+                    json(200, &json!({"ok": true}))
+                }
+                None => json(
+                    400,
+                    &json!({"error": "per_minute=N is required (0: no limit)"}),
+                ),
+            }
         }
         ("POST", "clear") => {
             st.requests.clear();

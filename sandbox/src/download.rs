@@ -58,11 +58,12 @@ pub fn spawn(shared: Arc<Shared>, job: DownloadJob) {
 }
 
 pub async fn run(shared: &Shared, job: DownloadJob) {
-    let (verbose, failing) = {
+    let (verbose, failing, broken_user) = {
         let st = shared.lock();
         (
             st.setting_on("verbose_upload_logging"),
             st.faults().failing_downloads,
+            st.failing_download_users.contains(&job.user_id),
         )
     };
     if verbose {
@@ -75,7 +76,14 @@ pub async fn run(shared: &Shared, job: DownloadJob) {
             ),
         );
     }
-    let result = if failing {
+    let result = if broken_user {
+        // The demo's user whose job always raises (`seed.rs`, demo outcomes): the user's
+        // `user_avatar` row is gone, so `import_url_for_user` calls a setter on nil.
+        Err(Fail::Logged(
+            "Job exception: undefined method 'custom_upload_id=' for nil\nJobs::DownloadAvatarFromUrl"
+                .to_string(),
+        ))
+    } else if failing {
         Err(Fail::Logged(format!(
             "Job exception: Failed to open TCP connection to {} (Connection refused - connect(2))\nJobs::DownloadAvatarFromUrl",
             url::Url::parse(&job.url)
@@ -95,7 +103,33 @@ pub async fn run(shared: &Shared, job: DownloadJob) {
                 .silent_download_failures
                 .push((job.url.clone(), why.to_string()));
         }
-        Err(Fail::Logged(msg)) => shared.lock().log(3, &msg),
+        Err(Fail::Logged(msg)) => {
+            // `SidekiqLogsterReporter#call` (`lib/sidekiq_logster_reporter.rb`): "Job exception:
+            // #{ex}" at error level, the job's context (class and args) in the env.
+            let mut st = shared.lock();
+            let env = serde_json::json!({
+                "hostname": "sandbox",
+                "process_id": std::process::id(),
+                "application_version": "sandbox",
+                "current_hostname": st.host,
+                "job": {
+                    "class": "Jobs::DownloadAvatarFromUrl",
+                    "args": [{
+                        "url": job.url,
+                        "user_id": job.user_id,
+                        "override_gravatar": job.override_gravatar,
+                        "current_site_id": "default",
+                    }],
+                    "queue": "default",
+                },
+            });
+            let text = msg
+                .split("\nJobs::DownloadAvatarFromUrl")
+                .next()
+                .unwrap_or(&msg)
+                .to_string();
+            st.logs.add(3, &format!("{text}\n"), env);
+        }
     }
 }
 

@@ -120,6 +120,16 @@ impl Params {
             .to_ascii_lowercase();
         let b = if body.is_empty() {
             Params::default()
+        } else if let Some(boundary) = super::uploads::boundary(&ctype) {
+            // The text parts; files are read from the raw body by the route that takes them.
+            let parts = super::uploads::parse(body, &boundary).ok_or("malformed multipart body")?;
+            let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for p in parts.iter().filter(|p| p.file_name.is_none()) {
+                m.entry(p.name.clone())
+                    .or_default()
+                    .push(String::from_utf8_lossy(&p.bytes).into_owned());
+            }
+            Params(m, Default::default())
         } else if ctype.starts_with("application/json") {
             let v: Value = serde_json::from_slice(body).map_err(|e| format!("JSON: {e}"))?;
             let mut m = BTreeMap::new();

@@ -13,6 +13,7 @@ mod download;
 mod faults;
 mod http;
 pub mod logster;
+mod lost;
 mod main_app;
 pub mod pictures;
 pub mod png;
@@ -24,6 +25,7 @@ pub mod seed;
 pub mod sso;
 pub mod state;
 mod sync;
+mod uploads;
 
 pub use state::{GroupRef, RecordedRequest, SandboxUser, SsoRecord, Violation};
 
@@ -62,6 +64,10 @@ pub struct Scenario {
     pub hide_admin_emails: bool,
     /// `verbose_discourse_connect_logging` and `verbose_upload_logging` at start.
     pub verbose_logging: bool,
+    /// Adds the demo's users whose reset ends each way a moderator meets (`seed.rs`,
+    /// "Demo outcomes"): one whose avatar job fails with a logged exception, one whose review
+    /// item another moderator changes as you act.
+    pub demo_outcomes: bool,
 }
 
 impl Default for Scenario {
@@ -81,16 +87,18 @@ impl Default for Scenario {
             split_filter: true,
             hide_admin_emails: false,
             verbose_logging: false,
+            demo_outcomes: false,
         }
     }
 }
 
 impl Scenario {
-    /// What `--demo` uses: timer logins every 5 s and verbose logging on.
+    /// What `--demo` uses: timer logins every 5 s, verbose logging on, and the demo outcomes.
     pub fn demo() -> Self {
         Scenario {
             login_interval: Some(Duration::from_secs(5)),
             verbose_logging: true,
+            demo_outcomes: true,
             ..Scenario::default()
         }
     }
@@ -126,6 +134,8 @@ pub enum LoginKind {
 pub(crate) struct Shared {
     state: Mutex<state::State>,
     http: reqwest::Client,
+    /// Writes whose answer is lost after they were applied (`lost.rs`).
+    pub(crate) lost: lost::Knob,
 }
 
 impl Shared {
@@ -173,6 +183,7 @@ impl Sandbox {
         let shared = Arc::new(Shared {
             state: Mutex::new(st),
             http,
+            lost: lost::Knob::default(),
         });
         let app = Router::new()
             .fallback(routes::dispatch)
@@ -303,6 +314,16 @@ impl Sandbox {
             }
         }
     }
+    /// The next `count` successful writes are applied, then their answer is lost.
+    pub fn lose_write_answers(&self, count: u32, as_bad_gateway: bool) {
+        let how = if as_bad_gateway {
+            lost::LostAs::BadGateway
+        } else {
+            lost::LostAs::Cut
+        };
+        self.shared.lost.set(count, how);
+    }
+
     pub fn set_faults(&self, f: Faults) {
         self.shared.lock().scenario.faults = f;
     }
@@ -356,7 +377,7 @@ pub(crate) fn config_toml_for(st: &state::State) -> String {
          [main_app]\n\
          flagged_url = {flagged}\n\
          token = {token}\n\
-         resolved_url = {resolved}\n",
+         resolved_url = {resolved}\n{reset}",
         url = st.base_url,
         url_q = q(&st.base_url),
         key = q(&st.api_key),
@@ -365,5 +386,12 @@ pub(crate) fn config_toml_for(st: &state::State) -> String {
         flagged = q(&format!("{}{}", st.base_url, main_app::FLAGGED_PATH)),
         token = q(&st.main_app_token),
         resolved = q(&format!("{}{}", st.base_url, main_app::RESOLVED_PATH)),
+        // The demo's downloads take a second; its stuck user should not keep a newcomer
+        // waiting the full default minute to see `unverified`.
+        reset = if st.scenario.demo_outcomes {
+            "\n[reset]\nverify_timeout_secs = 20\n"
+        } else {
+            ""
+        },
     )
 }

@@ -31,6 +31,8 @@ pub struct ReviewBook {
     pub staff_actions: Vec<StaffAction>,
     /// Every perform that got past authentication, whatever its answer, for assertions.
     pub performs: Vec<PerformRecord>,
+    /// Items another moderator claimed (`ReviewableClaimedTopic`), by username.
+    claimed_by: HashMap<u64, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -367,6 +369,15 @@ fn perform(st: &mut State, id: u64, action: &str, params: &Params, viewer: &User
         // `Reviewable::InvalidAction` rescued as `Discourse::InvalidAccess`.
         return http::forbidden();
     };
+    // `claim_error?` runs before `perform`: a claim by someone else is a 422 with `errors`.
+    if let Some(by) = st.review.claimed_by.get(&id)
+        && !by.eq_ignore_ascii_case(&viewer.username)
+    {
+        return json(
+            422,
+            &json!({"errors": ["This item has been claimed by another user."]}),
+        );
+    }
     if sent != st.review.version(id) {
         return json(
             409,
@@ -415,7 +426,8 @@ fn perform(st: &mut State, id: u64, action: &str, params: &Params, viewer: &User
 /// - `GET review`: versions, staff actions and performs;
 /// - `POST review/{id}/bump`: another moderator changed the item (its version goes up);
 /// - `POST review/{id}/status?status=approved|rejected|ignored|pending`: another moderator
-///   resolved it (the version goes up too).
+///   resolved it (the version goes up too);
+/// - `POST review/{id}/claim?by=USERNAME` (empty `by` releases it): another moderator claimed it.
 pub fn control(st: &mut State, method: &str, rest: &str, p: &Params) -> Response {
     let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     match (method, parts.as_slice()) {
@@ -448,6 +460,13 @@ pub fn control(st: &mut State, method: &str, rest: &str, p: &Params) -> Response
             let rid = st.reviewables[idx].id;
             match *what {
                 "bump" => {}
+                "claim" => {
+                    match p.get("by").filter(|b| !b.is_empty()) {
+                        Some(by) => st.review.claimed_by.insert(rid, by.to_string()),
+                        None => st.review.claimed_by.remove(&rid),
+                    };
+                    return json(200, &json!({"id": rid, "claimed_by": p.get("by")}));
+                }
                 "status" => {
                     let to = match p.get("status").unwrap_or("") {
                         "pending" => 0,

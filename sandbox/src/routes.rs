@@ -30,6 +30,8 @@ pub struct Ctx {
     pub query: Params,
     pub params: Params,
     pub wants_json: bool,
+    /// The raw body, for the routes that take files (multipart).
+    pub body: Vec<u8>,
 }
 
 /// Who the request acts as (`lib/auth/default_current_user_provider.rb#lookup_api_user`).
@@ -49,6 +51,9 @@ pub async fn dispatch(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Re
     };
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().map(str::to_string);
+    if path == "/sandbox/lost" {
+        return super::lost::control(&shared.lost, query.as_deref());
+    }
     if path == "/sandbox" || path.starts_with("/sandbox/") {
         return control::handle(&shared, &parts.method, &path, query.as_deref(), &body).await;
     }
@@ -137,6 +142,11 @@ pub async fn dispatch(AxState(shared): AxState<Arc<Shared>>, req: Request) -> Re
     } else {
         faults::shape_response(&shared, resp).await
     };
+    let resp = if internal {
+        resp
+    } else {
+        super::lost::maybe_lose(&shared.lost, &parts.method, &path, resp)
+    };
     if let Some(i) = rec_idx {
         let mut st = shared.lock();
         // The log may have been trimmed meanwhile; find the entry by its instant.
@@ -194,6 +204,7 @@ async fn handle(
         query: q.clone(),
         params,
         wants_json,
+        body,
     };
 
     // Client rules that hold everywhere.
@@ -363,6 +374,17 @@ fn route(st: &mut State, ctx: &Ctx, auth: Auth) -> Routed {
         }
     };
 
+    // The demo's second moderator (`seed.rs`, demo outcomes) changes a restless item just
+    // before a staff member's action on it lands, once.
+    if m == "PUT"
+        && staff
+        && let ["review", id, "perform", _] = segs.as_slice()
+        && let Ok(id) = id.parse::<u64>()
+        && st.restless_reviews.remove(&id)
+    {
+        super::review::control(st, "POST", &format!("review/{id}/bump"), &Params::default());
+    }
+
     match (m.as_str(), segs.as_slice()) {
         // ---- users (`config/routes.rb`: both /u and /users) ----
         ("GET", [root, "by-external", id]) if is_users(root) => {
@@ -426,6 +448,13 @@ fn route(st: &mut State, ctx: &Ctx, auth: Auth) -> Routed {
                 )),
                 _ => none(http::forbidden()),
             }
+        }
+        ("POST", ["uploads.json"]) | ("POST", ["uploads"]) => {
+            let parts = super::http::header(&ctx.headers, "content-type")
+                .and_then(super::uploads::boundary)
+                .and_then(|b| super::uploads::parse(&ctx.body, &b))
+                .unwrap_or_default();
+            none(super::uploads::create(st, auth, viewer.as_ref(), &parts))
         }
         ("PUT", [root, name, "preferences", "avatar", "pick"]) if is_users(root) => {
             none(pick_avatar(st, ctx, auth, viewer.as_ref(), name))

@@ -21,6 +21,12 @@
 //! | 14 | `ghost` | `"1111"` | `uploaded_avatar_id` points to a deleted upload (avatar "missing"); flagged by the app |
 //! | 15 | `frank` | `"1212"` | active, custom avatar, not flagged (used by simulated logins) |
 //!
+//! With `Scenario::demo_outcomes` (`--demo`), after the generated users: `sam.stuck`
+//! (`"1313"`, flagged by the app; its avatar job raises, so a reset is `unverified` with the job
+//! exception as cause) and `rita.review` (`"1414"`, flagged by both; a second moderator changes
+//! its `ReviewableUser` item as you act on it, so `review rita.review --perform …` meets a 409).
+//! With `alice` (verified) and `nosso` (failed: no SSO record) they are README's four outcomes.
+//!
 //! The main app also lists `departed` (external id `"99999"`, unknown to Discourse) and one
 //! item without any `external_id`. Generated users follow from id 100.
 
@@ -32,6 +38,35 @@ use super::state::*;
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// How a demo-outcome user's reset ends (besides `alice`, verified, and `nosso`, failed).
+#[derive(Clone, Copy)]
+enum DemoOutcome {
+    /// Their avatar job raises: the sync is accepted, the avatar never changes, and /logs has
+    /// the job exception (with the job's env) that says why: `unverified`.
+    JobFails,
+    /// Their `ReviewableUser` item is changed by a second moderator just as you perform an
+    /// action on it: 409, the item re-read and described.
+    ReviewConflict,
+}
+
+/// (username, name, external id, the main app's reason, outcome).
+const DEMO_OUTCOMES: &[(&str, &str, &str, &str, DemoOutcome)] = &[
+    (
+        "sam.stuck",
+        "Sam Stuck",
+        "1313",
+        "nudity",
+        DemoOutcome::JobFails,
+    ),
+    (
+        "rita.review",
+        "Rita Review",
+        "1414",
+        "impersonation",
+        DemoOutcome::ReviewConflict,
+    ),
+];
 
 pub const MANUAL_GROUPS: &[(u64, &str, &str)] = &[
     (41, "beta_testers", "Beta testers"),
@@ -880,6 +915,68 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
         next_id += 1;
     }
 
+    // Demo outcomes: the users README.md's "Try each outcome in the demo" names, flagged last.
+    let mut failing_download_users = std::collections::HashSet::new();
+    let mut restless_reviews = std::collections::HashSet::new();
+    if s.demo_outcomes {
+        for (username, name, external, app_reason, review) in DEMO_OUTCOMES {
+            flag_time += ChronoDuration::minutes(3);
+            let mut u = base_user(
+                next_id,
+                username,
+                name.to_string(),
+                format!("{username}@example.com"),
+            );
+            u.trust_level = 2;
+            uploads.insert(
+                next_upload,
+                Upload {
+                    id: next_upload,
+                    sha: format!("seed{next_upload}"),
+                    bytes: None,
+                },
+            );
+            u.uploaded_avatar_id = Some(next_upload);
+            u.custom_upload_id = Some(next_upload);
+            next_upload += 1;
+            let idp_avatar = format!("https://idp.example.com/avatars/{external}.jpg");
+            u.sso = Some(sso_for(&u, external, Some(idp_avatar.clone())));
+            app_flags.push(AppFlag {
+                external_id: Some(AppId::Str(external.to_string())),
+                username: u.username.clone(),
+                email: Some(u.email.clone()),
+                reason: app_reason.to_string(),
+                flagged_at: flag_time,
+                photo_url: Some(idp_avatar),
+                resolved: false,
+            });
+            match review {
+                DemoOutcome::JobFails => {
+                    failing_download_users.insert(u.id);
+                }
+                DemoOutcome::ReviewConflict => {
+                    restless_reviews.insert(next_reviewable);
+                    reviewables.push(Reviewable {
+                        id: next_reviewable,
+                        kind: ReviewKind::User,
+                        status: 0,
+                        target_user: u.id,
+                        created_by: SYSTEM_ID,
+                        post_id: next_post,
+                        topic_id: 300 + next_reviewable,
+                        created_at: flag_time,
+                        score: 9.0,
+                        reason: "inappropriate profile photo".into(),
+                    });
+                    next_reviewable += 1;
+                    next_post += 1;
+                }
+            }
+            users.push(u);
+            next_id += 1;
+        }
+    }
+
     let mut st = State {
         host: host.to_string(),
         base_url: base_url.to_string(),
@@ -910,6 +1007,8 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
         scenario: s.clone(),
         silent_download_failures: Vec::new(),
         review: Default::default(),
+        failing_download_users,
+        restless_reviews,
     };
     let n = st.users.len();
     st.by_id.reserve(n);

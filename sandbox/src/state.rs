@@ -269,6 +269,12 @@ pub struct State {
     pub silent_download_failures: Vec<(String, String)>,
     /// Review item versions, staff actions and performs (`review.rs`).
     pub review: super::review::ReviewBook,
+    /// Users whose avatar download job raises (a job exception in /logs): the demo's
+    /// "unverified with a logged cause".
+    pub failing_download_users: std::collections::HashSet<i64>,
+    /// Review items a second moderator changes just as the first acts on them, once each:
+    /// the next perform on one meets a new version (409).
+    pub restless_reviews: std::collections::HashSet<u64>,
 }
 
 const MAX_RECORDED: usize = 50_000;

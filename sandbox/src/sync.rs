@@ -409,7 +409,10 @@ fn check_payload_rules(st: &mut State, p: &Payload, method: &str, path: &str) {
 fn check_user_rules(st: &mut State, p: &Payload, idx: usize, method: &str, path: &str) {
     let u = st.users[idx].clone();
     match p.str("email") {
-        None => st.violate("email_omitted", format!("payload for {} omits email; older servers with auth_overrides_email set it to nil (403)", u.username), method, path),
+        // Without auth_overrides_email the email is never read from the payload
+        // (`change_external_attributes_and_override`), so leaving it out is safe on every version.
+        None if st.setting_on("auth_overrides_email") => st.violate("email_omitted", format!("payload for {} omits email; older servers with auth_overrides_email set it to nil (403)", u.username), method, path),
+        None => {}
         Some(e) if !e.eq_ignore_ascii_case(&u.email) => {
             st.violate("email_changed", format!("payload for {} sends email {e:?}, not the current one", u.username), method, path)
         }

@@ -1062,6 +1062,83 @@ async fn admin_user_json_has_tl3_requirements_and_associated_accounts_only_when_
 }
 
 #[tokio::test]
+async fn demo_outcomes_a_job_that_raises_and_a_review_item_changed_under_you() {
+    assert!(
+        Api::start(quick()).await.sb.user("sam.stuck").is_none(),
+        "only in the demo"
+    );
+    let api = Api::start(Scenario {
+        demo_outcomes: true,
+        ..quick()
+    })
+    .await;
+    // sam.stuck: the sync is accepted, the job raises, the avatar stays, the log says why.
+    let before = api.sb.user("sam.stuck").unwrap();
+    let (sso, sig) = signed(
+        &api.avatar_only("sam.stuck", &api.sb.default_avatar_url()),
+        &api.sb.sso_secret(),
+    );
+    assert_eq!(api.sync(form(&sso, &sig)).await.0, StatusCode::OK);
+    assert!(
+        wait_for(
+            || api
+                .sb
+                .logs()
+                .iter()
+                .any(|(sev, m)| *sev == 3 && m.starts_with("Job exception:")),
+            Duration::from_secs(3)
+        )
+        .await
+    );
+    assert_eq!(
+        api.sb.user("sam.stuck").unwrap().uploaded_avatar_id,
+        before.uploaded_avatar_id
+    );
+    // alice's download still works in the same sandbox.
+    let alice = api.sb.user("alice").unwrap();
+    let (sso, sig) = signed(
+        &api.avatar_only("alice", &api.sb.default_avatar_url()),
+        &api.sb.sso_secret(),
+    );
+    assert_eq!(api.sync(form(&sso, &sig)).await.0, StatusCode::OK);
+    assert!(
+        wait_for(
+            || api.sb.user("alice").unwrap().uploaded_avatar_id != alice.uploaded_avatar_id,
+            Duration::from_secs(3)
+        )
+        .await
+    );
+
+    // rita.review: the version read is stale by the time the action lands, once.
+    let (_, v) = api.get("/review.json?username=rita.review").await;
+    let item = &v["reviewables"][0];
+    assert_eq!(item["type"], "ReviewableUser");
+    let (id, version) = (
+        item["id"].as_u64().unwrap(),
+        item["version"].as_u64().unwrap(),
+    );
+    let perform = |version: u64| {
+        api.admin(api.http.put(api.url(&format!(
+            "/review/{id}/perform/remove_avatar?version={version}"
+        ))))
+        .header("Accept", "application/json")
+        .send()
+    };
+    assert_eq!(
+        perform(version).await.unwrap().status(),
+        StatusCode::CONFLICT
+    );
+    let (_, v) = api.get("/review.json?username=rita.review").await;
+    let now = v["reviewables"][0]["version"].as_u64().unwrap();
+    assert_eq!(now, version + 1);
+    assert_eq!(
+        perform(now).await.unwrap().status(),
+        StatusCode::OK,
+        "once only"
+    );
+}
+
+#[tokio::test]
 async fn bad_key_is_403_on_user_routes_and_404_on_admin_routes() {
     let api = Api::start(quick()).await;
     let bad = |rb: reqwest::RequestBuilder| {
@@ -1715,4 +1792,30 @@ async fn control_endpoints_config_and_determinism() {
         .unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     assert_eq!(&png[12..16], b"IHDR");
+}
+
+/// The peer comparison (`benches/peer/`) sets the download delay and the admin limit of a
+/// running sandbox over HTTP.
+#[tokio::test]
+async fn control_sets_download_delay_and_admin_limit() {
+    let a = Api::start(quick()).await;
+    for (path, ok) in [
+        ("/sandbox/download_delay?ms=200", true),
+        ("/sandbox/download_delay", false),
+        ("/sandbox/admin_rate_limit?per_minute=7", true),
+        ("/sandbox/admin_rate_limit?per_minute=x", false),
+    ] {
+        let r = a.http.post(a.url(path)).send().await.unwrap();
+        assert_eq!(r.status().is_success(), ok, "{path}: {}", r.status());
+    }
+    let state: Value = a
+        .http
+        .get(a.url("/sandbox/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["admin_rate_limit"], 7);
 }

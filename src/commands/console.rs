@@ -403,6 +403,7 @@ impl Backend for ConsoleBackend {
                     strategy: None,
                     outcome: crate::model::Outcome::Failed,
                     message: "read-only: nothing sent".into(),
+                    path: None,
                 };
             }
             let p = progress.clone();
@@ -431,6 +432,7 @@ impl Backend for ConsoleBackend {
                 strategy: None,
                 outcome: crate::model::Outcome::Failed,
                 message: "no report".into(),
+                path: None,
             })
         }
         .boxed()

@@ -15,8 +15,12 @@ use crate::session::Session;
 fn read_targets(args: &ResetArgs) -> Result<Vec<String>, String> {
     let mut users = args.users.clone();
     if let Some(path) = &args.from {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("--from {}: {e}", path.display()))?;
+        // `-` is standard input, as the help says.
+        let text = if path.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin()).map_err(|e| format!("--from -: {e}"))?
+        } else {
+            std::fs::read_to_string(path).map_err(|e| format!("--from {}: {e}", path.display()))?
+        };
         users.extend(
             text.lines()
                 .map(str::trim)
@@ -35,6 +39,12 @@ fn read_targets(args: &ResetArgs) -> Result<Vec<String>, String> {
 pub async fn run(ctx: &Context, args: &ResetArgs) -> ExitCode {
     if ctx.read_only {
         return usage_error("reset refuses under --read-only: nothing was sent");
+    }
+    let from_stdin = args.from.as_ref().is_some_and(|p| p.as_os_str() == "-");
+    if from_stdin && !args.yes && !ctx.dry_run {
+        return usage_error(
+            "reset --from - reads the users from standard input, so it cannot ask for confirmation there: add --yes (nothing was sent)",
+        );
     }
     let inputs = match read_targets(args) {
         Ok(u) => u,
@@ -93,18 +103,19 @@ pub async fn run(ctx: &Context, args: &ResetArgs) -> ExitCode {
     }
     let cancel = CancelToken::default();
     {
-        // First Ctrl-C: no new resets; those in flight verify and write their outcome.
-        // Second: stop verifying too (outcomes say `unverified`, with what to run next).
+        // First Ctrl-C (or SIGTERM/SIGHUP: a closed terminal, a stopped service): nothing new
+        // leaves, not even resets waiting for the budget; those in flight verify and write their
+        // outcome. Second: stop verifying too (outcomes say `unverified`, with what to run next).
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if let Some(what) = stop_signal().await {
                 eprintln!(
-                    "\nCtrl-C: no new resets start; verifying those in flight (Ctrl-C again to stop waiting)…"
+                    "\n{what}: nothing new is sent; verifying those in flight ({what} again to stop waiting)…"
                 );
                 cancel.cancel();
             }
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nCtrl-C: writing the outcomes now, unverified…");
+            if let Some(what) = stop_signal().await {
+                eprintln!("\n{what}: writing the outcomes now, unverified…");
                 cancel.hurry();
             }
         });
@@ -180,6 +191,29 @@ pub async fn run(ctx: &Context, args: &ResetArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILED)
+    }
+}
+
+/// The next Ctrl-C, SIGTERM or SIGHUP, by name; None if none can be listened for.
+async fn stop_signal() -> Option<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return tokio::signal::ctrl_c().await.ok().map(|_| "Ctrl-C");
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.ok().map(|_| "Ctrl-C"),
+            _ = term.recv() => Some("SIGTERM"),
+            _ = hup.recv() => Some("SIGHUP"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.ok().map(|_| "Ctrl-C")
     }
 }
 

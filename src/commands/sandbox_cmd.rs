@@ -3,6 +3,7 @@
 //! in the modes asked for, writes a ready config file for it into the data dir and prints its
 //! path, then serves until Ctrl-C.
 
+use std::io::Write;
 use std::path::Path;
 
 use discourse_sandbox::{Sandbox, Scenario};
@@ -22,6 +23,13 @@ pub fn scenario(args: &SandboxArgs) -> Scenario {
 }
 
 pub async fn run(data_dir: &Path, args: &SandboxArgs) -> Result<(), String> {
+    // main.rs restores the default SIGPIPE so that `queue | head` ends quietly; a server must
+    // not die because whoever read its first line went away.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to "ignore" installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
     let scenario = scenario(args);
     let started = std::time::Instant::now();
     let sb = Sandbox::start_on(args.port.unwrap_or(0), scenario)
@@ -32,13 +40,20 @@ pub async fn run(data_dir: &Path, args: &SandboxArgs) -> Result<(), String> {
     let path = data_dir.join("sandbox-config.toml");
     write_private(&path, &sb.config_toml())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    println!("sandbox listening on {}", sb.url());
-    println!("config written to {}", path.display());
+    // A reader that stops early (`sandbox | head -1`) must not end the server: write errors on
+    // these lines are ignored where `println!` would panic on the closed pipe.
+    {
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "sandbox listening on {}", sb.url());
+        let _ = writeln!(out, "config written to {}", path.display());
+        let _ = out.flush();
+    }
     let rpm = match args.admin_rpm {
         0 => "no admin limit".to_string(),
         n => format!("{n} admin requests/min"),
     };
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "{} flagged users (seed {}), plus bug {}, admin emails {}, {rpm}; up in {} ms.\nTry: avatar-console --config {} queue\nPress Ctrl-C to stop.",
         args.flagged,
         args.seed,

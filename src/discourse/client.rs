@@ -3,7 +3,7 @@
 //! exchange for the log pane and the log file.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -152,6 +152,9 @@ pub enum ClientError {
         path: String,
         message: String,
     },
+    /// Never sent: the run was stopped while this request waited for the budget.
+    #[error("{method} {path}: not sent: the run was cancelled")]
+    Cancelled { method: String, path: String },
 }
 
 impl ClientError {
@@ -214,15 +217,75 @@ impl Answer {
 pub(super) enum Body {
     Form(Vec<(String, String)>),
     Raw(String),
+    /// `multipart/form-data`: text fields, then one file part.
+    Multipart {
+        fields: Vec<(String, String)>,
+        file_field: String,
+        file_name: String,
+        bytes: Vec<u8>,
+    },
 }
 
+/// Fixed: the parts are ours (a PNG and plain field values), never holding this sequence.
+const BOUNDARY: &str = "avatar-console-7d1f0b9a3c5e4f28";
+
 impl Body {
+    /// What the log pane shows of the body.
     fn encode(&self) -> String {
         match self {
             Body::Form(pairs) => url::form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(pairs)
                 .finish(),
             Body::Raw(s) => s.clone(),
+            Body::Multipart {
+                fields,
+                file_field,
+                file_name,
+                bytes,
+            } => {
+                let shown: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!(
+                    "multipart: {} {file_field}={file_name} ({} bytes)",
+                    shown.join(" "),
+                    bytes.len()
+                )
+            }
+        }
+    }
+
+    fn content_type(&self) -> String {
+        match self {
+            Body::Multipart { .. } => format!("multipart/form-data; boundary={BOUNDARY}"),
+            _ => "application/x-www-form-urlencoded".into(),
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        match self {
+            Body::Multipart {
+                fields,
+                file_field,
+                file_name,
+                bytes,
+            } => {
+                let mut out = Vec::new();
+                for (k, v) in fields {
+                    out.extend_from_slice(
+                        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                            .as_bytes(),
+                    );
+                }
+                out.extend_from_slice(
+                    format!(
+                        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{file_field}\"; filename=\"{file_name}\"\r\nContent-Type: image/png\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+                out.extend_from_slice(bytes);
+                out.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+                out
+            }
+            other => other.encode().into_bytes(),
         }
     }
 }
@@ -240,6 +303,8 @@ struct Inner {
 pub struct DiscourseClient {
     inner: Arc<Inner>,
     priority: Priority,
+    /// Once set, requests still waiting for the budget are not sent (`ClientError::Cancelled`).
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl DiscourseClient {
@@ -254,6 +319,7 @@ impl DiscourseClient {
                 sent: AtomicU64::new(0),
             }),
             priority: Priority::Foreground,
+            stop: None,
         }
     }
 
@@ -262,6 +328,39 @@ impl DiscourseClient {
         DiscourseClient {
             inner: self.inner.clone(),
             priority: Priority::Background,
+            stop: self.stop.clone(),
+        }
+    }
+
+    /// The same client, but a request still waiting for the budget when `stop` is set is never
+    /// sent: a cancelled batch must not keep leaving as the window refills.
+    pub fn stoppable(&self, stop: Arc<AtomicBool>) -> Self {
+        DiscourseClient {
+            inner: self.inner.clone(),
+            priority: self.priority,
+            stop: Some(stop),
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
+    }
+
+    /// Waits for the budget, giving up as soon as the stop flag is set.
+    async fn acquire(&self) -> bool {
+        let Some(stop) = &self.stop else {
+            self.inner.budget.acquire(self.priority).await;
+            return true;
+        };
+        let watch = async {
+            while !stop.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = watch => false,
+            _ = self.inner.budget.acquire(self.priority) => !self.stopped(),
         }
     }
 
@@ -323,7 +422,12 @@ impl DiscourseClient {
         let idempotent = method == Method::GET;
         let (mut retries, mut waits) = (0u32, 0u32);
         loop {
-            self.inner.budget.acquire(self.priority).await;
+            if self.stopped() || !self.acquire().await {
+                return Err(ClientError::Cancelled {
+                    method: m,
+                    path: short,
+                });
+            }
             self.inner.sent.fetch_add(1, Ordering::SeqCst);
             let s = &self.inner.settings;
             let mut req = self
@@ -333,10 +437,8 @@ impl DiscourseClient {
                 .header("Api-Key", s.api_key.expose())
                 .header("Api-Username", s.api_username.as_str())
                 .header(ACCEPT, "application/json");
-            if let Some(b) = &encoded {
-                req = req
-                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .body(b.clone());
+            if let Some(b) = &body {
+                req = req.header(CONTENT_TYPE, b.content_type()).body(b.bytes());
             }
             let started = Instant::now();
             let result = match req.send().await {
@@ -725,13 +827,33 @@ impl DiscourseClient {
     /// `PUT /u/{username}/preferences/avatar/pick` with `type=system`: the letter avatar,
     /// synchronously. 422 FAILED when DiscourseConnect overrides avatars (§2).
     pub async fn pick_system_avatar(&self, username: &str) -> Result<(), ClientError> {
+        self.pick_avatar(username, "system", None).await
+    }
+
+    /// `PUT /u/{username}/preferences/avatar/pick` with `type=custom&upload_id=N`: puts the
+    /// upload in the custom slot *and* makes it the avatar (`users_controller.rb#pick_avatar`
+    /// sets `user_avatar.custom_upload_id` and `uploaded_avatar_id`, §2).
+    pub async fn pick_custom_avatar(
+        &self,
+        username: &str,
+        upload_id: u64,
+    ) -> Result<(), ClientError> {
+        self.pick_avatar(username, "custom", Some(upload_id)).await
+    }
+
+    async fn pick_avatar(
+        &self,
+        username: &str,
+        kind: &str,
+        upload_id: Option<u64>,
+    ) -> Result<(), ClientError> {
         let path = format!("/u/{}/preferences/avatar/pick", segment(username));
+        let mut form = vec![("type".to_string(), kind.to_string())];
+        if let Some(id) = upload_id {
+            form.push(("upload_id".into(), id.to_string()));
+        }
         let a = self
-            .send(
-                Method::PUT,
-                &path,
-                Some(Body::Form(vec![("type".into(), "system".into())])),
-            )
+            .send(Method::PUT, &path, Some(Body::Form(form)))
             .await?;
         if a.status.is_success() {
             return Ok(());
@@ -749,6 +871,29 @@ impl DiscourseClient {
             });
         }
         Err(self.error("PUT", &path, &a))
+    }
+
+    /// `POST /uploads.json` with `upload_type=avatar` and the image as `file` (multipart), as an
+    /// admin (`UploadsController#create`). `UploadCreator#create_for` answers an existing upload
+    /// with the same sha1 instead of a new one (`lib/upload_creator.rb`, "do we already have that
+    /// upload?"), so every run gets the same id for the same bytes. Returns the upload id.
+    pub async fn upload_avatar(&self, file_name: &str, bytes: Vec<u8>) -> Result<u64, ClientError> {
+        let path = "/uploads.json";
+        let body = Body::Multipart {
+            fields: vec![("upload_type".into(), "avatar".into())],
+            file_field: "file".into(),
+            file_name: file_name.into(),
+            bytes,
+        };
+        let a = self.send(Method::POST, path, Some(body)).await?;
+        let v: Value = self.decode("POST", path, &a)?;
+        v.get("id")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| ClientError::Decode {
+                method: "POST".into(),
+                path: path.into(),
+                message: "the upload's answer has no id".into(),
+            })
     }
 
     /// `POST /admin/users/sync_sso` with the signed payload as a form body (`sso=…&sig=…`).
@@ -817,6 +962,50 @@ impl DiscourseClient {
             .map(|mut l| {
                 l.message = scrub(&l.message, &secrets);
                 l
+            })
+            .collect())
+    }
+}
+
+impl DiscourseClient {
+    /// A Logster search, with each message's env (Logster sends `env` only to a search,
+    /// `lib/logster/middleware/viewer.rb`), oldest first. Env values are untrusted text: callers
+    /// match on them and quote only the sanitized message.
+    pub async fn log_search_with_env(
+        &self,
+        search: &str,
+    ) -> Result<Vec<(LogLine, Value)>, ClientError> {
+        let path = "/logs/messages.json";
+        let form = vec![
+            ("filter".to_string(), LogQuery::default().filter),
+            ("search".to_string(), search.to_string()),
+        ];
+        let a = self
+            .send(Method::POST, path, Some(Body::Form(form)))
+            .await?;
+        let page: LogPageJson = self.decode("POST", path, &a)?;
+        let envs: Vec<Value> = page
+            .messages
+            .iter()
+            .map(|m| m.get("env").cloned().unwrap_or(Value::Null))
+            .collect();
+        let keys: Vec<Option<String>> = page
+            .messages
+            .iter()
+            .map(|m| m.get("key").and_then(Value::as_str).map(str::to_string))
+            .collect();
+        let secrets = self.secrets();
+        let lines = page.into_lines();
+        Ok(lines
+            .into_iter()
+            .map(|mut l| {
+                l.message = scrub(&l.message, &secrets);
+                let env = keys
+                    .iter()
+                    .position(|k| k.as_deref() == Some(l.key.as_str()))
+                    .map(|i| envs[i].clone())
+                    .unwrap_or(Value::Null);
+                (l, env)
             })
             .collect())
     }

@@ -1,8 +1,18 @@
 //! Resets that really happen: resolve the user, choose the strategy, send the smallest change,
 //! verify by re-reading, audit every step. Decisions live in [`plan`]; this module does the
 //! talking, within the client's one request budget.
+//!
+//! A run has three phases: look every target up (batched where the server allows), merge the
+//! targets that turned out to be one user, then send and verify. Once the run is cancelled,
+//! nothing new leaves: lookups and first writes go through a client that refuses to send what
+//! is still waiting for the budget, and those resets end `skipped`.
 
+mod cause;
+pub mod history;
+mod lost;
+mod placeholder;
 pub mod plan;
+mod targets;
 mod verify;
 
 use std::collections::HashMap;
@@ -18,9 +28,9 @@ use crate::audit::{self, AuditEntry, AuditLog, Before, Phase};
 use crate::discourse::client::{ClientError, DiscourseClient};
 use crate::discourse::settings::DcSettings;
 use crate::discourse::sso::Payload;
-use crate::discourse::types::{AdminListUserJson, user_detail};
+use crate::discourse::types::{AdminListUserJson, AdminUserJson, user_detail};
 use crate::main_app::MainAppClient;
-use crate::model::{Outcome, ResetReport, Strategy, UserDetail, UserRef};
+use crate::model::{Outcome, ResetPath, ResetReport, Strategy, UserDetail, UserRef};
 use crate::secret::Secret;
 pub use plan::{Decision, StrategyChoice};
 
@@ -62,6 +72,15 @@ impl Target {
             known_id: None,
         })
     }
+
+    /// The DiscourseConnect identity, when the target names it (or the main app gave it).
+    pub fn external_id(&self) -> Option<&str> {
+        match &self.user {
+            UserRef::ExternalId(x) => Some(x.as_str()),
+            _ => self.known_external_id.as_deref(),
+        }
+        .filter(|x| !x.trim().is_empty())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -72,9 +91,10 @@ pub struct ResetOptions {
     pub sso_secret: Option<Secret>,
     pub default_avatar_url: Option<String>,
     pub dry_run: bool,
-    /// Intervals between verification polls; the last repeats.
+    /// Intervals between sync-sso verification polls; the last repeats.
     pub poll_intervals: Vec<Duration>,
-    /// Resets in flight at once.
+    /// Resets in flight at once; 0 follows the request budget (one window's worth, at most
+    /// one batch read of 100).
     pub concurrency: usize,
 }
 
@@ -87,15 +107,12 @@ impl Default for ResetOptions {
             sso_secret: None,
             default_avatar_url: None,
             dry_run: false,
-            // About 1, 2, 3, 5 s (issue 4); the first waits a little longer than a second because
-            // the download job needs Sidekiq to pick it up.
-            poll_intervals: [1500, 2000, 3000, 5000]
-                .into_iter()
+            poll_intervals: verify::SYNC_INTERVALS
+                .iter()
+                .copied()
                 .map(Duration::from_millis)
                 .collect(),
-            // Enough for verification polls to be shared widely (one request re-reads up to 100
-            // users), few enough to stay polite: the budget is the real limit.
-            concurrency: 10,
+            concurrency: 0,
         }
     }
 }
@@ -119,8 +136,9 @@ pub struct Progress {
 
 pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 
-/// Stops new resets from starting; those in flight still verify and write their outcome.
-/// `hurry` goes further: verification stops at once and the outcome says so (`unverified`).
+/// Stops new resets from starting, and requests still waiting for the budget from leaving;
+/// resets already sent still verify and write their outcome. `hurry` goes further:
+/// verification stops at once and the outcome says so (`unverified`).
 #[derive(Debug, Clone, Default)]
 pub struct CancelToken {
     cancelled: Arc<AtomicBool>,
@@ -153,6 +171,14 @@ impl CancelToken {
     pub fn is_hurried(&self) -> bool {
         self.hurry.load(Ordering::SeqCst)
     }
+
+    fn flag(&self) -> Arc<AtomicBool> {
+        self.cancelled.clone()
+    }
+
+    fn hurry_flag(&self) -> Arc<AtomicBool> {
+        self.hurry.clone()
+    }
 }
 
 pub struct Engine {
@@ -163,6 +189,8 @@ pub struct Engine {
     settings: OnceCell<Option<DcSettings>>,
     /// The default image's upload id once known (from the audit log or a verified reset).
     default_upload: Mutex<Option<u64>>,
+    /// The placeholder picked into the custom slot (pick), once uploaded.
+    placeholder: tokio::sync::Mutex<Option<u64>>,
     /// Batch lookups (`filter=a,b,c`): None = not yet known whether the server splits.
     batch_supported: Mutex<Option<bool>>,
     coalescer: verify::Coalescer,
@@ -174,7 +202,41 @@ pub struct Engine {
 struct Resolved {
     detail: UserDetail,
     admin_read: bool,
+    /// The custom slot was read (the staff view of `/u/{username}.json`); a batch row lacks it.
+    slot_read: bool,
 }
+
+/// How a target will be reset, once looked up.
+enum Resolution {
+    Read(Box<Resolved>),
+    /// Sync-sso on the external id alone (issue 14): nothing read before the send.
+    Fast {
+        external_id: String,
+    },
+}
+
+/// What one reset needs besides its target.
+struct Job<'a> {
+    t: &'a Target,
+    notify: &'a (dyn Fn(Progress) + Sync),
+    cancel: &'a CancelToken,
+    /// Refuses to send once the run is cancelled: for everything up to the first write.
+    stoppable: &'a DiscourseClient,
+    /// Refuses to send once the run is hurried: for what follows a write already sent (a
+    /// second write of the same reset, its verification).
+    in_flight: &'a DiscourseClient,
+}
+
+impl Job<'_> {
+    fn stage(&self, stage: Stage) {
+        (self.notify)(Progress {
+            input: self.t.input.clone(),
+            stage,
+        });
+    }
+}
+
+const NEVER_SENT: &str = "cancelled before it was sent; nothing changed";
 
 impl Engine {
     pub fn new(
@@ -183,10 +245,12 @@ impl Engine {
         audit: Arc<AuditLog>,
         opts: ResetOptions,
     ) -> Self {
+        let entries = audit.read_all();
         let known = opts
             .default_avatar_url
             .as_deref()
-            .and_then(|u| audit::known_default_upload(&audit.read_all(), u));
+            .and_then(|u| audit::known_default_upload(&entries, u));
+        let placeholder = placeholder::known_upload(&entries);
         Engine {
             client,
             main_app,
@@ -194,6 +258,7 @@ impl Engine {
             opts,
             settings: OnceCell::new(),
             default_upload: Mutex::new(known),
+            placeholder: tokio::sync::Mutex::new(placeholder),
             batch_supported: Mutex::new(None),
             coalescer: verify::Coalescer::default(),
             callbacks: Mutex::new(Vec::new()),
@@ -255,8 +320,17 @@ impl Engine {
         plan::avatar_url_warnings(url, self.client.base_url(), &allowed)
     }
 
-    /// Resets every target, at most `concurrency` at a time, continuing past failures. Reports
-    /// come back in the order of `targets`.
+    /// Resets in flight at once: the option, or as many as one window of the budget can serve
+    /// (a reset costs at least one request), capped at one batch read.
+    fn concurrency(&self) -> usize {
+        match self.opts.concurrency {
+            0 => self.client.budget().limit.clamp(1, 100),
+            n => n,
+        }
+    }
+
+    /// Resets every target, continuing past failures. Reports come back in the order of
+    /// `targets`; targets that are one user get one reset, the others `skipped` naming it.
     pub async fn run(
         &self,
         targets: Vec<Target>,
@@ -264,46 +338,170 @@ impl Engine {
         progress: Option<ProgressFn>,
     ) -> Vec<ResetReport> {
         let decision = self.decision().await;
-        let prefetched = self.batch_lookup(&targets).await;
-        // Owned targets and progress handles: the futures must not borrow from the caller's
-        // iterator, or they stop being `Send` for every lifetime (the console boxes them).
-        let reports: Vec<(usize, ResetReport)> =
-            futures::stream::iter(targets.into_iter().enumerate())
-                .map(|(i, t)| {
-                    let decision = decision.clone();
-                    let pre = prefetched.get(&i).cloned();
-                    let cancel = cancel.clone();
-                    let progress = progress.clone();
-                    async move {
-                        let notify = |p: Progress| {
-                            if let Some(f) = &progress {
-                                f(p)
-                            }
-                        };
-                        let report = if cancel.is_cancelled() {
-                            self.report(
-                                &t,
-                                None,
-                                None,
-                                Outcome::Skipped,
-                                "cancelled before it started".into(),
-                            )
-                        } else {
-                            self.reset_one(&t, &decision, pre, &notify, &cancel).await
-                        };
-                        notify(Progress {
-                            input: t.input.clone(),
-                            stage: Stage::Done(report.clone()),
-                        });
-                        (i, report)
-                    }
+        let stoppable = self.client.stoppable(cancel.flag());
+        let in_flight = self.client.stoppable(cancel.hurry_flag());
+        let fast = decision.strategy == Strategy::SyncSso
+            && self.sync_requirements().is_none()
+            && plan::fast_path(self.settings().await).is_ok();
+        let notify = |input: &str, stage: Stage| {
+            if let Some(f) = &progress {
+                f(Progress {
+                    input: input.to_string(),
+                    stage,
                 })
-                .buffer_unordered(self.opts.concurrency.max(1))
-                .collect()
-                .await;
-        let mut reports = reports;
-        reports.sort_by_key(|(i, _)| *i);
-        reports.into_iter().map(|(_, r)| r).collect()
+            }
+        };
+        let mut reports: Vec<Option<ResetReport>> = vec![None; targets.len()];
+        // 1. The same input twice (or the same queue identity) is one user, before any lookup.
+        for (i, first) in targets::same_input(&targets).into_iter().enumerate() {
+            if let Some(first) = first {
+                reports[i] = Some(self.same_user(&targets[i], &targets[first]));
+            }
+        }
+        let is_fast = |t: &Target| fast && t.external_id().is_some();
+        // 2. Look everyone up. Batch rows first, for those that need a read.
+        let needs_read: Vec<usize> = (0..targets.len())
+            .filter(|i| reports[*i].is_none() && !is_fast(&targets[*i]))
+            .collect();
+        let prefetched = if cancel.is_cancelled() {
+            HashMap::new()
+        } else {
+            let list: Vec<Target> = needs_read.iter().map(|i| targets[*i].clone()).collect();
+            let rows = self.batch_lookup(&stoppable, &list).await;
+            rows.into_iter()
+                .map(|(j, row)| (needs_read[j], row))
+                .collect::<HashMap<_, _>>()
+        };
+        let todo: Vec<usize> = (0..targets.len())
+            .filter(|i| reports[*i].is_none())
+            .collect();
+        let looked_up: Vec<(usize, Result<Resolution, ResetReport>)> = futures::stream::iter(todo)
+            .map(|i| {
+                let t = targets[i].clone();
+                let pre = prefetched.get(&i).cloned();
+                let (stoppable, cancel, strategy) = (&stoppable, &cancel, decision.strategy);
+                let notify = &notify;
+                async move {
+                    if cancel.is_cancelled() {
+                        let r = self.skip(&t, strategy, "cancelled before it started");
+                        return (i, Err(r));
+                    }
+                    if is_fast(&t) {
+                        let external_id = t.external_id().unwrap_or_default().to_string();
+                        return (i, Ok(Resolution::Fast { external_id }));
+                    }
+                    notify(&t.input, Stage::Resolving);
+                    if strategy == Strategy::SyncSso
+                        && let Some(e) = self.sync_requirements()
+                    {
+                        return (
+                            i,
+                            Err(self.report(&t, None, Some(strategy), Outcome::Failed, e)),
+                        );
+                    }
+                    let r = match self.resolve(stoppable, &t, strategy, pre).await {
+                        Ok(r) => Ok(Resolution::Read(Box::new(r))),
+                        Err(_) if cancel.is_cancelled() => Err(self.skip(&t, strategy, NEVER_SENT)),
+                        Err(e) => Err(self.report(&t, None, Some(strategy), Outcome::Failed, e)),
+                    };
+                    (i, r)
+                }
+            })
+            .buffer_unordered(self.concurrency())
+            .collect()
+            .await;
+        // 3. One user, one reset: the first target naming them wins.
+        let mut looked_up = looked_up;
+        looked_up.sort_by_key(|(i, _)| *i);
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut work: Vec<(usize, Resolution)> = Vec::new();
+        for (i, r) in looked_up {
+            match r {
+                Err(report) => reports[i] = Some(report),
+                Ok(res) => {
+                    let keys = targets::identity_keys(&targets[i], &res);
+                    if let Some(first) = keys.iter().find_map(|k| seen.get(k).copied()) {
+                        reports[i] = Some(self.same_user(&targets[i], &targets[first]));
+                        continue;
+                    }
+                    for k in keys {
+                        seen.insert(k, i);
+                    }
+                    work.push((i, res));
+                }
+            }
+        }
+        for (i, r) in reports.iter().enumerate() {
+            if let Some(r) = r {
+                notify(&targets[i].input, Stage::Done(r.clone()));
+            }
+        }
+        // 4. Send and verify.
+        let done: Vec<(usize, ResetReport)> = futures::stream::iter(work)
+            .map(|(i, res)| {
+                let t = targets[i].clone();
+                let (stoppable, in_flight, cancel, decision) =
+                    (&stoppable, &in_flight, &cancel, &decision);
+                let progress = progress.clone();
+                async move {
+                    let notify = |p: Progress| {
+                        if let Some(f) = &progress {
+                            f(p)
+                        }
+                    };
+                    let job = Job {
+                        t: &t,
+                        notify: &notify,
+                        cancel,
+                        stoppable,
+                        in_flight,
+                    };
+                    let report = if cancel.is_cancelled() {
+                        self.skip(&t, decision.strategy, "cancelled before it started")
+                    } else {
+                        match res {
+                            Resolution::Fast { external_id } => {
+                                self.send_fast_sync(&job, &external_id).await
+                            }
+                            Resolution::Read(r) => self.reset_read(&job, decision, *r).await,
+                        }
+                    };
+                    job.stage(Stage::Done(report.clone()));
+                    (i, report)
+                }
+            })
+            .buffer_unordered(self.concurrency())
+            .collect()
+            .await;
+        for (i, r) in done {
+            reports[i] = Some(r);
+        }
+        reports
+            .into_iter()
+            .zip(&targets)
+            .map(|(r, t)| {
+                r.unwrap_or_else(|| {
+                    self.report(t, None, None, Outcome::Skipped, "no report".into())
+                })
+            })
+            .collect()
+    }
+
+    fn skip(&self, t: &Target, strategy: Strategy, why: &str) -> ResetReport {
+        self.report(t, None, Some(strategy), Outcome::Skipped, why.to_string())
+    }
+
+    fn same_user(&self, t: &Target, first: &Target) -> ResetReport {
+        self.report(
+            t,
+            None,
+            None,
+            Outcome::Skipped,
+            format!(
+                "same user as {:?}, listed earlier in this run: reset once",
+                crate::sanitize::clean(&first.input)
+            ),
+        )
     }
 
     fn report(
@@ -321,17 +519,22 @@ impl Engine {
                 .or_else(|| t.known_username.clone()),
             external_id: user
                 .and_then(|u| u.external_id().map(str::to_string))
-                .or_else(|| t.known_external_id.clone()),
+                .or_else(|| t.external_id().map(str::to_string)),
             strategy,
             outcome,
             message,
+            path: None,
         }
     }
 
     /// One request for up to 100 users (`filter=a,b,c`, newest servers): their id, username,
     /// email, `active` and `avatar_template`. Only for runs of several users; detects servers that
     /// do not split the filter and stops using it there.
-    async fn batch_lookup(&self, targets: &[Target]) -> HashMap<usize, AdminListUserJson> {
+    async fn batch_lookup(
+        &self,
+        client: &DiscourseClient,
+        targets: &[Target],
+    ) -> HashMap<usize, AdminListUserJson> {
         let mut out = HashMap::new();
         if targets.len() < 2 || *self.batch_supported.lock().unwrap() == Some(false) {
             return out;
@@ -353,7 +556,7 @@ impl Engine {
             .collect();
         for chunk in terms.chunks(100) {
             let list: Vec<String> = chunk.iter().map(|(_, t)| t.clone()).collect();
-            let Ok(rows) = self.client.users_by_filter(&list, true).await else {
+            let Ok(rows) = client.users_by_filter(&list, true).await else {
                 return out;
             };
             if rows.is_empty() && list.len() > 1 {
@@ -384,6 +587,7 @@ impl Engine {
     /// external id the queue supplied must match it, or a different account would be changed.
     async fn resolve(
         &self,
+        client: &DiscourseClient,
         t: &Target,
         strategy: Strategy,
         pre: Option<AdminListUserJson>,
@@ -406,6 +610,7 @@ impl Engine {
             return Ok(Resolved {
                 detail,
                 admin_read: false,
+                slot_read: false,
             });
         }
         let describe = |e: ClientError| {
@@ -420,11 +625,11 @@ impl Engine {
         let (id, public, by_external) = match (known_id, &t.user) {
             (Some(id), _) if strategy == Strategy::SyncSso => (id, None, false),
             (_, UserRef::Username(name)) => {
-                let u = self.client.user(name).await.map_err(describe)?;
+                let u = client.user(name).await.map_err(describe)?;
                 (u.id, Some(u), false)
             }
             (_, UserRef::ExternalId(ext)) => {
-                let u = self.client.user_by_external(ext).await.map_err(describe)?;
+                let u = client.user_by_external(ext).await.map_err(describe)?;
                 (u.id, Some(u), true)
             }
             (_, UserRef::Email(email)) => {
@@ -458,10 +663,11 @@ impl Engine {
             return Ok(Resolved {
                 detail,
                 admin_read: false,
+                slot_read: true,
             });
         }
         // 3. The admin record: email, active, groups, SSO record (and the template).
-        let admin = self.client.admin_user(id).await.map_err(describe)?;
+        let admin = client.admin_user(id).await.map_err(describe)?;
         let mut detail = user_detail(public.as_ref(), Some(&admin)).ok_or("empty user record")?;
         if detail.sso.is_none()
             && by_external
@@ -497,53 +703,67 @@ impl Engine {
         }
         if detail.uploaded_avatar_id.is_none() {
             // No template either: read the public record, or verification could not tell.
-            let u = self.client.user(&detail.username).await.map_err(describe)?;
+            let u = client.user(&detail.username).await.map_err(describe)?;
             detail.uploaded_avatar_id = u.uploaded_avatar_id;
         }
+        let slot_read = public.is_some();
         Ok(Resolved {
             detail,
             admin_read: true,
+            slot_read,
         })
     }
 
-    async fn reset_one(
+    /// A reset whose user was read first (pick, or sync-sso off the fast path).
+    async fn reset_read(
         &self,
-        t: &Target,
+        job: &Job<'_>,
         decision: &Decision,
-        pre: Option<AdminListUserJson>,
-        notify: &(dyn Fn(Progress) + Sync),
-        cancel: &CancelToken,
+        resolved: Resolved,
     ) -> ResetReport {
-        notify(Progress {
-            input: t.input.clone(),
-            stage: Stage::Resolving,
-        });
+        let t = job.t;
         let mut strategy = decision.strategy;
-        if strategy == Strategy::SyncSso
-            && let Some(e) = self.sync_requirements()
-        {
-            return self.report(t, None, Some(strategy), Outcome::Failed, e);
-        }
-        let resolved = match self.resolve(t, strategy, pre).await {
-            Ok(r) => r,
-            Err(e) => return self.report(t, None, Some(strategy), Outcome::Failed, e),
-        };
         let mut user = resolved.detail;
+        let mut slot_read = resolved.slot_read;
+        if strategy == Strategy::Pick && !slot_read && plan::pick_done(user.uploaded_avatar_id) {
+            // On the letter avatar already: only the custom slot can still hold the photo, and
+            // a batch row does not show it.
+            match job.stoppable.user(&user.username).await {
+                Ok(u) => {
+                    user.custom_avatar_upload_id = u.custom_avatar_upload_id;
+                    slot_read = true;
+                }
+                Err(_) if job.cancel.is_cancelled() => return self.skip(t, strategy, NEVER_SENT),
+                Err(e) => {
+                    return self.report(
+                        t,
+                        Some(&user),
+                        Some(strategy),
+                        Outcome::Failed,
+                        e.to_string(),
+                    );
+                }
+            }
+        }
         let default_upload = *self.default_upload.lock().unwrap();
+        let placeholder = *self.placeholder.lock().await;
         if plan::already_done(
             strategy,
             &user,
             self.opts.default_avatar_url.as_deref(),
             default_upload,
+            slot_read.then_some(placeholder),
         ) {
             let msg = match strategy {
-                Strategy::Pick => "already on the letter avatar; nothing sent",
+                Strategy::Pick => {
+                    "already on the letter avatar with nothing in the custom slot; nothing sent"
+                }
                 Strategy::SyncSso => "already on the default avatar; nothing sent",
             };
             return self.report(t, Some(&user), Some(strategy), Outcome::Skipped, msg.into());
         }
         if strategy == Strategy::Pick {
-            match self.send_pick(t, &user, notify, cancel).await {
+            match self.send_pick(job, &user, slot_read).await {
                 Ok(r) => return r,
                 Err(note) if self.opts.choice == StrategyChoice::Pick => {
                     return self.report(
@@ -558,10 +778,7 @@ impl Engine {
                     // 422 FAILED: DiscourseConnect overrides avatars. Switch, and say why.
                     let note = format!("{note}; switching to sync-sso");
                     tracing::info!(user = %t.input, "{note}");
-                    notify(Progress {
-                        input: t.input.clone(),
-                        stage: Stage::Note(note),
-                    });
+                    job.stage(Stage::Note(note));
                     strategy = Strategy::SyncSso;
                     if let Some(e) = self.sync_requirements() {
                         return self.report(t, Some(&user), Some(strategy), Outcome::Failed, e);
@@ -569,9 +786,9 @@ impl Engine {
                     if !resolved.admin_read {
                         match self.client.admin_user(user.id as i64).await {
                             Ok(admin) => {
-                                let keep = user.uploaded_avatar_id;
+                                let keep = (user.uploaded_avatar_id, user.custom_avatar_upload_id);
                                 user = user_detail(None, Some(&admin)).unwrap_or(user);
-                                user.uploaded_avatar_id = keep;
+                                (user.uploaded_avatar_id, user.custom_avatar_upload_id) = keep;
                             }
                             Err(e) => {
                                 return self.report(
@@ -588,13 +805,12 @@ impl Engine {
                         match self.client.user_email(&user.username).await {
                             Ok(email) => user.email = email,
                             Err(e) => {
-                                let msg = e.to_string();
                                 return self.report(
                                     t,
                                     Some(&user),
                                     Some(strategy),
                                     Outcome::Failed,
-                                    msg,
+                                    e.to_string(),
                                 );
                             }
                         }
@@ -602,7 +818,7 @@ impl Engine {
                 }
             }
         }
-        self.send_sync(t, &user, notify, cancel).await
+        self.send_sync(job, &user).await
     }
 
     fn sync_requirements(&self) -> Option<String> {
@@ -631,6 +847,7 @@ impl Engine {
                 .as_ref()
                 .and_then(|s| s.external_avatar_url.clone()),
             last_payload: user.sso.as_ref().and_then(|s| s.last_payload.clone()),
+            custom_avatar_upload_id: user.custom_avatar_upload_id,
         }
     }
 
@@ -644,8 +861,8 @@ impl Engine {
     ) -> AuditEntry {
         let mut e = self.audit.entry(phase, "reset-avatar");
         e.user = audit::AuditUser {
-            id: Some(user.id),
-            username: Some(user.username.clone()),
+            id: (user.id > 0).then_some(user.id),
+            username: (!user.username.is_empty()).then(|| user.username.clone()),
             external_id: user.external_id().map(str::to_string),
         };
         e.strategy = Some(strategy);
@@ -653,6 +870,7 @@ impl Engine {
         e.outcome = outcome;
         e.message = message.to_string();
         e.dry_run = self.opts.dry_run;
+        e.path = Some(ResetPath::ReadFirst);
         if strategy == Strategy::SyncSso {
             e.avatar_url = self.opts.default_avatar_url.clone();
         }
@@ -660,15 +878,34 @@ impl Engine {
     }
 
     /// Writes the intent line; a reset whose intent cannot be recorded is not sent.
+    fn write_intent(&self, line: &AuditEntry) -> Result<(), String> {
+        self.audit.append(line).map_err(|e| {
+            format!(
+                "could not write the audit log {}: {e}; nothing sent",
+                self.audit.path().display()
+            )
+        })
+    }
+
     fn intent(&self, user: &UserDetail, strategy: Strategy, message: &str) -> Result<(), String> {
-        self.audit
-            .append(&self.audit_line(Phase::Intent, user, strategy, None, message))
-            .map_err(|e| {
-                format!(
-                    "could not write the audit log {}: {e}; nothing sent",
-                    self.audit.path().display()
-                )
-            })
+        self.write_intent(&self.audit_line(Phase::Intent, user, strategy, None, message))
+    }
+
+    /// Writes the outcome line, then reports. `line` is the outcome's audit line as built.
+    fn finish_with(&self, t: &Target, user: &UserDetail, mut line: AuditEntry) -> ResetReport {
+        let outcome = line.outcome.unwrap_or(Outcome::Failed);
+        let strategy = line.strategy.unwrap_or(Strategy::Pick);
+        let path = line.path;
+        let message = match self.audit.append(&line) {
+            Ok(()) => std::mem::take(&mut line.message),
+            Err(e) => format!("{} (audit log write failed: {e})", line.message),
+        };
+        if outcome == Outcome::Verified {
+            self.post_resolved(user, strategy);
+        }
+        let mut r = self.report(t, Some(user), Some(strategy), outcome, message);
+        r.path = path;
+        r
     }
 
     fn outcome(
@@ -682,14 +919,7 @@ impl Engine {
     ) -> ResetReport {
         let mut line = self.audit_line(Phase::Outcome, user, strategy, Some(outcome), &message);
         line.after_uploaded_avatar_id = after;
-        let message = match self.audit.append(&line) {
-            Ok(()) => message,
-            Err(e) => format!("{message} (audit log write failed: {e})"),
-        };
-        if outcome == Outcome::Verified {
-            self.post_resolved(user, strategy);
-        }
-        self.report(t, Some(user), Some(strategy), outcome, message)
+        self.finish_with(t, user, line)
     }
 
     fn post_resolved(&self, user: &UserDetail, strategy: Strategy) {
@@ -715,85 +945,282 @@ impl Engine {
             .push(handle);
     }
 
+    /// The placeholder's upload id: known from an earlier run, else uploaded once (audited:
+    /// it creates an upload on the forum). Uploads are de-duplicated by content, so a second
+    /// upload of the same bytes gets the same id.
+    async fn placeholder_upload(&self, client: &DiscourseClient) -> Result<u64, ClientError> {
+        let mut known = self.placeholder.lock().await;
+        if let Some(id) = *known {
+            return Ok(id);
+        }
+        let mut intent = self.audit.entry(Phase::Intent, placeholder::ACTION);
+        intent.message = format!(
+            "POST /uploads.json upload_type=avatar file={}",
+            placeholder::FILE_NAME
+        );
+        intent.dry_run = self.opts.dry_run;
+        if let Err(e) = self.audit.append(&intent) {
+            return Err(ClientError::Cancelled {
+                method: "POST".into(),
+                path: format!("/uploads.json (audit log not writable: {e})"),
+            });
+        }
+        let mut result = client
+            .upload_avatar(placeholder::FILE_NAME, placeholder::PNG.to_vec())
+            .await;
+        if let Err(e) = &result
+            && lost::may_have_applied(e)
+        {
+            // The same bytes answer the same upload (`UploadCreator#create_for`), so sending
+            // again cannot make a second one: it only recovers the lost answer.
+            tracing::info!(error = %e, "placeholder upload answer lost; asking again");
+            result = client
+                .upload_avatar(placeholder::FILE_NAME, placeholder::PNG.to_vec())
+                .await;
+        }
+        let mut line = self.audit.entry(Phase::Outcome, placeholder::ACTION);
+        match &result {
+            Ok(id) => {
+                line.outcome = Some(Outcome::Verified);
+                line.after_uploaded_avatar_id = Some(*id);
+                line.message = format!("upload {id}");
+                *known = Some(*id);
+            }
+            Err(ClientError::Cancelled { .. }) => {
+                line.outcome = Some(Outcome::Skipped);
+                line.message = NEVER_SENT.into();
+            }
+            Err(e) => {
+                line.outcome = Some(if lost::may_have_applied(e) {
+                    Outcome::Unverified
+                } else {
+                    Outcome::Failed
+                });
+                line.message = e.to_string();
+            }
+        }
+        let _ = self.audit.append(&line);
+        result
+    }
+
     /// Ok(report) when pick settled it; Err(note) when the server refused with 422 FAILED and
     /// sync-sso should take over.
+    ///
+    /// `type=system` alone leaves the photo in `user_avatar.custom_upload_id`, one click away in
+    /// the avatar chooser (`users_controller.rb#pick_avatar`, §2). So first `type=custom` with
+    /// a neutral placeholder upload, which takes over the custom slot (and, for a moment, the
+    /// avatar), then `type=system` for the letter avatar. An admin may pick any upload for
+    /// anyone (`UserGuardian#can_pick_avatar?`).
     async fn send_pick(
         &self,
-        t: &Target,
+        job: &Job<'_>,
         user: &UserDetail,
-        notify: &(dyn Fn(Progress) + Sync),
-        cancel: &CancelToken,
+        slot_read: bool,
     ) -> Result<ResetReport, String> {
-        let strategy = Strategy::Pick;
+        let (t, strategy) = (job.t, Strategy::Pick);
         let path = format!(
             "/u/{}/preferences/avatar/pick",
             crate::discourse::client::segment(&user.username)
         );
+        let known_placeholder = *self.placeholder.lock().await;
+        // The slot needs clearing unless it is known to be empty or the placeholder already.
+        let clear_slot = !slot_read
+            || user
+                .custom_avatar_upload_id
+                .is_some_and(|c| Some(c) != known_placeholder);
         if self.opts.dry_run {
-            let msg = format!("would send PUT {path} type=system");
+            let msg = if clear_slot {
+                format!(
+                    "would send PUT {path} type=custom upload_id=<placeholder>, then type=system"
+                )
+            } else {
+                format!("would send PUT {path} type=system")
+            };
             return Ok(self.dry_run(t, user, strategy, msg));
         }
-        if let Err(e) = self.intent(user, strategy, "PUT pick type=system") {
+        let what = if clear_slot {
+            "PUT pick type=custom (placeholder, clears the custom slot), then type=system"
+        } else {
+            "PUT pick type=system (custom slot already empty)"
+        };
+        if let Err(e) = self.intent(user, strategy, what) {
             return Ok(self.report(t, Some(user), Some(strategy), Outcome::Failed, e));
         }
-        notify(Progress {
-            input: t.input.clone(),
-            stage: Stage::Sending(strategy),
-        });
-        match self.client.pick_system_avatar(&user.username).await {
+        job.stage(Stage::Sending(strategy));
+        let mut lost_answer: Option<String> = None;
+        let mut placeholder = known_placeholder;
+        let mut slot_refused: Option<String> = None;
+        // Until the first write has left, a cancel still stops this reset.
+        let mut client = job.stoppable;
+        if clear_slot {
+            let id = match self.placeholder_upload(client).await {
+                Ok(id) => id,
+                Err(ClientError::Cancelled { .. }) => {
+                    return Ok(self.outcome(
+                        t,
+                        user,
+                        strategy,
+                        Outcome::Skipped,
+                        NEVER_SENT.into(),
+                        None,
+                    ));
+                }
+                Err(ClientError::Status {
+                    status: 422,
+                    summary,
+                    ..
+                }) if summary == "FAILED" => {
+                    // `failed_json` from `UploadsController#create`: for an admin that means
+                    // DiscourseConnect overrides avatars (§2).
+                    return Err(self.pick_refused(
+                        user,
+                        "avatar upload refused (POST /uploads.json: 422 FAILED): DiscourseConnect overrides avatars \
+                         (discourse_connect_overrides_avatar is on)",
+                    ));
+                }
+                Err(e) => {
+                    let msg = format!("could not upload the placeholder for the custom slot: {e}");
+                    return Ok(self.outcome(t, user, strategy, Outcome::Failed, msg, None));
+                }
+            };
+            placeholder = Some(id);
+            match client.pick_custom_avatar(&user.username, id).await {
+                Ok(()) => {}
+                Err(ClientError::Cancelled { .. }) => {
+                    return Ok(self.outcome(
+                        t,
+                        user,
+                        strategy,
+                        Outcome::Skipped,
+                        NEVER_SENT.into(),
+                        None,
+                    ));
+                }
+                Err(e @ ClientError::OverridesAvatar { .. }) => {
+                    let settings_say_off =
+                        self.settings().await.and_then(DcSettings::overrides_avatar) == Some(false);
+                    if !settings_say_off {
+                        return Err(self.pick_refused(user, &format!("pick refused ({e})")));
+                    }
+                    // Overrides are off, so the refusal is `uploaded_avatars_allowed_groups`:
+                    // this user may not have uploaded avatars at all.
+                    slot_refused = Some(format!(
+                        "Discourse refused type=custom for {} (422 FAILED with overrides off: the user is not in \
+                         uploaded_avatars_allowed_groups), so the custom slot still holds upload {}",
+                        user.username,
+                        user.custom_avatar_upload_id
+                            .map(|c| c.to_string())
+                            .unwrap_or_else(|| "?".into())
+                    ));
+                }
+                Err(e) if lost::may_have_applied(&e) => {
+                    lost_answer = Some(e.to_string());
+                }
+                Err(e) => {
+                    return Ok(self.outcome(
+                        t,
+                        user,
+                        strategy,
+                        Outcome::Failed,
+                        e.to_string(),
+                        None,
+                    ));
+                }
+            }
+            client = job.in_flight;
+        }
+        match client.pick_system_avatar(&user.username).await {
             Ok(()) => {}
-            Err(e @ ClientError::OverridesAvatar { .. }) => {
-                let note = format!("pick refused ({e})");
-                let _ = self.audit.append(&self.audit_line(
-                    Phase::Outcome,
+            Err(ClientError::Cancelled { .. }) => {
+                return Ok(self.outcome(
+                    t,
                     user,
                     strategy,
-                    Some(Outcome::Failed),
-                    &note,
+                    Outcome::Skipped,
+                    NEVER_SENT.into(),
+                    None,
                 ));
-                return Err(note);
+            }
+            Err(e @ ClientError::OverridesAvatar { .. }) if !clear_slot => {
+                return Err(self.pick_refused(user, &format!("pick refused ({e})")));
+            }
+            Err(e) if lost::may_have_applied(&e) || clear_slot => {
+                // Lost, or refused after the custom pick already changed the avatar: the
+                // re-read decides what is true now.
+                lost_answer.get_or_insert(e.to_string());
             }
             Err(e) => {
                 return Ok(self.outcome(t, user, strategy, Outcome::Failed, e.to_string(), None));
             }
         }
-        if !self.opts.verify {
+        if !self.opts.verify && lost_answer.is_none() {
             return Ok(self.outcome(
                 t,
                 user,
                 strategy,
                 Outcome::Applied,
-                "letter avatar picked (not verified)".into(),
+                "letter avatar picked, custom slot cleared (not verified)".into(),
                 None,
             ));
         }
-        notify(Progress {
-            input: t.input.clone(),
-            stage: Stage::Verifying(strategy),
-        });
-        let verdict = verify::poll(self, user, strategy, None, cancel).await;
-        let (outcome, message) = match verdict {
-            verify::Verdict::Done(_) => (Outcome::Verified, "letter avatar in place".to_string()),
-            verify::Verdict::Timeout => (
-                Outcome::Unverified,
-                format!(
-                    "pick answered 200 but uploaded_avatar_id was still set after {}s",
-                    self.opts.verify_timeout.as_secs()
-                ),
+        job.stage(Stage::Verifying(strategy));
+        let slot_ok = |c: Option<u64>| slot_refused.is_some() || c.is_none() || c == placeholder;
+        let (verdict, seen) =
+            verify::poll_pick(self, job.in_flight, &user.username, job.cancel, |s| {
+                s.uploaded.is_none() && slot_ok(s.custom)
+            })
+            .await;
+        let (outcome, mut message) = match (&verdict, &slot_refused) {
+            (verify::Verdict::Done(_), None) => (
+                Outcome::Verified,
+                "letter avatar in place; the custom slot no longer holds the photo".to_string(),
             ),
-            other => (Outcome::Unverified, other.unverified_reason(&user.username)),
+            (verify::Verdict::Done(_), Some(why)) => (
+                Outcome::Unverified,
+                format!("letter avatar in place, but {why}"),
+            ),
+            (verify::Verdict::Timeout, _) => (
+                Outcome::Unverified,
+                match seen {
+                    Some(s) if s.uploaded.is_some() => format!(
+                        "pick sent but uploaded_avatar_id was still {} after {}s",
+                        s.uploaded.unwrap_or_default(),
+                        self.opts.verify_timeout.as_secs()
+                    ),
+                    Some(s) => format!(
+                        "letter avatar in place, but the custom slot still holds upload {} after {}s",
+                        s.custom.unwrap_or_default(),
+                        self.opts.verify_timeout.as_secs()
+                    ),
+                    None => format!(
+                        "pick sent but the user could not be re-read within {}s",
+                        self.opts.verify_timeout.as_secs()
+                    ),
+                },
+            ),
+            (other, _) => (Outcome::Unverified, other.unverified_reason(&user.username)),
         };
+        if let Some(e) = &lost_answer {
+            message = lost::annotate(outcome, &message, e);
+        }
         Ok(self.outcome(t, user, strategy, outcome, message, None))
     }
 
-    async fn send_sync(
-        &self,
-        t: &Target,
-        user: &UserDetail,
-        notify: &(dyn Fn(Progress) + Sync),
-        cancel: &CancelToken,
-    ) -> ResetReport {
-        let strategy = Strategy::SyncSso;
+    /// Records a pick refused with 422 FAILED (sync-sso takes over); returns the note.
+    fn pick_refused(&self, user: &UserDetail, note: &str) -> String {
+        let _ = self.audit.append(&self.audit_line(
+            Phase::Outcome,
+            user,
+            Strategy::Pick,
+            Some(Outcome::Failed),
+            note,
+        ));
+        note.to_string()
+    }
+
+    /// Sync-sso after reading the user's admin record (email, groups, SSO record).
+    async fn send_sync(&self, job: &Job<'_>, user: &UserDetail) -> ResetReport {
+        let (t, strategy) = (job.t, Strategy::SyncSso);
         let settings = self.settings().await;
         let overrides_groups = settings.and_then(DcSettings::overrides_groups);
         let url = self.opts.default_avatar_url.clone().unwrap_or_default();
@@ -801,93 +1228,288 @@ impl Engine {
             Ok(f) => f,
             Err(e) => return self.report(t, Some(user), Some(strategy), Outcome::Failed, e),
         };
-        let secret = self.opts.sso_secret.clone().unwrap_or_default();
-        let signed = match Payload::from_pairs(fields.clone()).and_then(|p| p.sign(&secret)) {
+        let signed = match self.sign(&fields) {
             Ok(s) => s,
-            Err(e) => {
-                return self.report(
-                    t,
-                    Some(user),
-                    Some(strategy),
-                    Outcome::Failed,
-                    format!("payload: {e}"),
-                );
-            }
+            Err(e) => return self.report(t, Some(user), Some(strategy), Outcome::Failed, e),
         };
         if self.opts.dry_run {
-            let shown: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let msg = format!(
-                "would send POST /admin/users/sync_sso sig={} payload: {}",
-                signed.sig,
-                shown.join(" ")
+            return self.dry_run(
+                t,
+                user,
+                strategy,
+                Self::dry_run_message(&signed.sig, &fields),
             );
-            return self.dry_run(t, user, strategy, msg);
         }
         if let Err(e) = self.intent(user, strategy, &format!("POST sync_sso avatar_url={url}")) {
             return self.report(t, Some(user), Some(strategy), Outcome::Failed, e);
         }
-        notify(Progress {
-            input: t.input.clone(),
-            stage: Stage::Sending(strategy),
-        });
-        let answer = match self.client.sync_sso(signed.form_body()).await {
-            Ok(a) => a,
+        job.stage(Stage::Sending(strategy));
+        let mut lost_answer = None;
+        match job.stoppable.sync_sso(signed.form_body()).await {
+            Ok(answer) => {
+                // The record is overwritten synchronously (§5), so its URL is checkable now.
+                let record_url = answer
+                    .single_sign_on_record
+                    .as_ref()
+                    .and_then(|r| r.external_avatar_url.clone());
+                if answer.single_sign_on_record.is_some()
+                    && record_url.as_deref() != Some(url.as_str())
+                {
+                    let msg = format!(
+                        "sync answered 200 but the SSO record's external_avatar_url is {record_url:?}, not the default"
+                    );
+                    return self.outcome(t, user, strategy, Outcome::Unverified, msg, None);
+                }
+            }
+            Err(ClientError::Cancelled { .. }) => {
+                return self.outcome(t, user, strategy, Outcome::Skipped, NEVER_SENT.into(), None);
+            }
+            Err(e) if lost::may_have_applied(&e) => lost_answer = Some(e.to_string()),
             Err(e) => return self.outcome(t, user, strategy, Outcome::Failed, e.to_string(), None),
-        };
-        // The record is overwritten synchronously (§5), so its URL is checkable now.
-        let record_url = answer
-            .single_sign_on_record
-            .as_ref()
-            .and_then(|r| r.external_avatar_url.clone());
-        if answer.single_sign_on_record.is_some() && record_url.as_deref() != Some(url.as_str()) {
-            let msg = format!(
-                "sync answered 200 but the SSO record's external_avatar_url is {record_url:?}, not the default"
-            );
-            return self.outcome(t, user, strategy, Outcome::Unverified, msg, None);
         }
-        if !self.opts.verify {
-            return self.outcome(
-                t,
-                user,
+        let warning = plan::photo_comes_back(user, &url);
+        let line = self
+            .verify_sync(job, user, user.uploaded_avatar_id, lost_answer, warning)
+            .await;
+        let mut line = line;
+        line.before = Self::before(user);
+        self.finish_with(t, user, line)
+    }
+
+    /// Sync-sso on the external id alone (issue 14, point 1): no read before the send. Safe
+    /// only where `plan::fast_path` allows it: with `auth_overrides_email` off the email is never
+    /// touched, so it can be left out (`app/models/discourse_connect.rb`,
+    /// `change_external_attributes_and_override`: `SiteSetting.auth_overrides_email &&
+    /// email.present? && …`), which also means an unknown external id cannot create a user (no
+    /// email: "Primary email can't be blank"); with `discourse_connect_overrides_groups` off no
+    /// `groups` are sent; `require_activation=true` is always safe with the email unchanged. The
+    /// sync's answer (`AdminDetailedUserSerializer`) names the user it touched and still shows
+    /// the avatar as it was before the queued download: that is the recorded before-state.
+    async fn send_fast_sync(&self, job: &Job<'_>, external_id: &str) -> ResetReport {
+        let (t, strategy) = (job.t, Strategy::SyncSso);
+        let url = self.opts.default_avatar_url.clone().unwrap_or_default();
+        let fields = plan::fast_sync_payload(external_id, &url);
+        let mut user = UserDetail {
+            id: t.known_id.unwrap_or(0),
+            username: t.known_username.clone().unwrap_or_default(),
+            sso: Some(crate::model::SsoRecord {
+                external_id: external_id.to_string(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let signed = match self.sign(&fields) {
+            Ok(s) => s,
+            Err(e) => return self.report(t, None, Some(strategy), Outcome::Failed, e),
+        };
+        let fast_line = |line: &mut AuditEntry| line.path = Some(ResetPath::Fast);
+        if self.opts.dry_run {
+            let mut line = self.audit_line(
+                Phase::Outcome,
+                &user,
                 strategy,
+                Some(Outcome::DryRun),
+                &Self::dry_run_message(&signed.sig, &fields),
+            );
+            fast_line(&mut line);
+            line.dry_run = true;
+            // interface.md: a dry run too writes its intent, then its outcome.
+            let mut intent = line.clone();
+            intent.phase = Phase::Intent;
+            intent.outcome = None;
+            if let Err(e) = self.audit.append(&intent) {
+                line.message = format!("{} (audit log write failed: {e})", line.message);
+            }
+            return self.finish_with(t, &user, line);
+        }
+        let mut intent = self.audit_line(
+            Phase::Intent,
+            &user,
+            strategy,
+            None,
+            &format!(
+                "POST sync_sso avatar_url={url}; fast path: before-state not read (the outcome records it from the sync's answer)"
+            ),
+        );
+        fast_line(&mut intent);
+        if let Err(e) = self.write_intent(&intent) {
+            return self.report(t, None, Some(strategy), Outcome::Failed, e);
+        }
+        job.stage(Stage::Sending(strategy));
+        let mut lost_answer = None;
+        let mut before_seen: Option<Option<u64>> = None;
+        match job.stoppable.sync_sso(signed.form_body()).await {
+            Ok(answer) => {
+                let mismatch = plan::answer_mismatch(t, &answer);
+                user = Self::from_answer(&answer, external_id);
+                before_seen = Some(
+                    answer
+                        .avatar_template
+                        .as_deref()
+                        .and_then(plan::upload_id_from_template),
+                );
+                user.uploaded_avatar_id = before_seen;
+                if let Some(m) = mismatch {
+                    job.stage(Stage::Note(m));
+                }
+            }
+            Err(ClientError::Cancelled { .. }) => {
+                let mut line = self.audit_line(
+                    Phase::Outcome,
+                    &user,
+                    strategy,
+                    Some(Outcome::Skipped),
+                    NEVER_SENT,
+                );
+                fast_line(&mut line);
+                return self.finish_with(t, &user, line);
+            }
+            Err(e) if lost::may_have_applied(&e) => lost_answer = Some(e.to_string()),
+            Err(e) => {
+                let msg = match e.status() {
+                    Some(403) => format!(
+                        "no Discourse user has external id {external_id} ({e}); nothing changed"
+                    ),
+                    _ => e.to_string(),
+                };
+                let mut line =
+                    self.audit_line(Phase::Outcome, &user, strategy, Some(Outcome::Failed), &msg);
+                fast_line(&mut line);
+                return self.finish_with(t, &user, line);
+            }
+        }
+        if user.username.is_empty() {
+            // The answer was lost: look the user up now, so the polls know whom to watch.
+            if let Ok(u) = job.in_flight.user_by_external(external_id).await {
+                user.id = u64::try_from(u.id).unwrap_or(0);
+                user.username = u.username;
+            }
+        }
+        let mut line = self
+            .verify_sync(job, &user, before_seen, lost_answer, None)
+            .await;
+        fast_line(&mut line);
+        line.before = Self::before(&user);
+        self.finish_with(t, &user, line)
+    }
+
+    fn from_answer(answer: &AdminUserJson, external_id: &str) -> UserDetail {
+        let mut u = user_detail(None, Some(answer)).unwrap_or_default();
+        if let Some(s) = u.sso.as_mut() {
+            // Overwritten by this very sync (§5): not the before-state.
+            s.external_avatar_url = None;
+            s.last_payload = None;
+        } else {
+            u.sso = Some(crate::model::SsoRecord {
+                external_id: external_id.to_string(),
+                ..Default::default()
+            });
+        }
+        u
+    }
+
+    fn sign(
+        &self,
+        fields: &[(String, String)],
+    ) -> Result<crate::discourse::sso::SignedPayload, String> {
+        let secret = self.opts.sso_secret.clone().unwrap_or_default();
+        Payload::from_pairs(fields.to_vec())
+            .and_then(|p| p.sign(&secret))
+            .map_err(|e| format!("payload: {e}"))
+    }
+
+    fn dry_run_message(sig: &str, fields: &[(String, String)]) -> String {
+        let shown: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!(
+            "would send POST /admin/users/sync_sso sig={sig} payload: {}",
+            shown.join(" ")
+        )
+    }
+
+    /// Polls a sent sync and builds its outcome line (before-state filled in by the caller).
+    async fn verify_sync(
+        &self,
+        job: &Job<'_>,
+        user: &UserDetail,
+        before: Option<Option<u64>>,
+        lost_answer: Option<String>,
+        warning: Option<String>,
+    ) -> AuditEntry {
+        let strategy = Strategy::SyncSso;
+        let url = self.opts.default_avatar_url.clone().unwrap_or_default();
+        let line = |outcome: Outcome, message: String, after: Option<u64>| {
+            let message = match &warning {
+                Some(w) => format!("{}. Warning: {w}", message.trim_end_matches('.')),
+                None => message,
+            };
+            let message = match &lost_answer {
+                Some(e) => lost::annotate(outcome, &message, e),
+                None => message,
+            };
+            let mut l = self.audit_line(Phase::Outcome, user, strategy, Some(outcome), &message);
+            l.after_uploaded_avatar_id = after;
+            l
+        };
+        if !self.opts.verify && lost_answer.is_none() {
+            return line(
                 Outcome::Applied,
                 "sync accepted; download queued (not verified)".into(),
                 None,
             );
         }
-        notify(Progress {
-            input: t.input.clone(),
-            stage: Stage::Verifying(strategy),
-        });
+        if user.username.is_empty() {
+            return line(
+                Outcome::Unverified,
+                "sent, but the user could not be found to re-read".into(),
+                None,
+            );
+        }
+        job.stage(Stage::Verifying(strategy));
         let default_upload = *self.default_upload.lock().unwrap();
-        let (outcome, message, after) =
-            match verify::poll(self, user, strategy, default_upload, cancel).await {
-                verify::Verdict::Done(after) => {
-                    if let Some(a) = after {
-                        *self.default_upload.lock().unwrap() = Some(a);
-                    }
-                    (
-                        Outcome::Verified,
-                        "default avatar in place".to_string(),
-                        after,
-                    )
+        // The log is read from a little before the send (clocks differ).
+        let since = chrono::Utc::now() - chrono::Duration::seconds(30);
+        match verify::poll_sync(
+            self,
+            job.in_flight,
+            user,
+            before,
+            default_upload,
+            job.cancel,
+        )
+        .await
+        {
+            verify::Verdict::Done(after) => {
+                if let Some(a) = after {
+                    *self.default_upload.lock().unwrap() = Some(a);
                 }
-                verify::Verdict::Timeout => {
-                    let max_kb = settings.and_then(DcSettings::max_image_size_kb);
-                    let timeout = self.opts.verify_timeout.as_secs();
-                    (
-                        Outcome::Unverified,
-                        plan::unverified_message(timeout, &url, max_kb, &user.username),
-                        None,
-                    )
-                }
-                other => (
+                line(
+                    Outcome::Verified,
+                    "default avatar in place (current avatar and custom slot)".into(),
+                    after,
+                )
+            }
+            verify::Verdict::Timeout => {
+                let settings = self.settings().await;
+                let observed = cause::observe(&self.client, user, &url, since, settings).await;
+                let timeout = self.opts.verify_timeout.as_secs();
+                line(
                     Outcome::Unverified,
-                    other.unverified_reason(&user.username),
+                    plan::unverified_message(
+                        timeout,
+                        &url,
+                        settings,
+                        &user.username,
+                        observed.as_ref(),
+                    ),
                     None,
-                ),
-            };
-        self.outcome(t, user, strategy, outcome, message, after)
+                )
+            }
+            other => line(
+                Outcome::Unverified,
+                other.unverified_reason(&user.username),
+                None,
+            ),
+        }
     }
 
     fn dry_run(
@@ -908,14 +1530,9 @@ impl Engine {
             &message,
         );
         line.dry_run = true;
-        let message = match self
-            .audit
-            .append(&intent)
-            .and_then(|()| self.audit.append(&line))
-        {
-            Ok(()) => message,
-            Err(e) => format!("{message} (audit log write failed: {e})"),
-        };
-        self.report(t, Some(user), Some(strategy), Outcome::DryRun, message)
+        if let Err(e) = self.audit.append(&intent) {
+            line.message = format!("{} (audit log write failed: {e})", line.message);
+        }
+        self.finish_with(t, user, line)
     }
 }

@@ -144,15 +144,22 @@ pub fn sync_done(
     }
 }
 
-/// Already on the target: nothing needs sending.
+/// Already on the target: nothing needs sending. For pick that includes the custom slot:
+/// `placeholder` is `Some(placeholder upload id)` when the slot was read, `None` when unknown.
 pub fn already_done(
     strategy: Strategy,
     user: &UserDetail,
     default_avatar_url: Option<&str>,
     default_upload: Option<u64>,
+    placeholder: Option<Option<u64>>,
 ) -> bool {
     match strategy {
-        Strategy::Pick => pick_done(user.uploaded_avatar_id),
+        Strategy::Pick => {
+            pick_done(user.uploaded_avatar_id)
+                && placeholder.is_some_and(|p| {
+                    user.custom_avatar_upload_id.is_none() || user.custom_avatar_upload_id == p
+                })
+        }
         Strategy::SyncSso => {
             let url_matches = user
                 .sso
@@ -206,22 +213,136 @@ pub fn stopped_message(user: &str) -> String {
     )
 }
 
-/// What to say when Discourse accepted a sync but the avatar did not change in time (§5).
+/// When a sync may skip the per-user read (issue 14): with `auth_overrides_email` off the
+/// email is never changed, so it can be left out; with `discourse_connect_overrides_groups` off
+/// no groups are needed. Both must be known off.
+pub fn fast_path(settings: Option<&DcSettings>) -> Result<(), &'static str> {
+    let s = settings.ok_or("site settings unknown")?;
+    if s.overrides_email() != Some(false) {
+        return Err("auth_overrides_email is on (or unknown): the current email must be sent");
+    }
+    if s.overrides_groups() != Some(false) {
+        return Err(
+            "discourse_connect_overrides_groups is on (or unknown): the current groups must be sent",
+        );
+    }
+    Ok(())
+}
+
+/// The fast path's payload: keyed by the external id alone, no email, no groups. An inactive
+/// user stays inactive (`require_activation=true`, safe because the email is left alone).
+pub fn fast_sync_payload(external_id: &str, default_avatar_url: &str) -> Vec<(String, String)> {
+    [
+        ("external_id", external_id),
+        ("avatar_url", default_avatar_url),
+        ("avatar_force_update", "true"),
+        ("suppress_welcome_message", "true"),
+        ("require_activation", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// When the queue named a user whose external id Discourse links to someone else.
+pub fn answer_mismatch(
+    t: &super::Target,
+    answer: &crate::discourse::types::AdminUserJson,
+) -> Option<String> {
+    let known = t.known_username.as_deref()?;
+    (!known.eq_ignore_ascii_case(&answer.username)).then(|| {
+        format!(
+            "the external id {} belongs to Discourse user {}, not {known}",
+            t.external_id().unwrap_or_default(),
+            crate::sanitize::clean(&answer.username)
+        )
+    })
+}
+
+/// Issue 12, point 2: the SSO record's last login payload still sends the flagged photo as
+/// `avatar_url`. The main app then still has it, and the next login brings it back
+/// (`change_external_attributes_and_override` downloads whenever the avatar is missing or the
+/// URL differs, §5).
+pub fn photo_comes_back(user: &UserDetail, default_avatar_url: &str) -> Option<String> {
+    let sso = user.sso.as_ref()?;
+    let payload = sso.last_payload.as_deref()?;
+    let sent = url::form_urlencoded::parse(payload.as_bytes())
+        .find(|(k, _)| k == "avatar_url")
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.is_empty())?;
+    if sent == default_avatar_url {
+        return None;
+    }
+    let flagged = sso.external_avatar_url.as_deref();
+    (flagged.is_none() || flagged == Some(sent.as_str())).then(|| {
+        format!(
+            "the SSO record's last login payload still sends the flagged photo (avatar_url={}): the main app \
+             still has it, so {}'s next login brings it back; remove the photo in the main app",
+            crate::sanitize::clean(&sent),
+            user.username
+        )
+    })
+}
+
+/// What to say when Discourse accepted a sync but the avatar did not change in time (§5): the
+/// cause Discourse logged when there is one, else only the guesses the settings leave open.
 pub fn unverified_message(
     timeout_secs: u64,
     avatar_url: &str,
-    max_image_size_kb: Option<u64>,
+    settings: Option<&DcSettings>,
     user: &str,
+    observed: Option<&super::cause::Observed>,
 ) -> String {
-    let size = max_image_size_kb
+    use super::cause::Observed;
+    let head =
+        format!("Discourse accepted the sync but the avatar did not change within {timeout_secs}s");
+    let size = settings
+        .and_then(DcSettings::max_image_size_kb)
         .map(|k| format!("{k} KB"))
         .unwrap_or_else(|| "unknown".into());
-    format!(
-        "Discourse accepted the sync but the avatar did not change within {timeout_secs}s. Likely causes: \
-         the URL {avatar_url} cannot be reached from the Discourse server; it is a private or loopback address \
-         not in allowed_internal_hosts; the file is over max_image_size_kb ({size}); the file is not an image; \
-         Sidekiq is not running. Run `avatar-console check {user}` and turn on verbose_upload_logging to see the download."
-    )
+    match observed {
+        Some(Observed::Failed(quote)) => format!(
+            "{head}. Discourse logged the download job failing: \"{quote}\". Fix what it names, then reset again."
+        ),
+        Some(Observed::NeverRan) => format!(
+            "{head}. verbose_upload_logging is on, but Discourse logged no \"Downloading sso-avatar\" line: \
+             the download job never ran (is Sidekiq running?)."
+        ),
+        Some(Observed::SilentRefusal) => format!(
+            "{head}. The download job ran (Discourse logged \"Downloading sso-avatar from {avatar_url}\") and logged \
+             no error: Discourse refused the file silently: an HTTP error from {avatar_url}, a file over \
+             max_image_size_kb ({size}), or not an image."
+        ),
+        None => {
+            let mut causes = vec![format!(
+                "the URL {avatar_url} cannot be reached from the Discourse server"
+            )];
+            let allowed = settings
+                .map(DcSettings::allowed_internal_hosts)
+                .unwrap_or_default();
+            let internal = Url::parse(avatar_url).ok().is_some_and(|u| {
+                net::classify_url(&u).is_some_and(|c| c.is_internal())
+                    && !allowed.iter().any(|h| Some(h.as_str()) == u.host_str())
+            });
+            if internal {
+                causes.push(
+                    "it is a private or loopback address not in allowed_internal_hosts".into(),
+                );
+            }
+            causes.push(format!("the file is over max_image_size_kb ({size})"));
+            causes.push("the file is not an image".into());
+            causes.push("Sidekiq is not running".into());
+            let logging = if settings.and_then(DcSettings::verbose_upload) == Some(true) {
+                String::new()
+            } else {
+                " and turn on verbose_upload_logging to see the download".into()
+            };
+            format!(
+                "{head}. Likely causes: {}. Run `avatar-console check {user}`{logging}.",
+                causes.join("; ")
+            )
+        }
+    }
 }
 
 #[cfg(test)]
@@ -400,22 +521,32 @@ mod tests {
             Strategy::SyncSso,
             &u,
             Some("https://d/x.png"),
+            None,
             None
         ));
         assert!(already_done(
             Strategy::SyncSso,
             &u,
             Some("https://d/x.png"),
-            Some(5)
+            Some(5),
+            None
         ));
         assert!(!already_done(
             Strategy::SyncSso,
             &u,
             Some("https://d/x.png"),
-            Some(6)
+            Some(6),
+            None
         ));
         u.uploaded_avatar_id = Some(None);
-        assert!(already_done(Strategy::Pick, &u, None, None));
+        // The slot unread, or holding the photo: not done.
+        assert!(!already_done(Strategy::Pick, &u, None, None, None));
+        u.custom_avatar_upload_id = Some(90);
+        assert!(!already_done(Strategy::Pick, &u, None, None, Some(Some(7))));
+        u.custom_avatar_upload_id = Some(7);
+        assert!(already_done(Strategy::Pick, &u, None, None, Some(Some(7))));
+        u.custom_avatar_upload_id = None;
+        assert!(already_done(Strategy::Pick, &u, None, None, Some(None)));
     }
 
     #[test]

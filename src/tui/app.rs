@@ -40,6 +40,9 @@ const HISTORY_CAP: usize = 100;
 /// asks through [`App::settle_throttled`]), so that a 100,000-user load costs a few ordering
 /// passes a second rather than one per page; a key press always settles first.
 pub const SETTLE_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+/// While pages arrive, a frame is drawn at most this often (a key or the end of the load draws at
+/// once): at 100,000 users a frame per page would cost more than the pages.
+pub const FRAME_EVERY: std::time::Duration = std::time::Duration::from_millis(40);
 
 /// Decodes a DiscourseConnect payload (`sso=…&sig=…`, a URL holding them, or bare Base64) into
 /// its fields. The command code plugs in `discourse::sso::decode`.

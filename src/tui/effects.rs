@@ -126,6 +126,7 @@ pub fn cancelled_report(user: &UserRef) -> ResetReport {
         strategy: None,
         outcome: Outcome::Skipped,
         message: "cancelled before it started".into(),
+        path: None,
     }
 }
 

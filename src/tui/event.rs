@@ -158,6 +158,7 @@ async fn event_loop(
     // After a signal the terminal may be gone (SIGHUP): its input and drawing errors no longer
     // end the loop, which runs on until the resets in flight have written their outcomes.
     let mut terminating = false;
+    let mut last_draw = std::time::Instant::now();
     loop {
         let msg = tokio::select! {
             ev = events.next(), if !terminating => match ev {
@@ -184,6 +185,7 @@ async fn event_loop(
                 Msg::Tick { now: Utc::now() }
             }
         };
+        let acted = matches!(msg, Msg::Key(_) | Msg::Mouse(_));
         if !handle(&mut app, &mut runner, msg) {
             return Ok(());
         }
@@ -195,8 +197,13 @@ async fn event_loop(
                 return Ok(());
             }
         }
-        app.settle_throttled(std::time::Instant::now());
-        if app.take_redraw() {
+        let now = std::time::Instant::now();
+        app.settle_throttled(now);
+        let frame_due = acted
+            || !app.is_loading()
+            || now.saturating_duration_since(last_draw) >= super::app::FRAME_EVERY;
+        if frame_due && app.take_redraw() {
+            last_draw = now;
             match draw(terminal, &app) {
                 Err(_) if terminating => {}
                 other => other?,

@@ -385,6 +385,7 @@ fn shift_r_resets_marked_in_queue_order_with_progress_and_hiding() {
         strategy: Some(Strategy::SyncSso),
         outcome,
         message: "avatar changed".into(),
+        path: None,
     };
     update(
         &mut app,
@@ -574,6 +575,7 @@ fn refresh_keeps_finished_work_and_marks() {
         strategy: Some(Strategy::SyncSso),
         outcome: crate::model::Outcome::Verified,
         message: "default avatar in place".into(),
+        path: None,
     };
     update(
         &mut app,
@@ -952,6 +954,7 @@ fn dry_run_shows_what_would_be_sent() {
         strategy: Some(Strategy::SyncSso),
         outcome: Outcome::DryRun,
         message: "POST /admin/users/sync_sso\nexternal_id=684\navatar_force_update=true".into(),
+        path: None,
     };
     update(
         &mut app,
@@ -1357,6 +1360,7 @@ fn the_avatar_column_says_what_a_verified_reset_put_in_place() {
                 strategy: Some(Strategy::SyncSso),
                 outcome: Outcome::Verified,
                 message: "default avatar in place".into(),
+                path: None,
             }),
         },
     );

@@ -12,4 +12,5 @@ mod queue;
 mod reset;
 mod review;
 mod sandbox_cmd;
+mod trust;
 mod tui;

@@ -118,8 +118,9 @@ async fn sync_sso_reset_is_verified_and_changes_only_the_avatar() {
     assert_eq!(r.strategy, Some(Strategy::SyncSso));
     assert_eq!(r.external_id.as_deref(), Some("684"));
     let cost = s.session.discourse.requests_sent() - sent_before;
+    // user, admin record, sync, then polls from 0.25 s while the download lands after 1 s.
     assert!(
-        cost <= 5,
+        cost <= 7,
         "a single verified sync-sso reset cost {cost} requests"
     );
 
@@ -177,8 +178,11 @@ async fn pick_reset_when_overrides_are_off() {
     assert_eq!(reports[0].outcome, Outcome::Verified, "{:?}", reports[0]);
     assert_eq!(reports[0].strategy, Some(Strategy::Pick));
     let cost = s.session.discourse.requests_sent() - sent_before;
-    assert!(cost <= 3, "a single verified pick cost {cost} requests");
-    assert_eq!(s.sandbox.user("dave").unwrap().uploaded_avatar_id, None);
+    // user, placeholder upload (once per forum), pick custom, pick system, re-read.
+    assert!(cost <= 5, "a single verified pick cost {cost} requests");
+    let dave = s.sandbox.user("dave").unwrap();
+    assert_eq!(dave.uploaded_avatar_id, None);
+    assert!(dave.custom_upload_id.is_some(), "{dave:?}");
     assert_audit_consistent(&s);
 }
 
@@ -193,11 +197,23 @@ async fn a_user_already_on_the_letter_avatar_is_skipped_and_nothing_is_sent() {
     )
     .await;
     let engine = s.engine(|_| {});
+    // carol is on the letter avatar but her custom slot still holds the photo: it is cleared.
+    let photo = s.sandbox.user("carol-dev_x").unwrap().custom_upload_id;
+    assert!(photo.is_some());
+    let reports = engine
+        .run(targets(&["carol-dev_x"]), CancelToken::default(), None)
+        .await;
+    assert_eq!(reports[0].outcome, Outcome::Verified, "{:?}", reports[0]);
+    let carol = s.sandbox.user("carol-dev_x").unwrap();
+    assert_ne!(carol.custom_upload_id, photo);
+    assert_eq!(carol.uploaded_avatar_id, None);
+    // Now nothing is left to do: a second run sends nothing.
+    let writes = s.writes();
     let reports = engine
         .run(targets(&["carol-dev_x"]), CancelToken::default(), None)
         .await;
     assert_eq!(reports[0].outcome, Outcome::Skipped, "{:?}", reports[0]);
-    assert_eq!(s.writes(), 0);
+    assert_eq!(s.writes(), writes);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,21 +282,14 @@ async fn failed_download_is_unverified_with_causes() {
         .await;
     let r = &reports[0];
     assert_eq!(r.outcome, Outcome::Unverified, "{r:?}");
-    for cause in [
-        "cannot be reached",
-        "allowed_internal_hosts",
-        "max_image_size_kb",
-        "not an image",
-        "Sidekiq",
-        "check dave",
-        "verbose_upload_logging",
-    ] {
-        assert!(
-            r.message.contains(cause),
-            "missing {cause:?} in {}",
-            r.message
-        );
-    }
+    // The job exception Discourse logged for dave's download is quoted; no guesses.
+    assert!(
+        r.message
+            .contains("Job exception: Failed to open TCP connection"),
+        "{}",
+        r.message
+    );
+    assert!(!r.message.contains("Likely causes"), "{}", r.message);
     assert_audit_consistent(&s);
 }
 
@@ -468,10 +477,10 @@ async fn bulk_cost(s: &Setup, n: usize) -> f64 {
     (s.session.discourse.requests_sent() - before) as f64 / n as f64
 }
 
-/// Bulk pick: one batch lookup and shared verification polls, at most 1.5 requests per verified
-/// reset over 50 users, on a server that splits `filter`.
+/// Bulk pick: one batch lookup, then per user the two picks that clear the custom slot and the
+/// re-read that shows it (the list read cannot): about 3 requests per verified reset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bulk_pick_costs_at_most_one_and_a_half_requests_each() {
+async fn bulk_pick_costs_about_three_requests_each_with_the_slot_cleared() {
     let s = setup(
         "bulk-pick",
         Scenario {
@@ -482,9 +491,12 @@ async fn bulk_pick_costs_at_most_one_and_a_half_requests_each() {
         },
     )
     .await;
-    let cost = bulk_cost(&s, 50).await;
+    // 15 users: their 45 requests fit one window of the 60-a-minute budget.
+    let cost = bulk_cost(&s, 15).await;
     eprintln!("bulk pick: {cost:.2} requests per verified reset");
-    assert!(cost <= 1.5, "{cost:.2} requests per verified reset");
+    // Two picks (custom slot, then letter) and the per-user re-read that shows the slot; the
+    // placeholder upload and the batch lookup are shared (2 requests over 15 users).
+    assert!(cost <= 3.2, "{cost:.2} requests per verified reset");
 }
 
 /// Bulk sync-sso reads each user's SSO record (the payload is keyed by the external id, which
@@ -503,7 +515,9 @@ async fn bulk_sync_sso_reads_each_record_once_and_shares_polls() {
     .await;
     let cost = bulk_cost(&s, 20).await;
     eprintln!("bulk sync-sso: {cost:.2} requests per verified reset");
-    assert!(cost <= 2.3, "{cost:.2} requests per verified reset");
+    // Polls start at 0.25 s (no idle wait) while downloads land after 1 s: a few more of them,
+    // and on a loaded machine fewer of them share a request.
+    assert!(cost <= 2.8, "{cost:.2} requests per verified reset");
 }
 
 /// The queue's external id must be the one Discourse holds for the matched account; otherwise

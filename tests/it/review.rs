@@ -319,8 +319,41 @@ async fn stale_versions_conflict_and_say_what_changed() {
     .await;
     assert_eq!(r.outcome, ReviewOutcome::Done, "{}", r.message);
 
+    // Claimed by another moderator: 422, explained, not applied.
+    let claimed = r.item.clone().unwrap();
+    e.control("POST", &format!("review/{}/claim?by=carol", item.id))
+        .await;
+    let r = review::perform(
+        client,
+        &session.audit,
+        &subject,
+        &claimed,
+        "approve_user",
+        false,
+    )
+    .await;
+    assert_eq!(r.outcome, ReviewOutcome::Failed, "{}", r.message);
+    assert!(
+        r.message.contains("422") && r.message.contains("claimed"),
+        "{}",
+        r.message
+    );
+    assert!(r.message.contains("not applied"), "{}", r.message);
+    e.control("POST", &format!("review/{}/claim?by=", item.id))
+        .await;
+    let r = review::perform(
+        client,
+        &session.audit,
+        &subject,
+        &claimed,
+        "approve_user",
+        false,
+    )
+    .await;
+    assert_eq!(r.outcome, ReviewOutcome::Done, "{}", r.message);
+
     // Another moderator resolved it meanwhile: 403, explained as such.
-    let stale = r.item.clone().unwrap();
+    let stale = claimed.clone();
     e.control(
         "POST",
         &format!("review/{}/status?status=approved", item.id),

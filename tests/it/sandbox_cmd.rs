@@ -129,3 +129,68 @@ async fn sandbox_modes_from_the_command_line_reach_the_server() {
         "--admin-rpm 2: the third request in a minute"
     );
 }
+
+/// The four outcomes README's "Try each outcome in the demo" promises, through the binary.
+#[tokio::test]
+async fn demo_shows_each_outcome_a_moderator_meets() {
+    let s = Scratch::new("demo-outcomes");
+    let mut c = s.cmd();
+    c.args([
+        "--demo",
+        "reset",
+        "alice",
+        "sam.stuck",
+        "nosso",
+        "--yes",
+        "--json",
+    ]);
+    let r = run(c).await;
+    assert_eq!(r.code, 1, "not all verified: {}", r.all());
+    let outcomes: Vec<(String, String)> = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["username"].as_str().unwrap().to_string(),
+                x["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let of = |u: &str| {
+        outcomes
+            .iter()
+            .find(|(n, _)| n == u)
+            .map(|(_, o)| o.as_str())
+            .unwrap_or("missing")
+    };
+    assert_eq!(of("alice"), "verified", "{outcomes:?}");
+    assert_eq!(of("sam.stuck"), "unverified", "{outcomes:?}");
+    assert_eq!(of("nosso"), "failed", "{outcomes:?}");
+    assert!(
+        r.elapsed < Duration::from_secs(45),
+        "the demo's verify timeout is short: {:?}",
+        r.elapsed
+    );
+
+    let mut c = s.cmd();
+    c.args([
+        "--demo",
+        "review",
+        "rita.review",
+        "--perform",
+        "remove_avatar",
+        "--yes",
+        "--json",
+    ]);
+    let r = run(c).await;
+    assert_eq!(r.code, 1, "{}", r.all());
+    let done = &r.json()[0];
+    assert_eq!(done["outcome"], "failed", "{}", r.all());
+    assert!(
+        done["message"].as_str().unwrap().contains("409"),
+        "{}",
+        r.all()
+    );
+}

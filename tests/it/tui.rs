@@ -131,6 +131,7 @@ impl Backend for FakeBackend {
                 strategy: Some(Strategy::Pick),
                 outcome: Outcome::Verified,
                 message: "letter avatar".into(),
+                path: None,
             }
         }
         .boxed()
