@@ -10,8 +10,9 @@ const AFTER_HELP: &str = "\
 USER is a Discourse username (alice), an external id (external:684) or an email (anything with @).
 
 Configuration: --config FILE, else $AVATAR_CONSOLE_CONFIG, else the file `avatar-console config path`
-prints. Secrets may come from AVATAR_CONSOLE_API_KEY, AVATAR_CONSOLE_SSO_SECRET and
-AVATAR_CONSOLE_MAIN_APP_TOKEN, which win over the file. Data (audit.jsonl, avatar-console.log):
+prints (`avatar-console config init` writes a commented one there). Secrets may come from
+AVATAR_CONSOLE_API_KEY, AVATAR_CONSOLE_SSO_SECRET and AVATAR_CONSOLE_MAIN_APP_TOKEN, which win
+over the file. Data (audit.jsonl, avatar-console.log):
 $AVATAR_CONSOLE_DATA_DIR, else the project data dir.
 
 Exit codes: 0 success; 1 the operation ran and failed (reset not verified, invalid signature,
@@ -71,7 +72,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Reset the profile photo of one or more users
     Reset(ResetArgs),
-    /// Show Discourse's log messages (Logster) about DiscourseConnect and avatar downloads
+    /// Show Discourse's log messages (Logster): DiscourseConnect, avatar downloads, errors (--all: every one)
     Logs(LogsArgs),
     /// List USER's pending Discourse review items and their actions, or perform one
     Review(ReviewArgs),
@@ -82,7 +83,7 @@ pub enum Command {
     Sso(SsoCommand),
     /// Run the sandbox (a simulated Discourse and main app) on a loopback port
     Sandbox(SandboxArgs),
-    /// Show, check or print an example of the configuration
+    /// Show, check, print an example of, or write (init) the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
 }

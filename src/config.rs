@@ -919,8 +919,8 @@ impl Config {
                     file,
                     line: None,
                     key: None,
-                    message: "config file not found (start from `avatar-console config example`, \
-                              or try `avatar-console --demo`)"
+                    message: "config file not found (`avatar-console config init` writes a \
+                              commented one there, or try `avatar-console --demo`)"
                         .into(),
                 });
             }
