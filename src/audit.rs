@@ -309,6 +309,9 @@ mod unfinished_tests {
             .collect();
         assert_eq!(who, vec![("reset-avatar", "bob"), ("undo", "alice")]);
         let said = describe_unfinished(left[0]);
-        assert!(said.contains("a reset of bob") && said.contains("check bob"), "{said}");
+        assert!(
+            said.contains("a reset of bob") && said.contains("check bob"),
+            "{said}"
+        );
     }
 }
