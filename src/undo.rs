@@ -260,7 +260,7 @@ pub async fn undo(
     }
     let sent = match (&signed, before.uploaded_avatar_id) {
         (Some(s), _) => client.sync_sso(s.form_body()).await.map(|_| ()),
-        (None, Some(id)) => client.pick_upload_avatar(&user.username, id).await,
+        (None, Some(id)) => client.pick_custom_avatar(&user.username, id).await,
         (None, None) => unreachable!("refused above"),
     };
     if let Err(e) = sent {

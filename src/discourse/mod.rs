@@ -7,4 +7,3 @@ pub mod review;
 pub mod settings;
 pub mod sso;
 pub mod types;
-pub mod undo;
