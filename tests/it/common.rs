@@ -118,3 +118,69 @@ pub async fn run(c: Command) -> Run {
         .await
         .unwrap()
 }
+
+/// A sandbox and a reset engine's session over it, with the audit in a scratch data dir: the
+/// setup the engine tests (`reset`, `trust`) share.
+pub struct EngineSetup {
+    pub sandbox: discourse_sandbox::Sandbox,
+    pub session: avatar_console::session::Session,
+    pub config: avatar_console::config::Config,
+    pub data_dir: PathBuf,
+}
+
+/// `rpm` overrides the console's `requests_per_minute` (the sandbox's own limit is unchanged).
+pub async fn engine_setup(
+    tag: &str,
+    scenario: discourse_sandbox::Scenario,
+    rpm: Option<u32>,
+) -> EngineSetup {
+    let sandbox = discourse_sandbox::Sandbox::start(scenario).await.unwrap();
+    let mut config = avatar_console::config::Config::from_toml_str(
+        &sandbox.config_toml(),
+        Path::new("sandbox.toml"),
+    )
+    .unwrap();
+    if let Some(r) = rpm {
+        config.discourse.requests_per_minute = r;
+    }
+    let data_dir = std::env::temp_dir().join(format!(
+        "ac-engine-{tag}-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    ));
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let session = avatar_console::session::Session::new(&config, &data_dir).unwrap();
+    EngineSetup {
+        sandbox,
+        session,
+        config,
+        data_dir,
+    }
+}
+
+impl EngineSetup {
+    pub fn engine(
+        &self,
+        f: impl FnOnce(&mut avatar_console::reset::ResetOptions),
+    ) -> avatar_console::reset::Engine {
+        let mut opts =
+            avatar_console::session::Session::reset_options(&self.config, None, false, false);
+        f(&mut opts);
+        self.session.engine(opts)
+    }
+
+    pub fn audit(&self) -> Vec<avatar_console::audit::AuditEntry> {
+        avatar_console::audit::read_entries(&self.data_dir.join("audit.jsonl"))
+    }
+
+    /// Requests that change something on the server (log polls left out), as `METHOD path`.
+    pub fn writes(&self) -> Vec<String> {
+        self.sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PUT" || r.method == "POST")
+            .filter(|r| !r.path.starts_with("/logs"))
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
+    }
+}

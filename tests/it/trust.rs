@@ -2,68 +2,17 @@
 //! re-read, cancel that cancels, one reset per user, the observed cause, the fast path and
 //! verification without idle time. `reset --json` and the audit agree in every case.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use avatar_console::audit::{AuditEntry, Phase, read_entries};
-use avatar_console::config::Config;
+use avatar_console::audit::{AuditEntry, Phase};
 use avatar_console::model::{Outcome, ResetPath, ResetReport, Strategy};
-use avatar_console::reset::{CancelToken, Engine, ResetOptions, Stage, Target};
-use avatar_console::session::Session;
-use discourse_sandbox::{Faults, Sandbox, Scenario};
+use avatar_console::reset::{CancelToken, Stage, Target};
+use discourse_sandbox::{Faults, Scenario};
 
-struct Setup {
-    sandbox: Sandbox,
-    session: Session,
-    config: Config,
-    data_dir: PathBuf,
-}
-
-async fn setup(tag: &str, scenario: Scenario, rpm: Option<u32>) -> Setup {
-    let sandbox = Sandbox::start(scenario).await.unwrap();
-    let mut config =
-        Config::from_toml_str(&sandbox.config_toml(), std::path::Path::new("sandbox.toml"))
-            .unwrap();
-    if let Some(r) = rpm {
-        config.discourse.requests_per_minute = r;
-    }
-    let data_dir = std::env::temp_dir().join(format!(
-        "ac-trust-{tag}-{}-{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
-    ));
-    std::fs::create_dir_all(&data_dir).unwrap();
-    let session = Session::new(&config, &data_dir).unwrap();
-    Setup {
-        sandbox,
-        session,
-        config,
-        data_dir,
-    }
-}
+use super::common::{EngineSetup as Setup, engine_setup as setup};
 
 impl Setup {
-    fn engine(&self, f: impl FnOnce(&mut ResetOptions)) -> Engine {
-        let mut opts = Session::reset_options(&self.config, None, false, false);
-        f(&mut opts);
-        self.session.engine(opts)
-    }
-
-    fn audit(&self) -> Vec<AuditEntry> {
-        read_entries(&self.data_dir.join("audit.jsonl"))
-    }
-
-    fn writes(&self) -> Vec<String> {
-        self.sandbox
-            .requests()
-            .iter()
-            .filter(|r| r.method == "PUT" || r.method == "POST")
-            .filter(|r| !r.path.starts_with("/logs"))
-            .map(|r| format!("{} {}", r.method, r.path))
-            .collect()
-    }
-
     /// Every report agrees with the audit: each reset that wrote an intent has exactly one
     /// outcome after it, with the report's outcome and path.
     fn assert_agrees(&self, reports: &[ResetReport]) {
