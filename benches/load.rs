@@ -1,8 +1,9 @@
 //! Loading the queue at fetch speed: `queue --json` (the real binary) and the console's load (its
 //! real backend, effects runner, `update` and throttled settle, without a terminal) against a
 //! bare keep-alive fetch of the very same pages, at 20,000 and 100,000 flagged users on the
-//! sandbox (no request limit). Each contender runs in a child process of its own, so its wall time
-//! and peak RSS (`wait4`'s `ru_maxrss`, what `/usr/bin/time -v` reports) are its alone.
+//! sandbox (no request limit). Each contender runs in a process of its own, started by a small
+//! launcher process, so its wall time and peak RSS (`wait4`'s `ru_maxrss`, what `/usr/bin/time -v`
+//! reports) are its alone and not the sandbox's.
 //!
 //! `cargo bench --bench load` (release). `LOAD_USERS=20000,100000` and `LOAD_RUNS=3` change the
 //! sizes and the runs per contender (alternating; the median is reported).
@@ -16,8 +17,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ROLE: &str = "LOAD_BENCH_ROLE";
+/// Set for the launcher that measures one contender (see [`spawn_measured`]).
+const LAUNCH: &str = "LOAD_BENCH_LAUNCH";
 
 fn main() {
+    if std::env::var_os(LAUNCH).is_some() {
+        return launch();
+    }
     match std::env::var(ROLE).as_deref() {
         Ok("bare") => return child(bare),
         Ok("console") => return child(console),
@@ -143,31 +149,66 @@ fn self_cmd(role: &str, config: &Path, list: &Path, dir: &Path) -> Command {
 }
 
 /// Runs the command to its end (the sandbox keeps serving meanwhile); its wall time and peak RSS.
-async fn spawn_measured(mut cmd: Command) -> Run {
+///
+/// Through a launcher (this binary again, [`LAUNCH`] set): a child started straight from here
+/// would inherit this process's high-water mark at its `exec` (Linux keeps the larger of the old
+/// and the new image's in `ru_maxrss`), and this process holds the whole sandbox. The launcher is
+/// freshly exec'd and small (about 5 MB), so what it reports is the contender's own.
+async fn spawn_measured(cmd: Command) -> Run {
     tokio::task::spawn_blocking(move || {
-        let started = Instant::now();
-        let mut child = cmd.spawn().expect("spawn a contender");
-        let pid = child.id() as libc::pid_t;
-        let mut status = 0;
-        // SAFETY: a zeroed rusage is a valid out-parameter; the pid is our own child.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        let wall = started.elapsed();
-        assert_eq!(got, pid, "wait4 failed");
-        // Already reaped by wait4 (which alone gives the child's rusage); this only tells std.
-        let _ = child.wait();
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "a contender failed (status {status})"
-        );
+        let mut launcher = Command::new(std::env::current_exe().unwrap());
+        launcher
+            .env(LAUNCH, "1")
+            .arg(cmd.get_program())
+            .args(cmd.get_args())
+            .stdout(std::process::Stdio::piped());
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => launcher.env(k, v),
+                None => launcher.env_remove(k),
+            };
+        }
+        let out = launcher.output().expect("run the launcher");
+        assert!(out.status.success(), "a contender failed ({})", out.status);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut it = text.split_whitespace().map(|w| w.parse::<u64>().unwrap());
+        let (nanos, kb) = (it.next().unwrap(), it.next().unwrap());
         Run {
-            wall,
+            wall: Duration::from_nanos(nanos),
             // Linux reports kilobytes.
-            rss_mb: usage.ru_maxrss as f64 / 1024.0,
+            rss_mb: kb as f64 / 1024.0,
         }
     })
     .await
     .unwrap()
+}
+
+/// The launcher: runs its arguments as a command (environment inherited, output discarded),
+/// prints `<wall ns> <peak RSS kB>` of it, and fails when it does.
+fn launch() {
+    let mut args = std::env::args_os().skip(1);
+    let program = args.next().expect("a program to launch");
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env_remove(LAUNCH)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let started = Instant::now();
+    let child = cmd.spawn().expect("spawn a contender");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid out-parameter; the pid is our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    assert_eq!(got, pid, "wait4 failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "a contender failed (status {status})"
+    );
+    // wait4 reaped it; `child` must not be waited for again.
+    std::mem::forget(child);
+    println!("{} {}", wall.as_nanos(), usage.ru_maxrss);
 }
 
 /// The GETs of the last run, per source, in order: main-app pages and review pages.

@@ -269,6 +269,52 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+type RawKeysTable = toml::Spanned<std::collections::BTreeMap<Spanned<String>, Spanned<RawKeys>>>;
+
+/// `[keys]`: the default keymap with the file's entries applied, in file order; an unknown
+/// action or two actions on one key is an error naming the line and `keys.<action>`.
+fn parse_keys(
+    cx: &Ctx<'_>,
+    keys: Option<&RawKeysTable>,
+) -> Result<crate::tui::keymap::Keymap, ConfigError> {
+    match keys {
+        None => Ok(crate::tui::keymap::Keymap::default()),
+        Some(table) => {
+            let mut entries: Vec<(&Spanned<String>, &Spanned<RawKeys>)> =
+                table.get_ref().iter().collect();
+            entries.sort_by_key(|(k, _)| k.span().start);
+            let overrides: Vec<(String, Vec<String>)> = entries
+                .iter()
+                .map(|(k, v)| {
+                    let keys = match v.get_ref() {
+                        RawKeys::One(s) => vec![s.clone()],
+                        RawKeys::Many(l) => l.clone(),
+                    };
+                    (k.get_ref().clone(), keys)
+                })
+                .collect();
+            crate::tui::keymap::Keymap::with(&overrides).map_err(|e| {
+                let span = entries
+                    .iter()
+                    .find(|(k, _)| *k.get_ref() == e.action)
+                    .map(|(k, _)| k.span())
+                    .unwrap_or_else(|| table.span());
+                let kind = if e.message.starts_with("unknown action") {
+                    ConfigErrorKind::UnknownKey
+                } else {
+                    ConfigErrorKind::InvalidValue
+                };
+                cx.err(
+                    kind,
+                    Some(span),
+                    Some(&format!("keys.{}", e.action)),
+                    e.message,
+                )
+            })
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Raw (as written) form, deserialized with serde
 // ---------------------------------------------------------------------------------------------
@@ -283,7 +329,7 @@ struct RawConfig {
     #[serde(default)]
     ui: RawUi,
     /// `[keys]`: action name = "key" or ["key", …], in file order.
-    keys: Option<toml::Spanned<std::collections::BTreeMap<Spanned<String>, Spanned<RawKeys>>>>,
+    keys: Option<RawKeysTable>,
 }
 
 /// One `[keys]` value: a key, or a list of keys (an empty list unbinds the action).
@@ -819,43 +865,7 @@ impl Config {
             images,
         };
 
-        // [keys]
-        let keys = match &raw.keys {
-            None => crate::tui::keymap::Keymap::default(),
-            Some(table) => {
-                let mut entries: Vec<(&Spanned<String>, &Spanned<RawKeys>)> =
-                    table.get_ref().iter().collect();
-                entries.sort_by_key(|(k, _)| k.span().start);
-                let overrides: Vec<(String, Vec<String>)> = entries
-                    .iter()
-                    .map(|(k, v)| {
-                        let keys = match v.get_ref() {
-                            RawKeys::One(s) => vec![s.clone()],
-                            RawKeys::Many(l) => l.clone(),
-                        };
-                        (k.get_ref().clone(), keys)
-                    })
-                    .collect();
-                crate::tui::keymap::Keymap::with(&overrides).map_err(|e| {
-                    let span = entries
-                        .iter()
-                        .find(|(k, _)| *k.get_ref() == e.action)
-                        .map(|(k, _)| k.span())
-                        .unwrap_or_else(|| table.span());
-                    let kind = if e.message.starts_with("unknown action") {
-                        ConfigErrorKind::UnknownKey
-                    } else {
-                        ConfigErrorKind::InvalidValue
-                    };
-                    cx.err(
-                        kind,
-                        Some(span),
-                        Some(&format!("keys.{}", e.action)),
-                        e.message,
-                    )
-                })?
-            }
-        };
+        let keys = parse_keys(&cx, raw.keys.as_ref())?;
 
         Ok(Config {
             discourse,
@@ -935,6 +945,68 @@ impl Config {
             }
         };
         Config::from_toml_str(&text, path)
+    }
+
+    /// Only the `[keys]` of the file [`config_path`] chooses, for `--demo` (which needs nothing
+    /// else from it): a file holding just a `[keys]` table is enough, and the rest of a file is
+    /// not checked beyond its TOML syntax. `Ok(None)` when there is no file at the default path;
+    /// a file named by `--config` or `$AVATAR_CONSOLE_CONFIG` must be there.
+    pub fn load_keys(
+        cli_path: Option<&Path>,
+    ) -> Result<Option<crate::tui::keymap::Keymap>, ConfigError> {
+        let (path, source) = config_path(cli_path);
+        let text = match read_config_text(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if matches!(source, PathSource::Default) {
+                    return Ok(None);
+                }
+                return Err(ConfigError {
+                    kind: ConfigErrorKind::NotFound,
+                    file: path.display().to_string(),
+                    line: None,
+                    key: None,
+                    message: format!("config file not found (named by {})", source.describe()),
+                });
+            }
+            Err(e) => {
+                return Err(ConfigError {
+                    kind: ConfigErrorKind::Io,
+                    file: path.display().to_string(),
+                    line: None,
+                    key: None,
+                    message: format!("cannot read the config file: {e}"),
+                });
+            }
+        };
+        Config::keys_from_toml_str(&text, &path).map(Some)
+    }
+
+    /// The `[keys]` of a configuration's text, the other tables unread.
+    pub fn keys_from_toml_str(
+        text: &str,
+        path_for_messages: &Path,
+    ) -> Result<crate::tui::keymap::Keymap, ConfigError> {
+        #[derive(Deserialize)]
+        struct KeysOnly {
+            keys: Option<RawKeysTable>,
+        }
+        let cx = Ctx {
+            text,
+            file: path_for_messages.display().to_string(),
+        };
+        let doc = toml::de::DeTable::parse(text).map_err(|e| {
+            let msg = e.message().trim().replace('\n', "; ");
+            cx.err(
+                ConfigErrorKind::Syntax,
+                e.span(),
+                None,
+                format!("TOML syntax error: {msg}"),
+            )
+        })?;
+        let raw: KeysOnly =
+            toml::from_str(text).map_err(|e| map_serde_error(&cx, doc.get_ref(), e))?;
+        parse_keys(&cx, raw.keys.as_ref())
     }
 
     /// A configuration for `--demo` and tests: the sandbox's addresses and secrets, defaults
@@ -1625,6 +1697,35 @@ images = "halfblocks"
         // Not a string or a list of strings.
         let e = err(&format!("{MINIMAL}[keys]\nreset = 5\n"));
         assert_eq!(e.line, Some(4), "{e}");
+    }
+
+    #[test]
+    fn demo_reads_only_the_keys_table() {
+        use crate::tui::keymap::Action;
+        let keys = |t: &str| Config::keys_from_toml_str(t, Path::new("config.toml"));
+        // A file with only `[keys]`, or one whose other tables would not load, still gives them.
+        assert_eq!(
+            keys("[keys]\nreset = \"x\"\n").unwrap().hint(Action::Reset),
+            "x"
+        );
+        assert_eq!(
+            keys("[discourse]\nurl = \"ftp://nope\"\n[keys]\nreset = \"x\"\n")
+                .unwrap()
+                .hint(Action::Reset),
+            "x"
+        );
+        assert_eq!(keys("").unwrap(), crate::tui::keymap::Keymap::default());
+        // Keys that cannot work are the same error as outside the demo, on their line.
+        let e = keys("[keys]\nreset = \"x\"\nmark = \"x\"\n").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.to_string().contains("reset and mark"), "{e}");
+        let e = keys("[keys\n").unwrap_err();
+        assert_eq!(e.kind, ConfigErrorKind::Syntax, "{e}");
+        // No file at the default place is no keys; a named one must exist.
+        let missing = std::env::temp_dir().join(format!("ac-no-such-{}.toml", std::process::id()));
+        let e = Config::load_keys(Some(&missing)).unwrap_err();
+        assert_eq!(e.kind, ConfigErrorKind::NotFound, "{e}");
+        assert!(e.to_string().contains("--config"), "{e}");
     }
 
     #[test]

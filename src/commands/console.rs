@@ -597,23 +597,28 @@ fn whole_secs(d: std::time::Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
-/// The demo is where people try their keys: it uses the `[keys]` of their own config, if any
-/// (the rest of that file is not read; the demo needs none of it).
-fn demo_keys(ctx: &Context) -> crate::tui::keymap::Keymap {
-    match crate::config::Config::load(ctx.config_flag.as_deref()) {
-        Ok((own, _)) => own.keys,
-        Err(e) => {
-            if e.kind != crate::config::ConfigErrorKind::NotFound {
-                eprintln!("warning: --demo uses the default keys: {e}");
-            }
-            crate::tui::keymap::Keymap::default()
-        }
+/// The demo is where people try their keys: it uses the `[keys]` of their own config file, if
+/// there is one; nothing else of that file is read (a file with only `[keys]` will do). Keys that
+/// cannot work are an error (exit 2), as they are outside the demo: a warning would be lost
+/// behind the console's screen.
+fn demo_keys(ctx: &Context) -> Result<crate::tui::keymap::Keymap, String> {
+    match crate::config::Config::load_keys(ctx.config_flag.as_deref()) {
+        Ok(keys) => Ok(keys.unwrap_or_default()),
+        Err(e) => Err(format!("--demo uses the [keys] of your config file: {e}")),
     }
 }
 
 pub async fn run(ctx: &Context) -> ExitCode {
     let Some(config) = ctx.config() else {
         return usage_error("console: no configuration loaded");
+    };
+    let keymap = if ctx.demo {
+        match demo_keys(ctx) {
+            Ok(k) => k,
+            Err(e) => return usage_error(e),
+        }
+    } else {
+        config.keys.clone()
     };
     if ctx.demo {
         // Each demo console is a new sandbox forum: earlier demos' audit lines are kept aside.
@@ -661,11 +666,7 @@ pub async fn run(ctx: &Context) -> ExitCode {
         mouse: config.ui.mouse,
         forum: Some(config.discourse.url.clone()),
         main_app: config.main_app.as_ref().map(|m| m.flagged_url.clone()),
-        keymap: if ctx.demo {
-            demo_keys(ctx)
-        } else {
-            config.keys.clone()
-        },
+        keymap,
     })
     .with_sso_decoder(Arc::new(|s: &str| {
         crate::discourse::sso::decode(s).ok().map(|d| d.fields)

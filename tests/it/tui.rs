@@ -812,6 +812,109 @@ async fn console_resets_three_marked_users_end_to_end_in_a_terminal() {
     assert_eq!(verified, 3);
 }
 
+/// A newcomer tries their own keys in the demo, as the README says: a config file holding only
+/// `[keys]` (`reset = "x"`), `--demo`. The hints and the help show `x`, `r` is no key any more,
+/// and `x` resets alice to verified, audited in the demo's own audit file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_console_runs_on_the_keys_of_a_keys_only_config() {
+    // The pane's binary plays its own sandbox (`--demo`); this one only gives `build` its shape.
+    let sb = discourse_sandbox::Sandbox::start(discourse_sandbox::Scenario::default())
+        .await
+        .unwrap();
+    let console = Arc::new(Console::with_args(&sb, "keys", "--demo"));
+    std::fs::write(
+        console.dir.join("config.toml"),
+        "# only keys: the demo needs nothing else\n[keys]\nreset = \"x\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        console.dir.join("config.toml"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+
+    let c = console.clone();
+    drive(move || {
+        let t = c.start("keys");
+        let screen = t.wait_for("the queue loaded", Duration::from_secs(20), |s| {
+            s.lines()
+                .any(|l| l.starts_with(|c: char| c.is_ascii_digit()) && l.contains(" queued"))
+        });
+        assert!(screen.contains("x reset "), "the hints show x:\n{screen}");
+        assert!(
+            !screen.contains("r reset "),
+            "the hints still show r:\n{screen}"
+        );
+
+        t.send(&["?"]);
+        let help = t.wait_for("the help", Duration::from_secs(10), |s| {
+            s.contains("reset the selected user's avatar")
+        });
+        let line = help
+            .lines()
+            .find(|l| l.contains("reset the selected user's avatar"))
+            .unwrap();
+        let keys = line.split("reset the selected").next().unwrap();
+        assert!(
+            keys.contains(" x ") && !keys.contains(" r "),
+            "help line: {line}"
+        );
+        t.send(&["Escape"]);
+
+        t.send(&["/", "a", "l", "i", "c", "e", "Enter"]);
+        t.wait_for(
+            "the queue filtered to alice",
+            Duration::from_secs(10),
+            |s| s.contains("┌ alice ") && s.contains("1 shown"),
+        );
+        t.send(&["r"]);
+        t.wait_for("r is no key now", Duration::from_secs(10), |s| {
+            s.contains("r: no such key, ? for help")
+        });
+        t.send(&["x"]);
+        t.wait_for("the confirm modal", Duration::from_secs(10), |s| {
+            s.contains("Reset the avatar of alice") && s.contains("y or Enter")
+        });
+        t.send(&["y"]);
+        t.wait_for("alice verified", Duration::from_secs(45), |s| {
+            s.contains("1 verified") || s.lines().any(|l| l.contains('✓') && l.contains(" alice "))
+        });
+        c.quit(&t);
+    })
+    .await;
+
+    let audit = avatar_console::audit::read_entries(&console.dir.join("data/demo/audit.jsonl"));
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.user.username.as_deref() == Some("alice")
+                && e.outcome == Some(Outcome::Verified)),
+        "{audit:#?}"
+    );
+}
+
+/// Keys that cannot work stop the demo before its screen opens, with the file, the line and both
+/// actions (a warning would be lost behind the console's screen).
+#[test]
+fn demo_refuses_keys_that_clash() {
+    let dir = std::env::temp_dir().join(format!("ac-it-demo-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _scratch = Scratch(dir.clone());
+    let config = dir.join("keys.toml");
+    std::fs::write(&config, "[keys]\nreset = \"x\"\nmark = \"x\"\n").unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["--demo", "--config"])
+        .arg(&config)
+        .env("AVATAR_CONSOLE_DATA_DIR", dir.join("data"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("keys.toml:2"), "{stderr}");
+    assert!(stderr.contains("reset and mark"), "{stderr}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Loading, order and signals, through the real binary.
 // ---------------------------------------------------------------------------------------------
