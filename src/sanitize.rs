@@ -69,7 +69,15 @@ fn in_emoji_sequence(prev: Option<char>, c: char, next: Option<char>) -> bool {
 ///   pass for `admin` and nothing reorders or shifts what follows. The joiner and selectors of
 ///   emoji sequences are kept.
 pub fn clean(text: &str) -> String {
-    let scrubbed = crate::secret::global().scrub(&redact_userinfo(text));
+    clean_with(&crate::secret::global(), text)
+}
+
+fn clean_with(scrubber: &crate::secret::Scrubber, text: &str) -> String {
+    let scrubbed = scrubber.scrub(&redact_userinfo(text));
+    // Most text is printable ASCII, which the loop below would copy as it is.
+    if scrubbed.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return scrubbed;
+    }
     let mut out = String::with_capacity(scrubbed.len());
     let mut chars = scrubbed.chars().peekable();
     let mut prev: Option<char> = None;
@@ -154,7 +162,11 @@ pub fn redact_userinfo(text: &str) -> String {
 
 /// Like [`clean`] but keeps line breaks, for detail views of multi-line messages.
 pub fn clean_multiline(text: &str) -> String {
-    text.split('\n').map(clean).collect::<Vec<_>>().join("\n")
+    let scrubber = crate::secret::global();
+    text.split('\n')
+        .map(|line| clean_with(&scrubber, line))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {

@@ -54,6 +54,30 @@ struct Needle {
     any_case: bool,
 }
 
+impl Needle {
+    /// A cheap first look at the byte after a candidate first character: false only when a
+    /// match cannot go on from it (a plain printable ASCII byte that is not the second
+    /// character, nor `%` or `+`, which may encode it). Most candidates end here, without
+    /// [`match_at`].
+    fn may_continue_with(&self, next: Option<u8>) -> bool {
+        let Some(b) = next else {
+            return false;
+        };
+        if !b.is_ascii() || b.is_ascii_control() || b == b'%' || b == b'+' {
+            return true;
+        }
+        let Some(&second) = self.chars.get(1) else {
+            return true;
+        };
+        let b = b as char;
+        if self.any_case {
+            b.eq_ignore_ascii_case(&second)
+        } else {
+            b == second
+        }
+    }
+}
+
 /// Finds the secrets of a process in text and in their common encodings: raw, JSON-escaped,
 /// Base64 (standard and URL-safe, at any of the three byte alignments so an encoded secret is
 /// found inside a longer encoded string too) and hex. Each form also matches percent-encoded
@@ -64,7 +88,13 @@ pub struct Scrubber {
     needles: Vec<Needle>,
     /// The needles that can start with a given character (its raw form, either case for hex),
     /// so most positions of a text are passed over with one lookup. `%` and `+` can start any.
+    /// ASCII characters index `ascii` (a plain table: this runs on every byte of every answer
+    /// the console logs); the rest look up `by_first`.
+    ascii: Vec<Vec<usize>>,
     by_first: std::collections::HashMap<char, Vec<usize>>,
+    /// The secrets added, as given, so [`scrub`] can tell when the process-wide scrubber
+    /// already covers a caller's secrets and need not build one of its own.
+    known: Vec<String>,
 }
 
 impl Scrubber {
@@ -78,9 +108,10 @@ impl Scrubber {
 
     /// Adds one secret's forms (a no-op for values too short to scrub or already known).
     pub fn add(&mut self, secret: &str) {
-        if secret.chars().count() < MIN_SCRUB_LEN {
+        if secret.chars().count() < MIN_SCRUB_LEN || self.knows(secret) {
             return;
         }
+        self.known.push(secret.to_string());
         let mut forms: Vec<Needle> = Vec::new();
         let mut push = |text: String, any_case: bool| {
             let chars: Vec<char> = text.chars().collect();
@@ -113,6 +144,7 @@ impl Scrubber {
         self.needles
             .sort_by_key(|n| std::cmp::Reverse(n.chars.len()));
         self.by_first.clear();
+        self.ascii = vec![Vec::new(); 128];
         for (i, n) in self.needles.iter().enumerate() {
             let c = n.chars[0];
             let mut firsts = vec![c, '%'];
@@ -125,13 +157,25 @@ impl Scrubber {
             firsts.sort_unstable();
             firsts.dedup();
             for f in firsts {
-                self.by_first.entry(f).or_default().push(i);
+                if f.is_ascii() {
+                    self.ascii[f as usize].push(i);
+                } else {
+                    self.by_first.entry(f).or_default().push(i);
+                }
             }
         }
     }
 
     fn candidates(&self, c: char) -> &[usize] {
+        if c.is_ascii() {
+            return self.ascii.get(c as usize).map_or(&[], Vec::as_slice);
+        }
         self.by_first.get(&c).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether `secret` was added (or is too short to scrub, so adding it changes nothing).
+    pub fn knows(&self, secret: &str) -> bool {
+        secret.chars().count() < MIN_SCRUB_LEN || self.known.iter().any(|k| k == secret)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -144,20 +188,34 @@ impl Scrubber {
             return text.to_string();
         }
         let mut out = String::with_capacity(text.len());
+        // Text up to `copied` is in `out`; runs without a match are copied whole.
+        let mut copied = 0;
         let mut i = 0;
         let bytes = text.as_bytes();
         'outer: while i < bytes.len() {
-            let c = text[i..].chars().next().expect("i is on a char boundary");
+            let (c, len) = if bytes[i].is_ascii() {
+                (bytes[i] as char, 1)
+            } else {
+                let c = text[i..].chars().next().expect("i is on a char boundary");
+                (c, c.len_utf8())
+            };
+            // After a `%` the next bytes encode this same character: nothing to look ahead at.
+            let next = (c != '%').then(|| bytes.get(i + len).copied());
             for &k in self.candidates(c) {
+                if next.is_some_and(|n| !self.needles[k].may_continue_with(n)) {
+                    continue;
+                }
                 if let Some(end) = match_at(text, i, &self.needles[k]) {
+                    out.push_str(&text[copied..i]);
                     out.push_str(REDACTED);
                     i = end;
+                    copied = end;
                     continue 'outer;
                 }
             }
-            out.push(c);
-            i += c.len_utf8();
+            i += len;
         }
+        out.push_str(&text[copied..]);
         out
     }
 
@@ -287,8 +345,22 @@ pub fn global() -> std::sync::Arc<Scrubber> {
 
 /// Replaces every form of each of `secrets` (and of the registered ones) in `text`.
 pub fn scrub(text: &str, secrets: &[&Secret]) -> String {
-    let local = Scrubber::new(secrets.iter().copied());
-    global().scrub(&local.scrub(text))
+    scrubber(secrets).scrub(text)
+}
+
+/// A scrubber for `secrets` and the registered ones. Usually the session registered them all,
+/// and this is the process-wide one: building every form again per message was most of what
+/// logging an answer cost.
+pub fn scrubber(secrets: &[&Secret]) -> std::sync::Arc<Scrubber> {
+    let global = global();
+    if secrets.iter().all(|s| global.knows(s.expose())) {
+        return global;
+    }
+    let mut both = (*global).clone();
+    for s in secrets {
+        both.add(s.expose());
+    }
+    std::sync::Arc::new(both)
 }
 
 #[cfg(test)]

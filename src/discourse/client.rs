@@ -500,8 +500,10 @@ impl DiscourseClient {
                     });
                 }
                 Ok(answer) => {
-                    let summary = self.summarize(&answer);
-                    let excerpt = self.excerpt(&answer);
+                    // Parsed once for both (the caller parses its own type later).
+                    let value = answer.json();
+                    let summary = self.summarize_parsed(&answer, value.as_ref());
+                    let excerpt = self.excerpt(&answer, value);
                     self.report(
                         &m,
                         &shown,
@@ -591,9 +593,14 @@ impl DiscourseClient {
 
     /// A one-line summary: the error text Discourse gave, or the size of what came back.
     pub(super) fn summarize(&self, a: &Answer) -> String {
+        self.summarize_parsed(a, a.json().as_ref())
+    }
+
+    /// [`Self::summarize`], given the body already parsed (`None`: not JSON).
+    fn summarize_parsed(&self, a: &Answer, parsed: Option<&Value>) -> String {
         let text = if a.looks_html() {
             "HTML page".to_string()
-        } else if let Some(v) = a.is_json().then(|| a.json()).flatten() {
+        } else if let Some(v) = parsed.filter(|_| a.is_json()) {
             if let Some(e) = v
                 .get("errors")
                 .and_then(Value::as_array)
@@ -618,16 +625,20 @@ impl DiscourseClient {
     }
 
     /// The start of the body for detail views: secrets removed by field name and by value.
-    fn excerpt(&self, a: &Answer) -> String {
-        let text = match a.json() {
+    fn excerpt(&self, a: &Answer, parsed: Option<Value>) -> String {
+        const SHOWN: usize = 4000;
+        let scrubber = crate::secret::scrubber(&self.secrets());
+        let text = match parsed {
             Some(mut v) => {
                 redact_json(&mut v);
-                serde_json::to_string_pretty(&v).unwrap_or_default()
+                // Printed only as far as it is shown; each string scrubbed whole.
+                let text = super::excerpt::pretty_prefix(&v, SHOWN, &|s| scrubber.scrub(s));
+                // Once more over what is shown, for a secret spread over more than one string.
+                scrubber.scrub(&text)
             }
-            None => String::from_utf8_lossy(&a.body).into_owned(),
+            None => scrubber.scrub(&String::from_utf8_lossy(&a.body)),
         };
-        let text = scrub(&text, &self.secrets());
-        let cut: String = text.chars().take(4000).collect();
+        let cut: String = text.chars().take(SHOWN).collect();
         sanitize::clean_multiline(&cut)
     }
 
@@ -1125,11 +1136,16 @@ pub fn redact_json(v: &mut Value) {
                     .and_then(Value::as_str)
                     .is_some_and(|s| s.contains("secret"));
             for (k, val) in map.iter_mut() {
-                let lk = k.to_ascii_lowercase();
-                let named_secret = lk.contains("secret") && lk != "secret"
-                    || lk.contains("api_key")
-                    || lk.contains("token")
-                    || lk.contains("password");
+                // Runs on every key of every answer: no lowercase copy.
+                let has = |word: &str| {
+                    k.as_bytes()
+                        .windows(word.len())
+                        .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+                };
+                let named_secret = has("secret") && !k.eq_ignore_ascii_case("secret")
+                    || has("api_key")
+                    || has("token")
+                    || has("password");
                 if (named_secret && !val.is_boolean())
                     || (secret_setting && (k == "value" || k == "default"))
                 {

@@ -2,6 +2,7 @@
 
 pub mod budget;
 pub mod client;
+pub mod excerpt;
 pub mod logs;
 pub mod review;
 pub mod settings;
