@@ -57,7 +57,16 @@ pub async fn run(
 /// the alternate screen off, the cursor shown (`ratatui::restore` leaves it as the last frame
 /// had it: hidden). For every way out, a signal's included.
 pub fn restore_terminal() {
-    let _ = execute!(io::stdout(), DisableMouseCapture);
+    // The alternate screen is blanked before it is left: tmux, when the window grew while it
+    // was on, copies the main screen back through a resize that keeps alternate-screen lines
+    // below the old height (tmux screen.c `screen_alternate_off`: "temporarily resize to the
+    // old size before copying back", then resize back with history on), and those lines would
+    // show the console's last frame above the shell prompt.
+    let _ = execute!(
+        io::stdout(),
+        DisableMouseCapture,
+        crossterm::terminal::Clear(crossterm::terminal::ClearType::All)
+    );
     ratatui::restore();
     let _ = execute!(io::stdout(), crossterm::cursor::Show);
 }

@@ -1444,3 +1444,41 @@ async fn console_names_a_reset_killed_before_its_outcome() {
     })
     .await;
 }
+
+/// A window that grew while the console ran, then `q`: the shell gets its screen back with
+/// nothing of the console left on it (tmux copies the main screen back through a resize that
+/// keeps alternate-screen lines below the old height; the console blanks its screen before
+/// leaving it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quitting_after_the_window_grew_leaves_no_frame_behind() {
+    let sb = discourse_sandbox::Sandbox::start(discourse_sandbox::Scenario::default())
+        .await
+        .unwrap();
+    let console = Arc::new(Console::new(&sb, "grow"));
+    let c = console.clone();
+    drive(move || {
+        let t = c.start("grow");
+        t.wait_for("the queue loaded", Duration::from_secs(20), loaded);
+        let out = t.cmd(&["resize-window", "-t", &t.session, "-x", "220", "-y", "70"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Drawn again at the new size: the key line is at the bottom of 70 rows.
+        t.wait_for(
+            "the console redrawn at 220×70",
+            Duration::from_secs(10),
+            |s| s.lines().nth(69).is_some_and(|l| l.contains("q quit")),
+        );
+        c.quit(&t);
+        let screen = t.screen();
+        for piece in ["┌", "└", "│", "queued", "q quit"] {
+            assert!(
+                !screen.contains(piece),
+                "{piece:?} of the console's frame left on the screen after quitting:\n{screen}"
+            );
+        }
+    })
+    .await;
+}
