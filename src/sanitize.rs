@@ -215,9 +215,15 @@ fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
     }
 }
 
-/// Display width in terminal cells.
+/// Display width in terminal cells, grapheme by grapheme, as ratatui's buffer lays text out
+/// and terminals draw it. The width of the whole string would differ: unicode-width counts an
+/// Arabic lam-alef pair (`لا`) as one cell, a ligature that the buffer and tmux give two, so a
+/// row holding Arabic text would come out one cell longer than measured.
 pub fn width(text: &str) -> usize {
-    UnicodeWidthStr::width(text)
+    if text.is_ascii() {
+        return UnicodeWidthStr::width(text);
+    }
+    text.graphemes(true).map(UnicodeWidthStr::width).sum()
 }
 
 /// Cuts `text` to at most `max` cells, never inside a grapheme, adding `…` when it cut.
@@ -299,6 +305,17 @@ mod tests {
             redact_userinfo("a://https://u:pw@h/x"),
             "a://https://[redacted]@h/x"
         );
+    }
+
+    #[test]
+    fn width_is_what_the_buffer_draws() {
+        // Lam-alef: two graphemes, two cells in the buffer and in tmux.
+        assert_eq!(width("لا"), 2);
+        assert_eq!(width("صورة غير لائقة"), 14);
+        assert_eq!(width("e\u{301}"), 1);
+        assert_eq!(width("山田"), 4);
+        assert_eq!(width("👨\u{200d}👩\u{200d}👧"), 2);
+        assert_eq!(truncate("غير لائقة", 6), "غير …");
     }
 
     #[test]

@@ -608,6 +608,31 @@ fn demo_keys(ctx: &Context) -> Result<crate::tui::keymap::Keymap, String> {
     }
 }
 
+/// Why the console cannot start here: it draws on a terminal and reads keys from one, so both
+/// stdin and stdout must be one (not a pipe, a file or /dev/null). Said before the screen is
+/// touched, with the commands that work without a terminal.
+fn needs_terminal() -> Option<String> {
+    use std::io::IsTerminal;
+    let missing: Vec<&str> = [
+        ("stdin", std::io::stdin().is_terminal()),
+        ("stdout", std::io::stdout().is_terminal()),
+    ]
+    .into_iter()
+    .filter(|(_, tty)| !tty)
+    .map(|(name, _)| name)
+    .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "the console needs a terminal: stdin and stdout must be a TTY ({} {} not). \
+         Without one, use the commands: `avatar-console queue` lists the queue, \
+         `avatar-console check USER` looks at one user, `avatar-console reset USER` resets one",
+        missing.join(" and "),
+        if missing.len() == 1 { "is" } else { "are" }
+    ))
+}
+
 pub async fn run(ctx: &Context) -> ExitCode {
     let Some(config) = ctx.config() else {
         return usage_error("console: no configuration loaded");
@@ -620,6 +645,9 @@ pub async fn run(ctx: &Context) -> ExitCode {
     } else {
         config.keys.clone()
     };
+    if let Some(e) = needs_terminal() {
+        return usage_error(e);
+    }
     if ctx.demo {
         // Each demo console is a new sandbox forum: earlier demos' audit lines are kept aside.
         if let Some(to) = super::archive_demo_audit(&ctx.data_dir, chrono::Utc::now()) {
@@ -657,6 +685,7 @@ pub async fn run(ctx: &Context) -> ExitCode {
         api_user: config.discourse.api_username.clone(),
         read_only: ctx.read_only,
         dry_run: ctx.dry_run,
+        demo: ctx.demo,
         theme,
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         sources,

@@ -25,11 +25,18 @@ use super::ui;
 
 /// The interval of [`Msg::Tick`], which the loop sends.
 pub const TICK_MS: u64 = 250;
-/// Discourse log polling: first interval and the back-off ceiling, in ticks.
-const LOG_POLL_MIN: u32 = 20; // 5 s
+/// Discourse log polling, in ticks. Each poll is one of Discourse's shared admin requests (60 a
+/// minute), so the logs are read often only while someone needs them: the log pane has the
+/// focus, or work runs or ended less than [`LOG_FOLLOW_AFTER_WORK`] ago (its Sidekiq and
+/// upload lines come then). Otherwise the console is being browsed and polls slowly.
+const LOG_POLL_FAST: u32 = 20; // 5 s
+const LOG_POLL_IDLE: u32 = 120; // 30 s
+/// After a failed poll.
 const LOG_POLL_MAX: u32 = 240; // 60 s
 /// While resets run, logs are read at most this often, so resets keep the budget.
 const LOG_POLL_DURING_RESETS: u32 = 60; // 15 s
+/// How long after work ends the logs are still read fast.
+const LOG_FOLLOW_AFTER_WORK: u64 = 240; // 60 s
 /// A message (not an error) stays this many ticks in the status bar.
 const MESSAGE_TICKS: u32 = 40; // 10 s
 /// The log pane keeps this many lines.
@@ -56,6 +63,8 @@ pub struct AppConfig {
     pub api_user: String,
     pub read_only: bool,
     pub dry_run: bool,
+    /// `--demo`: the forum is the built-in sandbox (the header says so).
+    pub demo: bool,
     pub theme: ThemeChoice,
     /// `NO_COLOR` was set: no colour whatever the theme.
     pub no_color: bool,
@@ -82,6 +91,7 @@ impl Default for AppConfig {
             api_user: String::new(),
             read_only: false,
             dry_run: false,
+            demo: false,
             theme: ThemeChoice::Auto,
             no_color: false,
             sources: vec![Source::App, Source::Discourse],
@@ -274,18 +284,62 @@ pub enum Modal {
     },
 }
 
-/// Where a row is in a reset.
+/// Where a row is in a reset, or in the undo of one (the avatar column's work; review
+/// actions have their own [`ReviewMark`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowStatus {
     Waiting,
     Running(ResetStep),
-    Done { outcome: Outcome, message: String },
+    Done {
+        outcome: Outcome,
+        message: String,
+    },
+    /// An undo is running; `before` is what the row showed, put back if it is refused.
+    Undoing {
+        before: Option<Box<RowStatus>>,
+    },
+    /// An undo's outcome: the old avatar back (or not), so the case is open again.
+    Undone {
+        outcome: Outcome,
+        message: String,
+    },
 }
 
 impl RowStatus {
+    /// No work runs on the row any more.
     pub fn is_done(&self) -> bool {
-        matches!(self, RowStatus::Done { .. })
+        matches!(self, RowStatus::Done { .. } | RowStatus::Undone { .. })
     }
+
+    /// The case is closed: the reset was verified (read back). `h` hides only these; an
+    /// unverified, failed or skipped reset, or an undone one, needs a look.
+    pub fn is_finished(&self) -> bool {
+        matches!(
+            self,
+            RowStatus::Done {
+                outcome: Outcome::Verified,
+                ..
+            }
+        )
+    }
+}
+
+/// Where a row's review action is (`a`), apart from its reset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewMark {
+    pub action: String,
+    pub state: ReviewState,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewState {
+    Sending,
+    Done,
+    /// Refused (a 409: the item changed) or failed: nothing was performed.
+    Failed,
+    Skipped,
+    DryRun,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -431,6 +485,8 @@ pub struct App {
     /// The log pane's search text (`/` with the log focused).
     pub(crate) log_search: String,
     pub(crate) status: HashMap<usize, RowStatus>,
+    /// Per slot: the last review action and its outcome.
+    pub(crate) review: HashMap<usize, ReviewMark>,
     /// Row status and marks kept across `:refresh`, by user identity, until the user's row
     /// comes back: a refresh must not make finished work look untouched.
     pub(crate) carried: HashMap<String, (Option<RowStatus>, bool)>,
@@ -454,8 +510,11 @@ pub struct App {
     pub(crate) log_big: bool,
     log_after: Option<String>,
     log_poll_in: u32,
-    log_interval: u32,
+    /// The last poll failed: wait [`LOG_POLL_MAX`].
+    log_failing: bool,
     log_polling: bool,
+    /// The tick at which work (resets, an undo, a review action) last started or ended.
+    last_work_tick: Option<u64>,
 
     // Interaction.
     pub(crate) focus: Focus,
@@ -527,6 +586,7 @@ impl App {
             range_anchor: None,
             log_search: String::new(),
             status: HashMap::new(),
+            review: HashMap::new(),
             carried: HashMap::new(),
             details: HashMap::new(),
             pending_users: HashMap::new(),
@@ -541,8 +601,10 @@ impl App {
             log_big: false,
             log_after: None,
             log_poll_in: 0,
-            log_interval: LOG_POLL_MIN,
+            log_failing: false,
             log_polling: false,
+            last_work_tick: None,
+
             focus: Focus::Queue,
             input: Input::Normal,
             modal: None,
@@ -626,6 +688,90 @@ impl App {
 
     pub fn row_status(&self, slot: usize) -> Option<&RowStatus> {
         self.status.get(&slot)
+    }
+
+    pub fn review_mark(&self, slot: usize) -> Option<&ReviewMark> {
+        self.review.get(&slot)
+    }
+
+    /// Work started or ended now: the logs are followed closely for a while.
+    pub(crate) fn work_ended(&mut self) {
+        self.last_work_tick = Some(self.ticks);
+    }
+
+    /// An undo or a review action is being sent.
+    fn single_work_running(&self) -> bool {
+        self.status
+            .values()
+            .any(|s| matches!(s, RowStatus::Undoing { .. }))
+            || self
+                .review
+                .values()
+                .any(|r| r.state == ReviewState::Sending)
+    }
+
+    /// How often the Discourse logs are read now, in ticks, and why.
+    pub fn log_poll_interval(&self) -> (u32, &'static str) {
+        if self.log_failing {
+            return (LOG_POLL_MAX, "after an error");
+        }
+        if self.batch.is_some() {
+            return (LOG_POLL_DURING_RESETS, "resets running");
+        }
+        if self.single_work_running() {
+            return (LOG_POLL_FAST, "work running");
+        }
+        if self
+            .last_work_tick
+            .is_some_and(|t| self.ticks.saturating_sub(t) < LOG_FOLLOW_AFTER_WORK)
+        {
+            return (LOG_POLL_FAST, "after work");
+        }
+        if self.focus == Focus::Log {
+            return (LOG_POLL_FAST, "log pane focused");
+        }
+        (LOG_POLL_IDLE, "idle")
+    }
+
+    /// What is being done now, from the state (not a message that times out): the resets
+    /// and their progress, an undo, a review action.
+    pub fn work_text(&self) -> Option<String> {
+        if let Some(b) = &self.batch {
+            let what = if b.cancelling {
+                "cancelling: finishing the resets in flight"
+            } else if b.dry_run {
+                "dry run: building resets"
+            } else {
+                "resetting"
+            };
+            return Some(format!("{what} {}/{}…", b.done, b.total));
+        }
+        let name = |slot: &usize| {
+            self.queue
+                .get(*slot)
+                .map_or_else(|| "?".to_string(), |u| u.label())
+        };
+        let mut parts: Vec<String> = Vec::new();
+        let mut undoing: Vec<&usize> = self
+            .status
+            .iter()
+            .filter(|(_, s)| matches!(s, RowStatus::Undoing { .. }))
+            .map(|(slot, _)| slot)
+            .collect();
+        undoing.sort();
+        parts.extend(undoing.into_iter().map(|s| format!("undoing {}…", name(s))));
+        let mut reviews: Vec<(&usize, &ReviewMark)> = self
+            .review
+            .iter()
+            .filter(|(_, r)| r.state == ReviewState::Sending)
+            .collect();
+        reviews.sort_by_key(|(s, _)| **s);
+        parts.extend(
+            reviews
+                .into_iter()
+                .map(|(s, r)| format!("review {} on {}…", r.action, name(s))),
+        );
+        (!parts.is_empty()).then(|| parts.join(" · "))
     }
 
     pub fn message(&self) -> Option<&str> {
@@ -759,13 +905,12 @@ impl App {
             self.order.clone()
         };
         let hay = &self.hay;
-        let status = &self.status;
         let hide_done = self.hide_done;
         self.visible = pool
             .into_iter()
             .filter(|s| {
                 (needle.is_empty() || hay[*s].contains(needle.as_str()) != inverted)
-                    && !(hide_done && status.get(s).is_some_and(RowStatus::is_done))
+                    && !(hide_done && self.row_finished(*s))
             })
             .collect();
         self.visible_for = Some(key);
@@ -778,6 +923,16 @@ impl App {
         };
         self.scroll_to_sel();
         self.redraw = true;
+    }
+
+    /// The row's case is closed (what `h` hides): its reset verified, and no review action
+    /// of it refused or failed.
+    pub fn row_finished(&self, slot: usize) -> bool {
+        self.status.get(&slot).is_some_and(RowStatus::is_finished)
+            && !self
+                .review
+                .get(&slot)
+                .is_some_and(|r| r.state == ReviewState::Failed)
     }
 
     pub(crate) fn invalidate_filter(&mut self) {
@@ -998,20 +1153,27 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                     .iter()
                     .map(|(o, n)| format!("{n} {}", o.as_str()))
                     .collect();
-                app.say(
-                    format!(
-                        "{} ({} user{}): {}",
-                        if b.cancelling {
-                            "resets cancelled"
-                        } else {
-                            "resets finished"
-                        },
-                        b.total,
-                        if b.total == 1 { "" } else { "s" },
-                        summary.join(", ")
-                    ),
-                    false,
+                // Esc after the last reset had started cancels nothing: only skipped resets
+                // make the batch a cancelled one.
+                let skipped = b
+                    .outcomes
+                    .iter()
+                    .any(|(o, n)| *o == Outcome::Skipped && *n > 0);
+                let text = format!(
+                    "{} ({} user{}): {}",
+                    if b.cancelling && skipped {
+                        "resets cancelled"
+                    } else {
+                        "resets finished"
+                    },
+                    b.total,
+                    if b.total == 1 { "" } else { "s" },
+                    summary.join(", ")
                 );
+                // The status line forgets; the log pane keeps the summary.
+                app.note("RESET", text.clone());
+                app.say(text, false);
+                app.work_ended();
                 if app.hide_done {
                     app.invalidate_filter();
                 }
@@ -1132,9 +1294,11 @@ fn on_tick(app: &mut App, now: DateTime<Utc>) -> Vec<Effect> {
         // Pictures spend no budget, but are not fetched for every row passed either.
         fx.extend(super::pictures::wanted(app));
     }
-    // Discourse logs, with back-off.
+    // Discourse logs, as often as they are needed now: a switch to fast polling (the log
+    // pane focused, work started) takes effect at once.
     if !app.log_polling {
-        app.log_poll_in = app.log_poll_in.saturating_sub(1);
+        let interval = app.log_poll_interval().0;
+        app.log_poll_in = app.log_poll_in.min(interval).saturating_sub(1);
         if app.log_poll_in == 0 {
             fx.push(app.poll_logs());
         }
@@ -1185,6 +1349,9 @@ fn on_page(
                 }
                 if let Some(s) = app.status.remove(from) {
                     app.status.entry(*into).or_insert(s);
+                }
+                if let Some(r) = app.review.remove(from) {
+                    app.review.entry(*into).or_insert(r);
                 }
                 app.details.remove(from);
             }
@@ -1389,10 +1556,8 @@ fn on_logs(app: &mut App, result: Result<Vec<LogLine>, String>) -> Vec<Effect> {
     app.log_polling = false;
     match result {
         Ok(lines) => {
-            if lines.is_empty() {
-                app.log_interval = (app.log_interval * 2).min(LOG_POLL_MAX);
-            } else {
-                app.log_interval = LOG_POLL_MIN;
+            app.log_failing = false;
+            if !lines.is_empty() {
                 for mut line in lines {
                     app.log_after = Some(line.key.clone());
                     // Logster sends a grouped message again, same key, with its new count; and
@@ -1424,15 +1589,11 @@ fn on_logs(app: &mut App, result: Result<Vec<LogLine>, String>) -> Vec<Effect> {
             }
         }
         Err(e) => {
-            app.log_interval = LOG_POLL_MAX;
+            app.log_failing = true;
             app.note("ERR", format!("discourse logs: {e}"));
         }
     }
-    app.log_poll_in = if app.batch.is_some() {
-        app.log_interval.max(LOG_POLL_DURING_RESETS)
-    } else {
-        app.log_interval
-    };
+    app.log_poll_in = app.log_poll_interval().0;
     vec![]
 }
 
@@ -1491,13 +1652,20 @@ fn on_modal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             _ => vec![],
         },
         Modal::Help { scroll } | Modal::Text { scroll, .. } => {
-            let new_scroll = match key.code {
-                KeyCode::Char('j') | KeyCode::Down => Some(scroll.saturating_add(1)),
-                KeyCode::Char('k') | KeyCode::Up => Some(scroll.saturating_sub(1)),
-                KeyCode::PageDown | KeyCode::Char(' ') => Some(scroll.saturating_add(10)),
-                KeyCode::PageUp => Some(scroll.saturating_sub(10)),
-                KeyCode::Char('g') | KeyCode::Home => Some(0),
-                KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?') | KeyCode::Enter => {
+            // Scrolled with the keys in force (a remapped `down` scrolls here too); the arrows,
+            // pages, Home, Esc and Enter work whatever the keymap.
+            let new_scroll = match (key.code, app.cfg.keymap.action(&key)) {
+                (KeyCode::Down, _) | (_, Some(Action::Down)) => Some(scroll.saturating_add(1)),
+                (KeyCode::Up, _) | (_, Some(Action::Up)) => Some(scroll.saturating_sub(1)),
+                (KeyCode::PageDown | KeyCode::Char(' '), _)
+                | (_, Some(Action::PageDown | Action::HalfPageDown)) => {
+                    Some(scroll.saturating_add(10))
+                }
+                (KeyCode::PageUp, _) | (_, Some(Action::PageUp | Action::HalfPageUp)) => {
+                    Some(scroll.saturating_sub(10))
+                }
+                (KeyCode::Home, _) | (_, Some(Action::Top)) => Some(0),
+                (KeyCode::Esc | KeyCode::Enter, _) | (_, Some(Action::Quit | Action::Help)) => {
                     app.modal = None;
                     None
                 }
@@ -1570,18 +1738,8 @@ fn confirmed(app: &mut App, c: Confirm) -> Vec<Effect> {
                 dry_run: app.cfg.dry_run,
                 outcomes: Vec::new(),
             });
-            app.say(
-                format!(
-                    "{} {} user(s)…",
-                    if app.cfg.dry_run {
-                        "dry run: building resets for"
-                    } else {
-                        "resetting"
-                    },
-                    users.len()
-                ),
-                false,
-            );
+            // The status line shows the batch's progress while it runs (`App::work_text`).
+            app.message = None;
             vec![Effect::Reset {
                 batch: id,
                 users,
@@ -1599,10 +1757,10 @@ fn on_filter_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             app.refilter();
         }
         KeyCode::Enter => app.input = Input::Normal,
+        // On an empty filter Backspace does nothing (as in fzf and atuin): only Esc and Enter
+        // leave the prompt, so letters typed after it are never taken for commands.
         KeyCode::Backspace => {
-            if app.filter.pop().is_none() {
-                app.input = Input::Normal;
-            }
+            app.filter.pop();
             app.refilter();
         }
         KeyCode::Char('u') if ctrl(&key) => {
@@ -1629,9 +1787,7 @@ fn on_log_search_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         }
         KeyCode::Enter => app.input = Input::Normal,
         KeyCode::Backspace => {
-            if app.log_search.pop().is_none() {
-                app.input = Input::Normal;
-            }
+            app.log_search.pop();
         }
         KeyCode::Char('u') if ctrl(&key) => app.log_search.clear(),
         KeyCode::Char(c) if !ctrl(&key) => app.log_search.push(c),
@@ -1676,11 +1832,8 @@ fn on_command_key(app: &mut App, key: KeyEvent, mut line: String) -> Vec<Effect>
             }
         }
         KeyCode::Backspace => {
-            if line.pop().is_none() {
-                app.input = Input::Normal;
-            } else {
-                app.input = Input::Command(line);
-            }
+            line.pop();
+            app.input = Input::Command(line);
         }
         KeyCode::Char(c) if !ctrl(&key) => {
             line.push(c);
@@ -1756,6 +1909,7 @@ fn refresh(app: &mut App) -> Vec<Effect> {
     app.cursor_moved = false;
     app.marks.clear();
     app.status.clear();
+    app.review.clear();
     app.details.clear();
     app.pictures.clear();
     app.open_turn = None;
@@ -1802,6 +1956,15 @@ pub(crate) fn avatar_after(app: &App, u: &QueuedUser) -> Option<&'static str> {
     identity_keys(u)
         .iter()
         .find_map(|k| app.avatar_after.get(k).copied())
+}
+
+/// An undo put the old avatar back: the AVATAR column no longer says what the reset left.
+pub(crate) fn forget_avatar_after(app: &mut App, slot: usize) {
+    if let Some(u) = app.queue.get(slot) {
+        for k in identity_keys(u) {
+            app.avatar_after.remove(&k);
+        }
+    }
 }
 
 /// The keys a user is known by across reloads: external id, Discourse id, username.
@@ -1879,10 +2042,9 @@ fn on_escape(app: &mut App) -> Vec<Effect> {
     } else if let Some(b) = app.batch.as_mut() {
         if !b.cancelling {
             b.cancelling = true;
-            app.say(
-                "cancelling: resets in flight finish and verify, the rest are skipped",
-                false,
-            );
+            let text = "cancelling: resets in flight finish and verify, the rest are skipped";
+            app.note("RESET", text);
+            app.say(text, false);
             return vec![Effect::CancelResets];
         }
     } else if app.focus == Focus::Log && !app.log_search.is_empty() {
@@ -2017,7 +2179,8 @@ pub(crate) fn scroll(app: &mut App, delta: isize) {
         Focus::Queue => app.move_sel(delta),
         Focus::Detail => {
             let d = delta.clamp(-10_000, 10_000);
-            app.detail_scroll = (app.detail_scroll as isize + d).clamp(0, 10_000) as u16;
+            let max = ui::detail::max_scroll(app) as isize;
+            app.detail_scroll = (app.detail_scroll as isize + d).clamp(0, max) as u16;
         }
         Focus::Log => {
             let n = app.log_visible.len();

@@ -9,7 +9,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use super::app::{App, Confirm, Effect, Modal, RowStatus};
+use super::app::{App, Confirm, Effect, Modal, ReviewMark, ReviewState, RowStatus};
 use super::theme::Theme;
 use crate::discourse::review::ReviewItem;
 use crate::model::{Outcome, ResetReport, Source, UserRef};
@@ -45,7 +45,7 @@ fn user_of(app: &App, slot: usize) -> Option<UserRef> {
 /// `a`: open the menu for the selected row and load its items.
 pub(crate) fn open_menu(app: &mut App) -> Vec<Effect> {
     let what = format!(
-        "review actions ({})",
+        "the review menu ({})",
         app.config().keymap.hint(crate::tui::keymap::Action::Review)
     );
     if super::app::refuse_read_only(app, &what) {
@@ -150,15 +150,16 @@ pub(crate) fn confirmed_review(
     action: String,
 ) -> Vec<Effect> {
     let dry_run = app.config().dry_run;
-    app.status.insert(slot, RowStatus::Waiting);
-    app.say(
-        format!(
-            "{} {action} on review item #{}…",
-            if dry_run { "dry run:" } else { "performing" },
-            item.id
-        ),
-        false,
+    // The review action has its own mark: the row's reset mark stays what the reset left.
+    app.review.insert(
+        slot,
+        ReviewMark {
+            action: action.clone(),
+            state: ReviewState::Sending,
+            message: format!("sending {action} on review item #{}", item.id),
+        },
     );
+    app.message = None;
     vec![Effect::PerformReview {
         slot,
         subject,
@@ -171,24 +172,29 @@ pub(crate) fn confirmed_review(
 /// A review action finished: the row shows it, the log pane keeps it, and the row's items are
 /// re-read so its D mark goes when none is pending.
 pub(crate) fn on_performed(app: &mut App, slot: usize, r: ReviewResult) -> Vec<Effect> {
-    let outcome = match r.outcome {
-        ReviewOutcome::Done => Outcome::Verified,
-        ReviewOutcome::Failed => Outcome::Failed,
-        ReviewOutcome::Skipped => Outcome::Skipped,
-        ReviewOutcome::DryRun => Outcome::DryRun,
+    let state = match r.outcome {
+        ReviewOutcome::Done => ReviewState::Done,
+        ReviewOutcome::Failed => ReviewState::Failed,
+        ReviewOutcome::Skipped => ReviewState::Skipped,
+        ReviewOutcome::DryRun => ReviewState::DryRun,
     };
+    let failed = state == ReviewState::Failed;
     let message = format!("review {}: {}", r.action, r.message);
+    // The whole text in the log pane: the status line may have to shorten it.
     app.note(
-        if outcome == Outcome::Failed {
-            "ERR"
-        } else {
-            "REVIEW"
-        },
+        if failed { "ERR" } else { "REVIEW" },
         format!("{}: {message}", row_name(app, slot)),
     );
-    app.say(message.clone(), outcome == Outcome::Failed);
-    app.status
-        .insert(slot, RowStatus::Done { outcome, message });
+    app.say(message.clone(), failed);
+    app.review.insert(
+        slot,
+        ReviewMark {
+            action: r.action.clone(),
+            state,
+            message,
+        },
+    );
+    app.work_ended();
     app.rehay(slot);
     app.invalidate_filter();
     let mut fx = Vec::new();
@@ -229,8 +235,9 @@ pub(crate) fn confirmed_undo(app: &mut App, slot: usize) -> Vec<Effect> {
         return vec![];
     };
     let dry_run = app.config().dry_run;
-    app.status.insert(slot, RowStatus::Waiting);
-    app.say(format!("undoing the last reset of {user}…"), false);
+    let before = app.status.remove(&slot).map(Box::new);
+    app.status.insert(slot, RowStatus::Undoing { before });
+    app.message = None;
     vec![Effect::Undo {
         slot,
         user,
@@ -243,24 +250,30 @@ pub(crate) fn on_undone(
     slot: usize,
     result: Result<ResetReport, String>,
 ) -> Vec<Effect> {
+    let name = row_name(app, slot);
+    app.work_ended();
     match result {
         Ok(r) => {
             let message = format!("undo: {}", r.message);
+            // The whole text in the log pane, under the row's name, whatever the outcome.
             app.note(
-                if r.outcome == Outcome::Verified {
-                    "UNDO"
-                } else {
+                if r.outcome == Outcome::Failed {
                     "ERR"
+                } else {
+                    "UNDO"
                 },
-                format!("{}: {} — {}", r.user, r.outcome.as_str(), r.message),
+                format!("undo {name}: {} — {}", r.outcome.as_str(), r.message),
             );
             app.say(
-                format!("{}: {message}", r.outcome.as_str()),
+                format!("{name}: {}: {message}", r.outcome.as_str()),
                 r.outcome != Outcome::Verified && r.outcome != Outcome::DryRun,
             );
+            if r.outcome == Outcome::Verified {
+                super::app::forget_avatar_after(app, slot);
+            }
             app.status.insert(
                 slot,
-                RowStatus::Done {
+                RowStatus::Undone {
                     outcome: r.outcome,
                     message,
                 },
@@ -268,8 +281,18 @@ pub(crate) fn on_undone(
         }
         Err(e) => {
             // Refused before sending: the row keeps what it showed.
-            app.status.remove(&slot);
-            app.note("UNDO", format!("{}: refused: {e}", row_name(app, slot)));
+            match app.status.remove(&slot) {
+                Some(RowStatus::Undoing {
+                    before: Some(before),
+                }) => {
+                    app.status.insert(slot, *before);
+                }
+                Some(RowStatus::Undoing { before: None }) | None => {}
+                Some(other) => {
+                    app.status.insert(slot, other);
+                }
+            }
+            app.note("UNDO", format!("undo {name}: refused: {e}"));
             app.say(format!("undo refused: {e}"), true);
         }
     }

@@ -417,9 +417,9 @@ fn shift_r_resets_marked_in_queue_order_with_progress_and_hiding() {
     assert!(app.message().unwrap().contains("1 verified"));
     // The log pane got a line per outcome.
     assert!(app.log_entries().any(|e| e.tag() == "RESET"));
-    // h hides done rows.
+    // h hides the finished rows (the verified reset), not the skipped one.
     press(&mut app, "h");
-    assert_eq!(names(&app), ["bob"]);
+    assert_eq!(names(&app), ["bob", "carol"]);
     press(&mut app, "h");
     assert_eq!(names(&app).len(), 3);
 }
@@ -877,21 +877,65 @@ fn log_pane_narrows_to_the_selected_user_and_shows_lines_whole() {
     assert!(lines.iter().any(|l| l.contains("success")));
 }
 
-#[test]
-fn log_polling_backs_off_when_nothing_comes() {
-    let mut app = app3(cfg());
-    // init asked for the first poll; answer empty.
-    update(&mut app, Msg::DiscourseLog(Ok(vec![])));
-    let mut ticks = 0;
-    loop {
-        ticks += 1;
-        let fx = update(&mut app, Msg::Tick { now: t0() });
-        if fx.iter().any(|e| matches!(e, Effect::PollLogs { .. })) {
-            break;
+/// Ticks `app` for `secs` simulated seconds, answering every log poll at once (empty); answers
+/// how many polls it asked for.
+fn polls_in(app: &mut App, secs: u64) -> usize {
+    let mut polls = 0;
+    for _ in 0..secs * 1000 / super::app::TICK_MS {
+        let fx = update(app, Msg::Tick { now: t0() });
+        for _ in fx.iter().filter(|e| matches!(e, Effect::PollLogs { .. })) {
+            polls += 1;
+            update(app, Msg::DiscourseLog(Ok(vec![])));
         }
-        assert!(ticks < 1000);
     }
-    assert_eq!(ticks, 40, "twice the 5 s base after one empty answer");
+    polls
+}
+
+#[test]
+fn idle_browsing_polls_the_logs_slowly_and_work_or_the_log_pane_fast() {
+    let mut app = app3(cfg());
+    // init asked for the first poll.
+    update(&mut app, Msg::DiscourseLog(Ok(vec![])));
+    // Browsing: at most 2 of the 60 shared admin requests a minute.
+    let idle = polls_in(&mut app, 120);
+    assert!(idle <= 4, "{idle} polls in 2 idle minutes");
+    assert!(idle >= 3, "still polled: {idle}");
+    let shown = text(&render(&app, 120, 30));
+    assert!(
+        shown.contains("Discourse logs every 30 s (idle)"),
+        "{shown}"
+    );
+    // The log pane focused: every 5 s, from the next tick on.
+    update(&mut app, key(KeyCode::Tab));
+    update(&mut app, key(KeyCode::Tab));
+    assert_eq!(app.focus(), Focus::Log);
+    let fast = polls_in(&mut app, 60);
+    assert!(
+        (11..=13).contains(&fast),
+        "{fast} polls in a minute, log focused"
+    );
+    assert!(text(&render(&app, 120, 30)).contains("every 5 s (log pane focused)"));
+    update(&mut app, key(KeyCode::Tab));
+    assert_eq!(app.focus(), Focus::Queue);
+    assert!(polls_in(&mut app, 60) <= 2);
+    // An undo in flight, then the minute after it: fast again; then back to slow.
+    press(&mut app, "z");
+    let fx = press(&mut app, "y");
+    let Some(Effect::Undo { slot, .. }) = fx.first().cloned() else {
+        panic!("{fx:?}")
+    };
+    assert!(polls_in(&mut app, 30) >= 5);
+    update(
+        &mut app,
+        Msg::Undone {
+            slot,
+            result: Err("nothing to undo".into()),
+        },
+    );
+    let after = polls_in(&mut app, 55);
+    assert!(after >= 9, "{after} polls in the minute after the undo");
+    polls_in(&mut app, 10);
+    assert!(polls_in(&mut app, 60) <= 2);
 }
 
 #[test]
@@ -1587,4 +1631,415 @@ fn remapped_keys_act_and_the_help_and_hints_show_them() {
         "{:?}",
         ro.message()
     );
+}
+
+// ----- the newcomer's pass (issue 13): marks, messages, prompts -----
+
+fn reset_one(app: &mut App, name: &str, outcome: Outcome, message: &str) -> usize {
+    let i = names(app).iter().position(|n| n == name).unwrap();
+    app.select(i);
+    press(app, "r");
+    let fx = press(app, "y");
+    let Some(Effect::Reset { batch, users, .. }) = fx.first().cloned() else {
+        panic!("{fx:?}")
+    };
+    let slot = users[0].0;
+    update(
+        app,
+        Msg::ResetProgress {
+            batch,
+            slot,
+            step: ResetStep::Done(ResetReport {
+                user: name.into(),
+                username: Some(name.into()),
+                external_id: None,
+                strategy: Some(Strategy::SyncSso),
+                outcome,
+                message: message.into(),
+                path: None,
+            }),
+        },
+    );
+    update(app, Msg::ResetFinished { batch });
+    slot
+}
+
+fn review_result(
+    outcome: crate::review::ReviewOutcome,
+    message: &str,
+) -> crate::review::ReviewResult {
+    crate::review::ReviewResult {
+        id: 45,
+        action: "approve_user".into(),
+        outcome,
+        message: message.into(),
+        item: None,
+    }
+}
+
+/// The row's first cells as drawn: reset mark, USER, EXT ID, SRC.
+fn row_text(app: &App, name: &str) -> String {
+    text(&render(app, 120, 30))
+        .lines()
+        .find(|l| l.starts_with('│') && l.contains(&format!(" {name} ")))
+        .unwrap_or_else(|| panic!("no row {name}"))
+        .to_string()
+}
+
+#[test]
+fn h_hides_only_verified_resets_never_unverified_or_failed_ones() {
+    let mut app = app3(cfg());
+    reset_one(
+        &mut app,
+        "alice",
+        Outcome::Verified,
+        "default avatar in place",
+    );
+    reset_one(
+        &mut app,
+        "bob",
+        Outcome::Unverified,
+        "the avatar did not change",
+    );
+    reset_one(&mut app, "carol", Outcome::Failed, "no SSO record");
+    press(&mut app, "h");
+    assert_eq!(names(&app), ["bob", "carol"]);
+    assert!(row_text(&app, "bob").contains('?'));
+    assert!(row_text(&app, "carol").contains('✗'));
+}
+
+#[test]
+fn review_outcomes_have_their_own_mark_and_leave_the_reset_mark_alone() {
+    use crate::review::ReviewOutcome;
+    let mut app = app3(cfg());
+    // approve_user on a row never reset: no ✓ (its avatar is still custom), and h keeps it.
+    let carol = app.visible()[names(&app).iter().position(|n| n == "carol").unwrap()];
+    update(
+        &mut app,
+        Msg::ReviewPerformed {
+            slot: carol,
+            result: review_result(ReviewOutcome::Done, "approved"),
+        },
+    );
+    assert_eq!(app.row_status(carol), None);
+    let row = row_text(&app, "carol");
+    assert!(!row.contains('✓'), "{row}");
+    assert!(row.contains("D+"), "{row}");
+    press(&mut app, "h");
+    assert!(names(&app).contains(&"carol".to_string()));
+    press(&mut app, "h");
+    // A refused review (409) after a verified reset: the reset stays ✓, the review says !.
+    let alice = reset_one(
+        &mut app,
+        "alice",
+        Outcome::Verified,
+        "default avatar in place",
+    );
+    update(
+        &mut app,
+        Msg::ReviewPerformed {
+            slot: alice,
+            result: review_result(
+                ReviewOutcome::Failed,
+                "#45: changed by someone else (version 0, now 1). Refresh and try again.",
+            ),
+        },
+    );
+    assert!(app.row_status(alice).unwrap().is_finished());
+    let row = row_text(&app, "alice");
+    assert!(row.starts_with("│✓"), "{row}");
+    assert!(row.contains("D!"), "{row}");
+    // The detail pane says both, each under its own name.
+    let screen = text(&render(&app, 120, 30));
+    assert!(screen.contains("Last reset verified"), "{screen}");
+    assert!(
+        screen.contains("Review review approve_user: #45: changed"),
+        "{screen}"
+    );
+    // The refused review keeps the row in view under h: it needs another look.
+    press(&mut app, "h");
+    assert!(names(&app).contains(&"alice".to_string()));
+}
+
+#[test]
+fn an_undone_reset_is_not_shown_as_verified_nor_hidden() {
+    let mut app = app3(cfg());
+    let alice = reset_one(
+        &mut app,
+        "alice",
+        Outcome::Verified,
+        "default avatar in place",
+    );
+    assert!(row_text(&app, "alice").contains("default"));
+    press(&mut app, "z");
+    press(&mut app, "y");
+    assert!(app.work_text().unwrap().contains("undoing alice"));
+    update(
+        &mut app,
+        Msg::Undone {
+            slot: alice,
+            result: Ok(ResetReport {
+                user: "external:684".into(),
+                username: Some("alice".into()),
+                external_id: Some("684".into()),
+                strategy: Some(Strategy::SyncSso),
+                outcome: Outcome::Verified,
+                message: "old avatar back (upload 1000)".into(),
+                path: None,
+            }),
+        },
+    );
+    let row = row_text(&app, "alice");
+    assert!(row.starts_with("│↶"), "{row}");
+    assert!(row.contains("custom"), "{row}");
+    press(&mut app, "h");
+    assert!(names(&app).contains(&"alice".to_string()));
+    // The whole outcome in the log pane, under the row's name.
+    assert!(app.log_entries().any(|e| matches!(e,
+        super::app::LogEntry::Note { tag: "UNDO", text, .. }
+            if text == "undo alice: verified — old avatar back (upload 1000)")));
+    // Refused before sending: the row shows its reset again.
+    press(&mut app, "h");
+    let bob = reset_one(&mut app, "bob", Outcome::Verified, "ok");
+    press(&mut app, "z");
+    press(&mut app, "y");
+    update(
+        &mut app,
+        Msg::Undone {
+            slot: bob,
+            result: Err("nothing to undo".into()),
+        },
+    );
+    assert!(app.row_status(bob).unwrap().is_finished());
+}
+
+#[test]
+fn summaries_go_to_the_log_and_the_status_line_shortens_with_an_ellipsis() {
+    let mut app = app3(cfg());
+    reset_one(
+        &mut app,
+        "alice",
+        Outcome::Verified,
+        "default avatar in place",
+    );
+    // Esc was not pressed and nothing skipped: finished, not cancelled.
+    assert!(app.log_entries().any(|e| matches!(e,
+        super::app::LogEntry::Note { tag: "RESET", text, .. }
+            if text == "resets finished (1 user): 1 verified")));
+    // The summary leaves the status line after a while, not the log pane.
+    for _ in 0..60 {
+        update(&mut app, Msg::Tick { now: t0() });
+    }
+    assert_eq!(app.message(), None);
+    assert!(app.log_entries().any(|e| e.tag() == "RESET"));
+    // A long message is cut with an ellipsis at the width.
+    let long = "review remove_avatar: #45: changed by someone else (version 0, now 1): someone acted on it meanwhile. Refresh and try again.";
+    app.say(long, true);
+    let screen = text(&render(&app, 80, 24));
+    let status = screen.lines().nth(22).unwrap();
+    assert!(status.trim_end().ends_with('…'), "{status:?}");
+    assert!(status.contains("review remove_avatar: #45"), "{status:?}");
+}
+
+#[test]
+fn esc_during_the_last_reset_says_finished_cancelled_only_when_skipped() {
+    for (second, word) in [
+        (
+            Outcome::Unverified,
+            "resets finished (2 users): 1 verified, 1 unverified",
+        ),
+        (
+            Outcome::Skipped,
+            "resets cancelled (2 users): 1 verified, 1 skipped",
+        ),
+    ] {
+        let mut app = app3(cfg());
+        press(&mut app, "  ");
+        press(&mut app, "R");
+        let fx = press(&mut app, "y");
+        let Some(Effect::Reset { batch, users, .. }) = fx.first().cloned() else {
+            panic!()
+        };
+        // The status line says what runs, however long it takes.
+        for _ in 0..100 {
+            update(&mut app, Msg::Tick { now: t0() });
+        }
+        assert!(text(&render(&app, 120, 30)).contains("resetting 0/2…"));
+        update(&mut app, key(KeyCode::Esc));
+        for ((slot, _), outcome) in users.iter().zip([Outcome::Verified, second]) {
+            update(
+                &mut app,
+                Msg::ResetProgress {
+                    batch,
+                    slot: *slot,
+                    step: ResetStep::Done(ResetReport {
+                        user: "x".into(),
+                        username: None,
+                        external_id: None,
+                        strategy: Some(Strategy::SyncSso),
+                        outcome,
+                        message: "m".into(),
+                        path: None,
+                    }),
+                },
+            );
+        }
+        update(&mut app, Msg::ResetFinished { batch });
+        assert_eq!(app.message(), Some(word));
+    }
+}
+
+#[test]
+fn backspace_on_an_empty_prompt_keeps_it_open() {
+    let mut app = app3(cfg());
+    press(&mut app, "/zh");
+    for _ in 0..5 {
+        update(&mut app, key(KeyCode::Backspace));
+    }
+    assert_eq!(app.input(), &Input::Filter);
+    // Letters typed now filter; none runs as a command (u, o).
+    let fx = press(&mut app, "uo");
+    assert!(fx.is_empty());
+    assert_eq!(app.filter(), "uo");
+    assert_eq!(app.log_narrow(), None);
+    update(&mut app, key(KeyCode::Esc));
+    assert_eq!(app.input(), &Input::Normal);
+    press(&mut app, ":");
+    update(&mut app, key(KeyCode::Backspace));
+    update(&mut app, key(KeyCode::Backspace));
+    assert_eq!(app.input(), &Input::Command(String::new()));
+    update(&mut app, key(KeyCode::Enter));
+    assert_eq!(app.input(), &Input::Normal);
+    // The log search too.
+    update(&mut app, key(KeyCode::BackTab));
+    assert_eq!(app.focus(), Focus::Log);
+    press(&mut app, "/");
+    update(&mut app, key(KeyCode::Backspace));
+    assert_eq!(app.input(), &Input::LogSearch);
+}
+
+#[test]
+fn the_help_scrolls_and_says_so_with_the_keys_in_force() {
+    let keymap = super::keymap::Keymap::with(&[(
+        "down".to_string(),
+        vec!["n".to_string(), "down".to_string()],
+    )])
+    .unwrap();
+    let mut app = app3(AppConfig { keymap, ..cfg() });
+    press(&mut app, "?");
+    let screen = text(&render(&app, 120, 30));
+    assert!(screen.contains("Keys (n/k scroll, Esc closes)"), "{screen}");
+    assert!(screen.contains("n/k scroll"), "{screen}");
+    press(&mut app, "nn");
+    assert_eq!(app.modal(), Some(&Modal::Help { scroll: 2 }));
+    // j is no key any more: it does not scroll.
+    press(&mut app, "j");
+    assert_eq!(app.modal(), Some(&Modal::Help { scroll: 2 }));
+    update(&mut app, key(KeyCode::Down));
+    assert_eq!(app.modal(), Some(&Modal::Help { scroll: 3 }));
+    update(&mut app, key(KeyCode::Esc));
+    assert_eq!(app.modal(), None);
+}
+
+#[test]
+fn g_in_the_detail_pane_stops_at_the_last_line() {
+    let mut app = app3(cfg());
+    update(&mut app, Msg::Tick { now: t0() });
+    let req = detail_request(&mut app);
+    loaded(
+        &mut app,
+        req,
+        UserDetail {
+            id: 7,
+            username: "alice".into(),
+            ..Default::default()
+        },
+    );
+    // A terminal so short that the detail does not fit.
+    update(
+        &mut app,
+        Msg::Resize {
+            width: 120,
+            height: 20,
+        },
+    );
+    update(&mut app, key(KeyCode::Tab));
+    assert_eq!(app.focus(), Focus::Detail);
+    press(&mut app, "G");
+    let max = super::ui::detail::max_scroll(&app);
+    assert!(max > 0);
+    assert_eq!(app.detail_scroll, max);
+    let screen = text(&render(&app, 120, 20));
+    assert!(
+        screen.contains("Flags (2)") || screen.contains("flagged post"),
+        "{screen}"
+    );
+    // One k moves up at once: no blank page to climb back through.
+    press(&mut app, "k");
+    assert_eq!(app.detail_scroll, max - 1);
+}
+
+#[test]
+fn small_words_badges_and_arabic_reasons() {
+    // "1 line".
+    let mut app = app3(cfg());
+    update(&mut app, key(KeyCode::BackTab));
+    update(&mut app, Msg::Exchange(exchange("/u/zz-only.json", None)));
+    press(&mut app, "/zz-only");
+    let screen = text(&render(&app, 120, 30));
+    assert!(screen.contains("  1 line"), "{screen}");
+    assert!(!screen.contains("1 lines"), "{screen}");
+    // A read-only refusal reads as a sentence.
+    let mut app = app3(AppConfig {
+        read_only: true,
+        ..cfg()
+    });
+    press(&mut app, "a");
+    assert_eq!(
+        app.message(),
+        Some("read-only (--read-only): the review menu (a) is disabled and nothing is sent")
+    );
+    // The demo says so in the header.
+    let app = app3(AppConfig {
+        demo: true,
+        ..cfg()
+    });
+    assert!(
+        text(&render(&app, 120, 30))
+            .lines()
+            .next()
+            .unwrap()
+            .starts_with(" DEMO ")
+    );
+    // An Arabic reason (a lam-alef pair) and combining marks keep the AVATAR cell in place.
+    let mut app = app3(cfg());
+    page(
+        &mut app,
+        Source::App,
+        vec![
+            item(Source::App, Some("700"), "maryam", "صورة غير لائقة", 2),
+            item(
+                Source::App,
+                Some("701"),
+                "zoe",
+                "nai\u{308}ve cafe\u{301}",
+                3,
+            ),
+        ],
+    );
+    let buf = render(&app, 120, 30);
+    let col = |name: &str| {
+        let y = (0..buf.area.height)
+            .find(|y| {
+                let line: String = (0..buf.area.width).map(|x| buf[(x, *y)].symbol()).collect();
+                line.contains(&format!(" {name} "))
+            })
+            .unwrap();
+        // The x of "custom" in that row.
+        (0..buf.area.width - 6)
+            .find(|x| (0..6).map(|i| buf[(x + i, y)].symbol()).collect::<String>() == "custom")
+            .unwrap()
+    };
+    assert_eq!(col("maryam"), col("bob"));
+    assert_eq!(col("zoe"), col("bob"));
 }

@@ -1482,3 +1482,29 @@ async fn quitting_after_the_window_grew_leaves_no_frame_behind() {
     })
     .await;
 }
+
+/// Without a terminal the console says what it needs and what to use instead, exit 2, before
+/// the screen is touched.
+#[test]
+fn the_console_without_a_terminal_says_it_needs_one() {
+    let dir = std::env::temp_dir().join(format!("ac-it-no-tty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _scratch = Scratch(dir.clone());
+    let out = std::process::Command::new(BIN)
+        .arg("--demo")
+        .env("AVATAR_CONSOLE_DATA_DIR", dir.join("data"))
+        .env("XDG_CONFIG_HOME", dir.join("xdg"))
+        .env_remove("AVATAR_CONSOLE_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the console needs a terminal: stdin and stdout must be a TTY"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("avatar-console queue"), "{stderr}");
+    assert!(stderr.contains("avatar-console check USER"), "{stderr}");
+    assert!(!stderr.contains("os error"), "{stderr}");
+}

@@ -18,18 +18,55 @@ use crate::tui::theme::Theme;
 /// (so an 80×24 terminal still shows them).
 const PICTURES_MIN_ROWS: u16 = BOX_ROWS + 1 + 2;
 
-/// The avatar and the app photo side by side at the top of `area`; answers the rows left below.
-fn draw_pictures(app: &App, slot: usize, theme: &Theme, frame: &mut Frame, area: Rect) -> Rect {
+/// Where the pictures go in `area` and the rows left below them, when they are drawn.
+fn pictures_split(app: &App, slot: usize, area: Rect) -> Option<(Rect, Rect)> {
     if !app.cfg.images || area.height < PICTURES_MIN_ROWS || area.width < BOX_COLS {
-        return area;
+        return None;
     }
     let urls = pictures::urls(app, slot);
     let waiting = !matches!(app.details.get(&slot), Some(DetailState::Loaded(_)));
     if urls.is_empty() && !waiting {
-        return area;
+        return None;
     }
     let [top, rest] =
         Layout::vertical([Constraint::Length(BOX_ROWS + 1), Constraint::Min(0)]).areas(area);
+    Some((top, rest))
+}
+
+/// How far the detail's text can scroll: its last line at the bottom of the pane, no further
+/// (`G` must not scroll to a blank page). The same lines and area as [`draw`] uses.
+pub fn max_scroll(app: &App) -> u16 {
+    let full = Rect::new(0, 0, app.size.0, app.size.1);
+    let Some(pane_area) = super::layout(full, app).detail else {
+        return 0;
+    };
+    let (Some(slot), theme) = (
+        app.selected_slot(),
+        Theme::new(app.cfg.theme, app.cfg.no_color),
+    ) else {
+        return 0;
+    };
+    let Some(u) = app.queue.get(slot) else {
+        return 0;
+    };
+    let inner = pane(Line::default(), false, &theme).inner(pane_area);
+    let area = pictures_split(app, slot, inner).map_or(inner, |(_, rest)| rest);
+    let width = usize::from(area.width).max(1);
+    let rows: usize = content(app, slot, u, &theme)
+        .iter()
+        .map(|l| super::dialogs::wrapped_rows(l, width))
+        .sum();
+    rows.saturating_sub(usize::from(area.height))
+        .min(usize::from(u16::MAX)) as u16
+}
+
+/// The avatar and the app photo side by side at the top of `area`; answers the rows left below.
+fn draw_pictures(app: &App, slot: usize, theme: &Theme, frame: &mut Frame, area: Rect) -> Rect {
+    let Some((top, rest)) = pictures_split(app, slot, area) else {
+        return area;
+    };
+    let urls = pictures::urls(app, slot);
+    let waiting = !matches!(app.details.get(&slot), Some(DetailState::Loaded(_)));
     let mut x = top.x;
     let mut shown: Vec<(&str, Option<&str>)> = Vec::new();
     if waiting && !urls.iter().any(|(w, _)| *w == pictures::Which::Avatar) {
@@ -94,6 +131,26 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         );
         return;
     };
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let area = draw_pictures(app, slot, theme, frame, inner);
+    let lines = content(app, slot, u, theme);
+    let scroll = app.detail_scroll.min(max_scroll(app));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        area,
+    );
+}
+
+/// The detail's text lines for the user in `slot`.
+fn content<'a>(
+    app: &App,
+    slot: usize,
+    u: &crate::model::QueuedUser,
+    theme: &Theme,
+) -> Vec<Line<'a>> {
     let mut lines: Vec<Line> = Vec::new();
     let none = || "-".to_string();
     let detail = match app.details.get(&slot) {
@@ -101,9 +158,6 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         _ => None,
     };
     let d = detail.map(|i| &i.detail);
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    let area = draw_pictures(app, slot, theme, frame, inner);
     lines.push(field(
         "ids",
         format!(
@@ -226,9 +280,29 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 
     if let Some(status) = app.status.get(&slot) {
         lines.push(Line::default());
+        let mut title = "Last reset ";
         let (text, style) = match status {
             RowStatus::Waiting => ("waiting in the batch".to_string(), theme.dim),
             RowStatus::Running(step) => (format!("in progress: {}", step.label()), theme.warn),
+            RowStatus::Undoing { .. } => {
+                title = "Undo ";
+                ("in progress".to_string(), theme.warn)
+            }
+            RowStatus::Undone { outcome, message } => {
+                title = "Undo ";
+                (
+                    format!(
+                        "{}: {}",
+                        outcome.as_str(),
+                        message.lines().next().unwrap_or("")
+                    ),
+                    match outcome {
+                        crate::model::Outcome::Failed => theme.err,
+                        crate::model::Outcome::Verified => theme.ok,
+                        _ => theme.warn,
+                    },
+                )
+            }
             RowStatus::Done { outcome, message } => (
                 format!(
                     "{}: {}",
@@ -243,8 +317,21 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ),
         };
         lines.push(Line::from(vec![
-            Span::styled("Last reset ", theme.title),
+            Span::styled(title, theme.title),
             Span::styled(text, style),
+        ]));
+    }
+    if let Some(r) = app.review.get(&slot) {
+        use crate::tui::app::ReviewState;
+        let style = match r.state {
+            ReviewState::Failed => theme.err,
+            ReviewState::Done => theme.ok,
+            _ => theme.dim,
+        };
+        lines.push(Line::default());
+        lines.push(Line::from(vec![
+            Span::styled("Review ", theme.title),
+            Span::styled(clean(&r.message), style),
         ]));
     }
     if let Some(info) = detail
@@ -256,10 +343,5 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             lines.push(Line::styled(format!("  {}", clean(a)), theme.text));
         }
     }
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .scroll((app.detail_scroll, 0)),
-        area,
-    );
+    lines
 }

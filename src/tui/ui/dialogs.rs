@@ -85,7 +85,19 @@ pub const HELP: &[HelpLine] = &[
     ),
     Fixed(
         "… ⠋ ✓ ? ✗ - ·",
-        "waiting, running, verified, unverified, failed, skipped, dry run",
+        "reset: waiting, running, verified, unverified, failed, skipped, dry run",
+    ),
+    Fixed(
+        "↶",
+        "undone: the old avatar is back (the case is open again)",
+    ),
+    Fixed(
+        "A D+  A D!",
+        "review action (after D): done / refused or failed",
+    ),
+    Fixed(
+        "h hides",
+        "only rows whose reset is verified (and no review action failed)",
     ),
     Fixed("●", "marked"),
     Fixed("○", "in the range being chosen"),
@@ -160,10 +172,15 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 })
                 .collect();
             let r = modal_area(area, 100, HELP.len() as u16 + 2);
+            let km = &app.config().keymap;
             show(
                 frame,
                 r,
-                "Keys (j/k scroll, Esc closes)".into(),
+                format!(
+                    "Keys ({}/{} scroll, Esc closes)",
+                    km.hint(Action::Down),
+                    km.hint(Action::Up)
+                ),
                 lines,
                 *scroll,
                 theme,
@@ -190,7 +207,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 
 /// Rows a line takes when word-wrapped at `width` cells (as `Wrap { trim: false }` does, give or
 /// take a word: this errs on the side of one row more).
-fn wrapped_rows(line: &Line, width: usize) -> usize {
+pub(crate) fn wrapped_rows(line: &Line, width: usize) -> usize {
     let w = line.width();
     if w <= width {
         return 1;

@@ -42,7 +42,15 @@ pub fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 Span::styled(app.log_search.clone(), theme.text),
                 Span::styled("▏", theme.accent),
                 Span::styled(
-                    format!("  {} lines", thousands(app.log_visible.len())),
+                    format!(
+                        "  {} {}",
+                        thousands(app.log_visible.len()),
+                        if app.log_visible.len() == 1 {
+                            "line"
+                        } else {
+                            "lines"
+                        }
+                    ),
                     theme.dim,
                 ),
             ]);
@@ -101,6 +109,14 @@ pub fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ));
         }
     }
+    // What runs, from the state: it stays as long as the work does.
+    if let Some(w) = app.work_text() {
+        spans.push(Span::styled(" · ", theme.dim));
+        if app.batch().is_none() {
+            spans.push(Span::styled(format!("{} ", spinner(app)), theme.accent));
+        }
+        spans.push(Span::styled(w, theme.warn));
+    }
     if let Some((m, err)) = &app.message {
         spans.push(Span::styled(" · ", theme.dim));
         spans.push(Span::styled(
@@ -141,7 +157,43 @@ pub fn draw_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     } else {
         area
     };
-    frame.render_widget(Paragraph::new(Line::from(spans)), text_area);
+    frame.render_widget(
+        Paragraph::new(Line::from(shorten(spans, text_area.width as usize))),
+        text_area,
+    );
+}
+
+/// Spans cut to `width` cells with `…` where they are cut, never silently: the whole text of
+/// every message is in the log pane.
+fn shorten(spans: Vec<Span<'_>>, width: usize) -> Vec<Span<'_>> {
+    let total: usize = spans.iter().map(|s| s.width()).sum();
+    if total <= width {
+        return spans;
+    }
+    let mut out = Vec::new();
+    let mut used = 0;
+    for s in spans {
+        let w = s.width();
+        if used + w < width {
+            used += w;
+            out.push(s);
+            continue;
+        }
+        let text = crate::sanitize::truncate(&s.content, width - used);
+        let text = if text.ends_with('…') {
+            text
+        } else {
+            // It fits exactly, but what follows does not.
+            let mut t = crate::sanitize::truncate(&s.content, (width - used).saturating_sub(1));
+            if !t.ends_with('…') {
+                t.push('…');
+            }
+            t
+        };
+        out.push(Span::styled(text, s.style));
+        break;
+    }
+    out
 }
 
 fn hints(app: &App) -> Vec<(String, &'static str)> {
@@ -149,6 +201,8 @@ fn hints(app: &App) -> Vec<(String, &'static str)> {
         v.into_iter().map(|(k, w)| (k.to_string(), w)).collect()
     };
     if let Some(m) = app.modal() {
+        let km = &app.config().keymap;
+        let scroll = format!("{}/{}", km.hint(Action::Down), km.hint(Action::Up));
         return match m {
             Modal::Confirm(_) => fixed(vec![("y/Enter", "confirm"), ("n/Esc", "cancel")]),
             Modal::ReviewMenu(_) => fixed(vec![
@@ -156,7 +210,7 @@ fn hints(app: &App) -> Vec<(String, &'static str)> {
                 ("Enter", "perform"),
                 ("Esc", "close"),
             ]),
-            _ => fixed(vec![("j/k", "scroll"), ("Esc", "close")]),
+            _ => vec![(scroll, "scroll"), ("Esc".into(), "close")],
         };
     }
     match app.input() {

@@ -22,6 +22,10 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let sep = || Span::styled(" │ ", theme.dim);
     let mut spans: Vec<Span> = Vec::new();
     // Badges first: they must survive a narrow terminal.
+    if cfg.demo {
+        spans.push(Span::styled(" DEMO ", theme.badge_demo));
+        spans.push(Span::raw(" "));
+    }
     if cfg.read_only {
         spans.push(Span::styled(" READ-ONLY ", theme.badge_ro));
         spans.push(Span::raw(" "));

@@ -79,6 +79,15 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if app.log_sel.is_none() && focused {
         title.push(Span::styled("(following) ", theme.dim));
     }
+    // Each read of the Discourse logs spends one of the shared admin requests: say how often.
+    let (every, why) = app.log_poll_interval();
+    title.push(Span::styled(
+        format!(
+            "Discourse logs every {} s ({why}) ",
+            every as u64 * super::super::app::TICK_MS / 1000
+        ),
+        theme.dim,
+    ));
     let block = pane(Line::from(title), focused, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);

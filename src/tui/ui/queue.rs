@@ -7,7 +7,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{age, fit, pane};
 use crate::model::{AvatarKind, Outcome, QueuedUser, Source};
-use crate::tui::app::{App, Focus, RowStatus};
+use crate::tui::app::{App, Focus, ReviewMark, ReviewState, RowStatus};
 use crate::tui::theme::Theme;
 
 /// User rows that fit in a queue pane of this size (borders and the column header excluded).
@@ -24,7 +24,8 @@ struct Cols {
 }
 
 const MARK: usize = 2;
-const SRC: usize = 3;
+/// `A D` and the review mark after it.
+const SRC: usize = 4;
 const AGE: usize = 4;
 
 fn cols(width: usize) -> Cols {
@@ -49,8 +50,13 @@ fn status_mark(status: Option<&RowStatus>, spinner: char) -> (char, Option<Outco
     match status {
         None => (' ', None),
         Some(RowStatus::Waiting) => ('…', None),
-        Some(RowStatus::Running(_)) => (spinner, None),
-        Some(RowStatus::Done { outcome, .. }) => (
+        Some(RowStatus::Running(_) | RowStatus::Undoing { .. }) => (spinner, None),
+        // An undo's own glyph when it took: the old avatar is back, the case open again.
+        Some(RowStatus::Undone {
+            outcome: Outcome::Verified,
+            ..
+        }) => ('↶', Some(Outcome::Applied)),
+        Some(RowStatus::Done { outcome, .. } | RowStatus::Undone { outcome, .. }) => (
             match outcome {
                 Outcome::Verified | Outcome::Applied => '✓',
                 Outcome::Unverified => '?',
@@ -69,6 +75,20 @@ pub fn spinner(app: &App) -> char {
     SPINNER[(app.ticks % SPINNER.len() as u64) as usize]
 }
 
+/// The review action's mark, after the D: never the reset's glyphs, so that an approved
+/// review item does not read as a verified reset.
+pub fn review_glyph(mark: Option<&ReviewMark>, spinner: char) -> char {
+    match mark.map(|m| m.state) {
+        None => ' ',
+        Some(ReviewState::Sending) => spinner,
+        Some(ReviewState::Done) => '+',
+        Some(ReviewState::Failed) => '!',
+        Some(ReviewState::Skipped) => '-',
+        Some(ReviewState::DryRun) => '·',
+    }
+}
+
+/// Who flagged the row, in 3 cells: `A D`, or `(l)` for a user looked up.
 fn badges(u: &QueuedUser) -> String {
     let a = if u.has_source(Source::App) { 'A' } else { ' ' };
     let d = if u.has_source(Source::Discourse) {
@@ -146,7 +166,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         let in_range = app
             .range_anchor
             .is_some_and(|a| (a.min(app.sel)..=a.max(app.sel)).contains(&index));
-        let done = status.is_some_and(RowStatus::is_done);
+        let done = app.row_finished(*slot);
         let mut base = if done { theme.dim } else { theme.text };
         if marked || in_range {
             base = base.patch(theme.marked);
@@ -187,8 +207,18 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             spans.push(Span::styled(format!("{} ", fit(ext, c.ext)), base));
         }
         spans.push(Span::styled(
-            format!("{} ", fit(&badges(u), SRC)),
+            fit(&badges(u), SRC - 1),
             theme.accent.patch(base),
+        ));
+        let review = app.review.get(slot);
+        let review_style = match review.map(|r| r.state) {
+            Some(ReviewState::Failed) => theme.err,
+            Some(ReviewState::Done) => theme.ok,
+            _ => theme.accent,
+        };
+        spans.push(Span::styled(
+            format!("{} ", review_glyph(review, spin)),
+            review_style.patch(base),
         ));
         spans.push(Span::styled(format!("{} ", fit(&reason, c.reason)), base));
         spans.push(Span::styled(fit(&age(app.now, u.newest_flag()), AGE), base));
