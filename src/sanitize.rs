@@ -315,7 +315,7 @@ mod tests {
         assert_eq!(width("e\u{301}"), 1);
         assert_eq!(width("山田"), 4);
         assert_eq!(width("👨\u{200d}👩\u{200d}👧"), 2);
-        assert_eq!(truncate("غير لائقة", 6), "غير …");
+        assert_eq!(truncate("غير لائقة", 6), "غير ل…");
     }
 
     #[test]
