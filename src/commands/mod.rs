@@ -126,6 +126,12 @@ pub async fn start_demo(ctx: &mut Context) -> Result<DemoHandle, ExitCode> {
     ctx.config = Some(config);
     ctx.config_path = None;
     ctx.data_dir = demo_dir(&ctx.data_dir);
+    // Every `--demo` command gets a fresh sandbox, so an earlier run's audit lines describe
+    // users that no longer exist: `check` would show them as current and `undo` would act on
+    // them. They are moved aside, not deleted.
+    if let Some(to) = archive_demo_audit(&ctx.data_dir, chrono::Utc::now()) {
+        tracing::info!(to = %to.display(), "the previous demo's audit log moved aside");
+    }
 
     tracing::info!(url = %sandbox.url(), "demo sandbox started");
     Ok(DemoHandle { sandbox })
@@ -139,9 +145,10 @@ pub fn demo_dir(data_dir: &std::path::Path) -> PathBuf {
 /// Audit files of earlier demo consoles kept beside the current one (`audit.<UTC time>.jsonl`).
 pub const DEMO_AUDITS_KEPT: usize = 10;
 
-/// Each demo console is a new sandbox forum, whose users must not show the audit lines of an
-/// earlier demo as if they had been touched: the current `audit.jsonl` is moved aside as
-/// `audit.<UTC time>.jsonl`, and only the newest [`DEMO_AUDITS_KEPT`] of those are kept.
+/// Each `--demo` run (console or command) is a new sandbox forum, whose users must not show
+/// the audit lines of an earlier demo as if they had been touched: the current `audit.jsonl`
+/// is moved aside as `audit.<UTC time>.jsonl`, and only the newest [`DEMO_AUDITS_KEPT`] of
+/// those are kept.
 /// Returns the file it was moved to, to say so.
 pub fn archive_demo_audit(
     demo_dir: &std::path::Path,

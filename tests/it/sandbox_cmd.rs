@@ -194,3 +194,52 @@ async fn demo_shows_each_outcome_a_moderator_meets() {
         r.all()
     );
 }
+
+/// Each `--demo` command is a fresh sandbox: an earlier run's reset is not shown as current by
+/// `check`, and `undo` has nothing to put back (it used to act on the old run's audit lines and
+/// claim someone else had changed the avatar). The old lines are kept aside, not lost.
+#[tokio::test]
+async fn each_demo_command_reads_only_its_own_sandboxs_audit() {
+    let s = Scratch::new("demo-own-audit");
+    let mut c = s.cmd();
+    c.args(["--demo", "reset", "alice", "--yes"]);
+    let r = run(c).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+
+    let mut c = s.cmd();
+    c.args(["--demo", "check", "alice", "--json"]);
+    let r = run(c).await;
+    let report = r.json();
+    assert_eq!(report["user"]["avatar"], "custom", "{}", r.all());
+    assert_eq!(
+        report["audit"].as_array().map(Vec::len),
+        Some(0),
+        "the previous sandbox's reset shown as this one's: {}",
+        r.all()
+    );
+
+    let mut c = s.cmd();
+    c.args(["--demo", "undo", "alice", "--yes"]);
+    let r = run(c).await;
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("no verified reset"), "{}", r.all());
+    assert!(!r.all().contains("someone else"), "{}", r.all());
+
+    let mut c = s.cmd();
+    c.args(["--demo", "undo", "alice", "--yes", "--force"]);
+    let r = run(c).await;
+    assert_eq!(r.code, 2, "--force has nothing to force: {}", r.all());
+
+    // The reset is still on record, in an archived file.
+    let demo = s.path("data/demo");
+    let archived: String = std::fs::read_dir(&demo)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("audit.2"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(
+        archived.contains("\"reset-avatar\"") && archived.contains("\"verified\""),
+        "{archived}"
+    );
+}
