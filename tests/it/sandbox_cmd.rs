@@ -235,11 +235,45 @@ async fn each_demo_command_reads_only_its_own_sandboxs_audit() {
     let archived: String = std::fs::read_dir(&demo)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("audit.2"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("audit.2")
+        })
         .map(|p| std::fs::read_to_string(p).unwrap())
         .collect();
     assert!(
         archived.contains("\"reset-avatar\"") && archived.contains("\"verified\""),
         "{archived}"
+    );
+}
+
+/// In the demo's sandbox, `undo` after a reset by sync-sso verifies: the old SSO avatar URL is a
+/// picture the sandbox serves, so its download job can fetch it again (it used to name an
+/// unreachable host, and every demo undo of an SSO user ended `unverified`).
+#[tokio::test]
+async fn demo_reset_then_undo_by_sync_sso_verifies() {
+    let s = Scratch::new("demo-undo");
+    let sb = discourse_sandbox::Sandbox::start(discourse_sandbox::Scenario::demo())
+        .await
+        .unwrap();
+    let config = s.write("demo.toml", &sb.config_toml());
+    let old = sb.user("wei-xu46").unwrap();
+
+    let r = run(s.with_config(&config, &["reset", "wei-xu46", "--yes", "--json"])).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.json()[0]["outcome"], "verified", "{}", r.all());
+
+    let r = run(s.with_config(&config, &["undo", "wei-xu46", "--yes", "--json"])).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    let done = &r.json()[0];
+    assert_eq!(done["outcome"], "verified", "{}", r.all());
+    assert_eq!(done["strategy"], "sync-sso", "{}", r.all());
+    let now = sb.user("wei-xu46").unwrap();
+    assert_eq!(
+        now.sso.unwrap().external_avatar_url,
+        old.sso.unwrap().external_avatar_url,
+        "the old SSO avatar is back"
     );
 }
