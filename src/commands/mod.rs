@@ -301,22 +301,27 @@ pub async fn run_logs(ctx: &Context, args: &LogsArgs) -> ExitCode {
 }
 
 /// `sandbox [--port N] [--flagged N] [--seed N] [--plus-bug on|off] [--hide-admin-emails]
-/// [--admin-rpm N]`. The global `--demo`, `--read-only` and `--dry-run` mean nothing for a
-/// server that is itself the demo and sends nothing anywhere: refused rather than ignored.
+/// [--admin-rpm N]`. The global `--demo`, `--read-only`, `--dry-run` and `--config` mean
+/// nothing for a server that is itself the demo, sends nothing anywhere and writes its own
+/// config: refused rather than ignored (and hidden from `sandbox --help`).
 pub async fn run_sandbox(ctx: &Context, args: &SandboxArgs) -> ExitCode {
     let meaningless: Vec<&str> = [
-        (ctx.demo, "--demo"),
-        (ctx.read_only, "--read-only"),
-        (ctx.dry_run, "--dry-run"),
+        (ctx.demo || args.demo_here, "--demo"),
+        (ctx.read_only || args.read_only_here, "--read-only"),
+        (ctx.dry_run || args.dry_run_here, "--dry-run"),
+        (
+            ctx.config_flag.is_some() || args.config_here.is_some(),
+            "--config",
+        ),
     ]
     .into_iter()
     .filter_map(|(on, flag)| on.then_some(flag))
     .collect();
     if !meaningless.is_empty() {
         return usage_error(format!(
-            "`sandbox` does not take {}: it runs the simulated forum itself and changes nothing \
-             elsewhere. Run `avatar-console sandbox` alone, or `avatar-console --demo <command>` \
-             to run a command against a built-in sandbox.",
+            "`sandbox` does not take {}: it runs the simulated forum itself, changes nothing \
+             elsewhere and writes its own config file. Run `avatar-console sandbox` alone, or \
+             `avatar-console --demo <command>` to run a command against a built-in sandbox.",
             meaningless.join(", ")
         ));
     }

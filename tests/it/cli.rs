@@ -116,6 +116,20 @@ fn help_lists_every_subcommand_and_global_flag() {
             );
         }
     }
+    // The global flags that mean nothing to the sandbox stay out of its help (and are refused:
+    // tests/it/sandbox_cmd.rs); the other subcommands still list them.
+    let r = run(args(s.cmd(), &["sandbox", "--help"]));
+    for flag in ["--demo", "--read-only", "--dry-run", "--config"] {
+        assert!(
+            !r.stdout.contains(flag),
+            "sandbox --help lists {flag}:\n{}",
+            r.stdout
+        );
+    }
+    let r = run(args(s.cmd(), &["queue", "--help"]));
+    for flag in ["--demo", "--read-only", "--dry-run", "--config"] {
+        assert!(r.stdout.contains(flag), "queue --help lacks {flag}");
+    }
     // A usage error is exit 2.
     let r = run(args(s.cmd(), &["reset"]));
     assert_eq!(r.code, 2);

@@ -38,10 +38,20 @@ async fn sandbox_refuses_demo_read_only_and_dry_run() {
         assert!(r.elapsed < Duration::from_secs(10), "refused, not served");
         assert!(!s.path("data/sandbox-config.toml").exists());
     }
-    // The flags after the subcommand too (they are global).
-    let mut c = s.cmd();
-    c.args(["sandbox", "--dry-run"]);
-    assert_eq!(run(c).await.code, 2);
+    // The flags after the subcommand too (they are global, hidden from `sandbox --help`).
+    for flags in [
+        &["sandbox", "--dry-run"][..],
+        &["sandbox", "--demo"],
+        &["sandbox", "--read-only"],
+        &["sandbox", "--config", "mine.toml"],
+        &["--config", "mine.toml", "sandbox"],
+    ] {
+        let mut c = s.cmd();
+        c.args(flags);
+        let r = run(c).await;
+        assert_eq!(r.code, 2, "{flags:?}: {}", r.all());
+        assert!(r.stderr.contains("does not take"), "{flags:?}: {}", r.all());
+    }
     // A bad mode value is a usage error as well.
     let mut c = s.cmd();
     c.args(["sandbox", "--plus-bug", "maybe"]);
