@@ -287,3 +287,39 @@ async fn demo_reset_then_undo_by_sync_sso_verifies() {
         "the old SSO avatar is back"
     );
 }
+
+/// The count `sandbox` prints is the count `queue` then shows (it used to print `--flagged`
+/// alone, 60, while the queue held 63 with the demo's own cases).
+#[tokio::test]
+async fn sandbox_prints_the_count_the_queue_shows() {
+    let s = Scratch::new("sandbox-count");
+    for flagged in ["60", "7"] {
+        let mut c = s.cmd();
+        c.args(["sandbox", "--flagged", flagged])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = Serving(c.spawn().expect("start the sandbox"));
+        let stderr = child.0.stderr.take().unwrap();
+        let first = tokio::task::spawn_blocking(move || {
+            let mut lines = BufReader::new(stderr).lines();
+            let first = lines.next().unwrap().unwrap();
+            std::thread::spawn(move || lines.for_each(drop));
+            first
+        })
+        .await
+        .unwrap();
+        let printed: usize = first
+            .split_once(" flagged users in the queue")
+            .unwrap_or_else(|| panic!("{first}"))
+            .0
+            .parse()
+            .unwrap();
+        let r = run(s.with_config(&s.path("data/sandbox-config.toml"), &["queue", "--json"])).await;
+        assert_eq!(r.code, 0, "{}", r.all());
+        let shown = r.json().as_array().unwrap().len();
+        assert_eq!(printed, shown, "--flagged {flagged}: {first}");
+        if flagged == "60" {
+            assert!(first.contains("--flagged 60 plus 3 demo cases"), "{first}");
+        }
+    }
+}
