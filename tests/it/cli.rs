@@ -130,6 +130,16 @@ fn help_lists_every_subcommand_and_global_flag() {
     for flag in ["--demo", "--read-only", "--dry-run", "--config"] {
         assert!(r.stdout.contains(flag), "queue --help lacks {flag}");
     }
+    // `--strategy pick` says all it sends: the placeholder upload that clears the custom slot
+    // too, not only the pick (src/reset/mod.rs, `pick` and `placeholder_upload`).
+    let r = run(args(s.cmd(), &["reset", "--help"]));
+    for w in ["POST /uploads.json", "type=custom", "type=system"] {
+        assert!(
+            r.stdout.contains(w),
+            "reset --help lacks {w}:\n{}",
+            r.stdout
+        );
+    }
     // A usage error is exit 2.
     let r = run(args(s.cmd(), &["reset"]));
     assert_eq!(r.code, 2);
@@ -730,4 +740,34 @@ async fn config_check_fails_when_the_forum_cannot_be_reached_and_warns_of_a_larg
         "{}",
         r.all()
     );
+}
+
+/// What README.md tells a newcomer to type matches the binary: every `cargo run` is the release
+/// build the first command made (a plain `cargo run` is a second, 3.5-minute debug build), and
+/// the file `config init` writes is the one the README names.
+#[test]
+fn readme_commands_use_one_build_and_name_the_file_config_init_writes() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let runs: Vec<&str> = readme
+        .match_indices("cargo run")
+        .map(|(i, _)| &readme[i..(i + 30).min(readme.len())])
+        .collect();
+    assert!(runs.len() >= 5, "{runs:?}");
+    for r in &runs {
+        assert!(r.starts_with("cargo run --release"), "README: {r:?}");
+    }
+    let s = Scratch::new("readme-init");
+    let r = run(args(s.cmd(), &["config", "init"]));
+    assert_eq!(r.code, 0, "{}", r.all());
+    let written = Path::new(r.stdout.trim());
+    assert!(written.is_file(), "{}", r.all());
+    let name = written.file_name().unwrap().to_str().unwrap();
+    let init = readme
+        .split("`config init` creates")
+        .nth(1)
+        .expect("README describes config init");
+    let init = &init[..init.find("\n\n").unwrap_or(init.len())];
+    assert!(init.contains(&format!("`{name}`")), "README says: {init}");
+    assert!(!init.contains("config.example.toml"), "README says: {init}");
 }
