@@ -58,6 +58,7 @@ fn items(source: Source, times: Times, ids: &[usize]) -> Vec<FlagItem> {
             flagged_at: Some(flag_time(times, i)),
             photo_url: None,
             avatar: AvatarKind::Custom,
+            avatar_upload: None,
         })
         .collect()
 }

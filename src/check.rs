@@ -139,6 +139,9 @@ pub struct UserReport {
     pub avatar: AvatarKind,
     pub uploaded_avatar_id: Option<u64>,
     pub avatar_template: Option<String>,
+    /// The avatar is the configured default image: the upload a verified reset to
+    /// `default_avatar_url` put in place (the audit log knows its id).
+    pub default_image: bool,
     pub sso_record: Option<SsoReport>,
 }
 
@@ -908,7 +911,15 @@ pub async fn gather(input: CheckInput<'_>) -> Report {
                     }
                     Err(e) => f.warn(format!("Discourse's logs could not be read: {e}")),
                 }
-                user_report = Some(user_report_of(&detail, payload_source));
+                let mut report = user_report_of(&detail, payload_source);
+                let default_upload = default_url
+                    .as_ref()
+                    .and_then(|u| audit::known_default_upload(&entries, u.as_str()));
+                report.default_image = report
+                    .avatar
+                    .label(report.uploaded_avatar_id, default_upload)
+                    == "default";
+                user_report = Some(report);
             }
         },
     }
@@ -949,6 +960,7 @@ fn user_report_of(d: &UserDetail, payload_source: Option<String>) -> UserReport 
         avatar: d.avatar_kind(),
         uploaded_avatar_id: d.uploaded_avatar_id.flatten(),
         avatar_template: d.avatar_template.clone(),
+        default_image: false,
         sso_record: d.sso.as_ref().map(|s| SsoReport {
             external_id: s.external_id.clone(),
             external_username: s.external_username.clone(),

@@ -68,6 +68,28 @@ impl AvatarKind {
     }
 }
 
+impl AvatarKind {
+    /// The upload id in an uploaded avatar's template,
+    /// `/user_avatar/{host}/{username}/{size}/{upload id}_{version}.png`
+    /// (`User.avatar_template` in Discourse's `app/models/user.rb`).
+    pub fn upload_in_template(template: &str) -> Option<u64> {
+        let rest = &template[template.find("/user_avatar/")?..];
+        let file = rest.rsplit('/').next()?;
+        file.split('_').next()?.parse().ok()
+    }
+
+    /// What people are shown: `default` for a custom avatar that is the configured default
+    /// image (the upload a verified reset put in place, from the audit log: every user reset
+    /// to it shares that one upload), else [`AvatarKind::as_str`]. `--json` keeps `as_str`:
+    /// the default image is an upload like any other.
+    pub fn label(self, upload: Option<u64>, default_upload: Option<u64>) -> &'static str {
+        match (self, upload, default_upload) {
+            (AvatarKind::Custom, Some(u), Some(d)) if u == d => "default",
+            _ => self.as_str(),
+        }
+    }
+}
+
 /// How a reset is carried out (interface.md, "Reset rules").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Strategy {
@@ -284,6 +306,9 @@ pub struct FlagItem {
     /// The main app's copy of the flagged photo, when it gives one.
     pub photo_url: Option<String>,
     pub avatar: AvatarKind,
+    /// The upload a custom avatar shows, when the source says (the review queue's template).
+    #[serde(default)]
+    pub avatar_upload: Option<u64>,
 }
 
 /// One user of the merged queue: every flag from every source, deduplicated by external id,
@@ -296,6 +321,9 @@ pub struct QueuedUser {
     pub email: Option<String>,
     pub flags: Vec<Flag>,
     pub avatar: AvatarKind,
+    /// The upload behind a custom avatar, when known (see [`AvatarKind::label`]).
+    #[serde(default)]
+    pub avatar_upload: Option<u64>,
     pub photo_url: Option<String>,
 }
 
@@ -380,5 +408,28 @@ impl std::fmt::Display for UserRef {
             UserRef::ExternalId(x) => write!(f, "external:{x}"),
             UserRef::Email(e) => f.write_str(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AvatarKind;
+
+    #[test]
+    fn the_upload_id_is_read_from_an_uploaded_avatars_template() {
+        let t = "/user_avatar/forum.example.com/alice/{size}/2000000_2.png";
+        assert_eq!(AvatarKind::upload_in_template(t), Some(2_000_000));
+        assert_eq!(
+            AvatarKind::upload_in_template(
+                "https://cdn.example.com/user_avatar/f/a/{size}/7_2.png"
+            ),
+            Some(7)
+        );
+        // Letter avatars have no upload.
+        let letter = "/letter_avatar_proxy/v4/letter/a/8edcca/{size}.png";
+        assert_eq!(AvatarKind::upload_in_template(letter), None);
+        assert_eq!(AvatarKind::Custom.label(Some(7), Some(7)), "default");
+        assert_eq!(AvatarKind::Custom.label(Some(8), Some(7)), "custom");
+        assert_eq!(AvatarKind::System.label(None, Some(7)), "system");
     }
 }

@@ -82,6 +82,7 @@ fn clean_item(item: FlagItem) -> FlagItem {
         flagged_at: item.flagged_at,
         photo_url: clean_opt(item.photo_url),
         avatar: item.avatar,
+        avatar_upload: item.avatar_upload,
     }
 }
 
@@ -152,6 +153,7 @@ fn fold(dst: &mut QueuedUser, src: QueuedUser) {
     fill(&mut dst.photo_url, &src.photo_url);
     if src.avatar != AvatarKind::Unknown {
         dst.avatar = src.avatar;
+        dst.avatar_upload = src.avatar_upload;
     }
     for f in src.flags {
         add_flag(dst, f);
@@ -362,6 +364,7 @@ impl Queue {
             username: item.username,
             email: item.email,
             avatar: item.avatar,
+            avatar_upload: item.avatar_upload,
             photo_url: item.photo_url,
         };
         let Some(&target) = cands.first() else {
@@ -448,6 +451,12 @@ impl Queue {
         let kind = detail.avatar_kind();
         if kind != AvatarKind::Unknown {
             u.avatar = kind;
+            u.avatar_upload = detail.uploaded_avatar_id.flatten().or_else(|| {
+                detail
+                    .avatar_template
+                    .as_deref()
+                    .and_then(AvatarKind::upload_in_template)
+            });
         }
         self.index(slot);
     }
@@ -584,6 +593,7 @@ mod tests {
             flagged_at: at(min),
             photo_url: None,
             avatar: AvatarKind::Unknown,
+            avatar_upload: None,
         }
     }
 
@@ -598,6 +608,7 @@ mod tests {
             flagged_at: at(min),
             photo_url: None,
             avatar: AvatarKind::Custom,
+            avatar_upload: None,
         }
     }
 

@@ -102,6 +102,13 @@ impl Session {
         }
     }
 
+    /// The upload of the configured default image, known once a verified reset put it in
+    /// place (from the audit log; uploads are shared by content, so it is one id for all).
+    pub fn default_image_upload(&self, config: &Config) -> Option<u64> {
+        let url = config.discourse.default_avatar_url.as_ref()?.to_string();
+        crate::audit::known_default_upload(&self.audit.read_all(), &url)
+    }
+
     pub fn engine(&self, opts: ResetOptions) -> Engine {
         Engine::new(
             self.discourse.clone(),

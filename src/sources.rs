@@ -41,6 +41,7 @@ pub async fn app_page(app: &MainAppClient, cursor: Option<String>) -> Result<Pag
             flagged_at: f.flagged_at,
             photo_url: f.photo_url,
             avatar: AvatarKind::Unknown,
+            avatar_upload: None,
         })
         .collect();
     Ok(Page {
@@ -91,6 +92,10 @@ pub async fn review_page(
             external_id: None,
             discourse_id: Some(f.user_id),
             avatar: AvatarKind::classify(None, f.avatar_template.as_deref()),
+            avatar_upload: f
+                .avatar_template
+                .as_deref()
+                .and_then(AvatarKind::upload_in_template),
             username: f.username,
             email: None,
             reason: f.reason,

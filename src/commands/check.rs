@@ -202,10 +202,18 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(
                 o,
                 "  avatar:           {}{}",
-                u.avatar.as_str(),
-                u.uploaded_avatar_id
-                    .map(|i| format!(" (upload {i})"))
-                    .unwrap_or_default()
+                if u.default_image {
+                    "default image"
+                } else {
+                    u.avatar.as_str()
+                },
+                match u.uploaded_avatar_id {
+                    Some(i) if u.default_image => {
+                        format!(" (upload {i}, put in place by a verified reset)")
+                    }
+                    Some(i) => format!(" (upload {i})"),
+                    None => String::new(),
+                }
             );
             match &u.sso_record {
                 None => {

@@ -108,6 +108,7 @@ pub struct ConsoleBackend {
     exchanges: broadcast::Sender<Exchange>,
     undo_opts: crate::undo::UndoOptions,
     pictures: crate::images::fetch::Fetcher,
+    default_avatar_url: Option<String>,
 }
 
 impl ConsoleBackend {
@@ -129,6 +130,11 @@ impl ConsoleBackend {
             .map(|(origin, token)| crate::images::fetch::AppToken { origin, token });
         let pictures = crate::images::fetch::Fetcher::new(session.http.clone(), app_token);
         ConsoleBackend {
+            default_avatar_url: config
+                .discourse
+                .default_avatar_url
+                .as_ref()
+                .map(|u| u.to_string()),
             hints: Hints::default(),
             dry_run,
             site_loaded: AtomicBool::new(false),
@@ -249,21 +255,26 @@ impl Backend for ConsoleBackend {
             .site_loaded
             .swap(true, std::sync::atomic::Ordering::SeqCst);
         let audit = self.audit.clone();
+        let default_url = self.default_avatar_url.clone();
         async move {
-            // Read once, at start, off the UI thread.
-            let interrupted = if first {
-                tokio::task::spawn_blocking(move || {
-                    let all = audit.read_all();
+            // Off the UI thread. Unfinished changes are named once, at start.
+            let (interrupted, default_upload) = tokio::task::spawn_blocking(move || {
+                let all = audit.read_all();
+                let interrupted: Vec<String> = if first {
                     audit::unfinished(&all)
                         .into_iter()
                         .map(audit::describe_unfinished)
                         .collect()
-                })
-                .await
-                .unwrap_or_default()
-            } else {
-                Vec::new()
-            };
+                } else {
+                    Vec::new()
+                };
+                let default_upload = default_url
+                    .as_deref()
+                    .and_then(|u| audit::known_default_upload(&all, u));
+                (interrupted, default_upload)
+            })
+            .await
+            .unwrap_or_default();
             let decision = engine.decision().await;
             let fresh = if first {
                 None
@@ -282,6 +293,7 @@ impl Backend for ConsoleBackend {
                     Vec::new()
                 },
                 interrupted,
+                default_upload,
             })
         }
         .boxed()

@@ -112,7 +112,7 @@ pub async fn run(ctx: &Context, args: &QueueArgs) -> ExitCode {
             return failed(format!("cannot write the queue: {e}"));
         }
     } else if !users.is_empty() || errors.is_empty() {
-        print_table(&users);
+        print_table(&users, session.default_image_upload(config));
     }
     if errors.is_empty() {
         ExitCode::SUCCESS
@@ -201,7 +201,8 @@ fn row_json(u: &QueuedUser) -> serde_json::Value {
     })
 }
 
-fn print_table(users: &[QueuedUser]) {
+/// `default_upload`: the default image's upload, shown as `default` rather than `custom`.
+fn print_table(users: &[QueuedUser], default_upload: Option<u64>) {
     println!(
         "{:<24} {:<12} {:<14} {:<8} {:<20} REASONS",
         "USERNAME", "EXTERNAL ID", "SOURCES", "AVATAR", "FLAGGED AT"
@@ -223,7 +224,7 @@ fn print_table(users: &[QueuedUser]) {
                 12
             ),
             sources,
-            u.avatar.as_str(),
+            u.avatar.label(u.avatar_upload, default_upload),
             u.newest_flag()
                 .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
                 .unwrap_or_else(|| "-".into()),

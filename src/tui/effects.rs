@@ -43,6 +43,9 @@ pub struct SiteInfo {
     /// Changes the audit log shows started but never finished (a killed process), named once
     /// at start; empty on later loads.
     pub interrupted: Vec<String>,
+    /// The default image's upload, once a verified reset put it in place (from the audit):
+    /// the AVATAR column says `default` for it, not `custom`.
+    pub default_upload: Option<u64>,
 }
 
 /// A user's Discourse record plus the audit lines that concern them (already formatted, one line

@@ -24,6 +24,7 @@ fn item(source: Source, i: u32, name: &str, mins_ago: i64) -> FlagItem {
         flagged_at: Some(t0() - chrono::Duration::minutes(mins_ago)),
         photo_url: None,
         avatar: AvatarKind::Custom,
+        avatar_upload: None,
     }
 }
 

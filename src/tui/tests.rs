@@ -31,6 +31,7 @@ fn item(source: Source, ext: Option<&str>, name: &str, reason: &str, mins_ago: i
         flagged_at: Some(t0() - chrono::Duration::minutes(mins_ago)),
         photo_url: None,
         avatar: AvatarKind::Custom,
+        avatar_upload: None,
     }
 }
 
@@ -80,6 +81,7 @@ fn app3(cfg: AppConfig) -> App {
             verbose_upload: Some(true),
             warnings: vec![],
             interrupted: vec![],
+            default_upload: None,
         })),
     );
     page(
@@ -1586,5 +1588,52 @@ fn remapped_keys_act_and_the_help_and_hints_show_them() {
         ro.message().unwrap().contains("reset (x) is disabled"),
         "{:?}",
         ro.message()
+    );
+}
+
+/// A console opened after the reset (a new process) knows the default image's upload from the
+/// audit log (`SiteInfo::default_upload`): a row whose avatar is that upload says `default`.
+#[test]
+fn a_reopened_console_names_the_default_image_from_the_audit() {
+    let mut app = app3(cfg());
+    let mut alice = item(Source::App, Some("684"), "alice", "nudity", 1);
+    alice.avatar_upload = Some(2_000_000);
+    let mut bob = item(Source::App, Some("685"), "bob", "violence", 10);
+    bob.avatar_upload = Some(77);
+    page(&mut app, Source::App, vec![alice, bob]);
+    app.settle();
+    let row = |app: &App, reason: &str| {
+        text(&render(app, 120, 30))
+            .lines()
+            .find(|l| l.contains(reason))
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        row(&app, "nudity").contains("custom"),
+        "{}",
+        row(&app, "nudity")
+    );
+    update(
+        &mut app,
+        Msg::SiteLoaded(Ok(SiteInfo {
+            strategy: Strategy::SyncSso,
+            why: "overrides avatar on".into(),
+            verbose_sso: Some(false),
+            verbose_upload: Some(true),
+            warnings: vec![],
+            interrupted: vec![],
+            default_upload: Some(2_000_000),
+        })),
+    );
+    assert!(
+        row(&app, "nudity").contains("default"),
+        "{}",
+        row(&app, "nudity")
+    );
+    assert!(
+        row(&app, "violence").contains("custom"),
+        "{}",
+        row(&app, "violence")
     );
 }

@@ -41,6 +41,7 @@ fn item(ext: &str, name: &str) -> FlagItem {
         // Relative: resolved against the main app's flagged_url.
         photo_url: Some(format!("/app/photos/{ext}.png")),
         avatar: AvatarKind::Custom,
+        avatar_upload: None,
     }
 }
 

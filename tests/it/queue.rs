@@ -504,3 +504,39 @@ async fn queue_warns_about_main_app_items_without_an_external_id() {
     // A warning is not a failure, and stdout is still one JSON document.
     assert_contract(&rows(&r));
 }
+
+/// After a verified reset to the default image, `queue`, `check` and a later run all say so
+/// (`default`), not `custom`: the default image is an upload too, and the audit log knows its
+/// id. (`--json` keeps interface.md's `custom`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_reset_to_the_default_image_shows_default_in_queue_and_check() {
+    let sb = sandbox().await;
+    let s = Scratch::new("default-label");
+    let cfg = s.write("config.toml", &sb.config_toml());
+    let alice_row = |r: &Run| {
+        r.stdout
+            .lines()
+            .find(|l| l.starts_with("alice "))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no alice row:\n{}", r.all()))
+    };
+    // (Before the reset her row says `custom`: queue_json_is_one_array… checks it. Each
+    // `queue` run also reads up to 60 admin records, so this test runs it once.)
+    let reset = run(s.with_config(&cfg, &["reset", "alice", "--yes"])).await;
+    assert_eq!(reset.code, 0, "{}", reset.all());
+
+    let after = run(queue_cmd(&s, &cfg, &[])).await;
+    assert_eq!(after.code, 0, "{}", after.all());
+    let row = alice_row(&after);
+    assert!(row.contains(" default "), "{row}");
+
+    let check = run(s.with_config(&cfg, &["check", "alice"])).await;
+    assert_eq!(check.code, 0, "{}", check.all());
+    assert!(
+        check
+            .stdout
+            .contains("avatar:           default image (upload "),
+        "{}",
+        check.all()
+    );
+}

@@ -37,6 +37,7 @@ fn flag(source: Source, ext: Option<&str>, name: &str) -> FlagItem {
         flagged_at: None,
         photo_url: None,
         avatar: AvatarKind::Unknown,
+        avatar_upload: None,
     }
 }
 
@@ -50,6 +51,7 @@ impl Backend for FakeBackend {
                 verbose_upload: Some(false),
                 warnings: vec!["default_avatar_url is plain http".into()],
                 interrupted: vec![],
+                default_upload: None,
             })
         }
         .boxed()

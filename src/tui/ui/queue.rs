@@ -83,8 +83,8 @@ fn badges(u: &QueuedUser) -> String {
     }
 }
 
-fn avatar(kind: AvatarKind) -> &'static str {
-    kind.as_str()
+fn avatar(kind: AvatarKind, upload: Option<u64>, default_upload: Option<u64>) -> &'static str {
+    kind.label(upload, default_upload)
 }
 
 pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -195,16 +195,16 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         if c.avatar > 0 {
             // After a verified reset the row says what is in place now, even before (or
             // without) the user being read again: the default image is an upload too.
-            let after = crate::tui::app::avatar_after(app, u);
-            let st = if u.avatar == AvatarKind::Custom && after.is_none() {
+            // A reopened console knows the default image's upload from the audit log.
+            let default_upload = app.site.as_ref().and_then(|s| s.default_upload);
+            let label = crate::tui::app::avatar_after(app, u)
+                .unwrap_or_else(|| avatar(u.avatar, u.avatar_upload, default_upload));
+            let st = if label == "custom" {
                 theme.warn.patch(base)
             } else {
                 base
             };
-            spans.push(Span::styled(
-                format!(" {}", fit(after.unwrap_or(avatar(u.avatar)), c.avatar)),
-                st,
-            ));
+            spans.push(Span::styled(format!(" {}", fit(label, c.avatar)), st));
         }
         let mut line = Line::from(spans);
         if index == app.sel {
