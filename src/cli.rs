@@ -296,6 +296,19 @@ pub struct SandboxArgs {
     /// API key (Discourse's max_admin_api_reqs_per_minute; 0: no limit)
     #[arg(long, value_name = "N", default_value_t = 60)]
     pub admin_rpm: u32,
+
+    // The global flags mean nothing for the sandbox (it is the demo, sends nothing anywhere and
+    // writes its own config): the same ids, hidden, keep them out of `sandbox --help` (clap
+    // does not propagate a global arg to a subcommand that has its own of that id), and their
+    // values still reach the global ones, so `sandbox --demo` is refused (exit 2) as before.
+    #[arg(long = "config", id = "config", value_name = "FILE", hide = true)]
+    pub config_here: Option<PathBuf>,
+    #[arg(long = "demo", id = "demo", hide = true)]
+    pub demo_here: bool,
+    #[arg(long = "read-only", id = "read_only", hide = true)]
+    pub read_only_here: bool,
+    #[arg(long = "dry-run", id = "dry_run", hide = true)]
+    pub dry_run_here: bool,
 }
 
 /// A switch given as `on` or `off`.

@@ -163,7 +163,9 @@ pub enum ResetStrategy {
     /// Read the DiscourseConnect settings and choose pick or sync-sso.
     #[default]
     Auto,
-    /// `PUT /u/{username}/preferences/avatar/pick` with `type=system` (letter avatar).
+    /// The letter avatar: if the photo is still in the custom slot, a neutral placeholder
+    /// (uploaded once per forum with `POST /uploads.json`) is picked over it with `PUT
+    /// /u/{username}/preferences/avatar/pick type=custom`, then the same PUT with `type=system`.
     Pick,
     /// `POST /admin/users/sync_sso` with `default_avatar_url`.
     SyncSso,

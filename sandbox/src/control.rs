@@ -225,7 +225,7 @@ pub fn simulate_login(st: &mut State, kind: LoginKind) {
                     "external_id" => ext.clone(),
                     "username" => username.to_string(),
                     "name" => u.name.clone(),
-                    "avatar_url" => format!("https://idp.example.com/avatars/{ext}.png"),
+                    "avatar_url" => super::pictures::photo_url(&st.base_url, &ext),
                     "nonce" => format!(
                         "{:032x}",
                         st.login_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15)

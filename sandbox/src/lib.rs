@@ -288,6 +288,32 @@ impl Sandbox {
         st.limiter.clear();
         st.retry_not_before = None;
     }
+    /// How many users a console that merges both queues lists now: the users of pending
+    /// review items and of unresolved main-app flags, once each (a flag joins its forum user
+    /// by external id; one whose user is not on the forum is still an entry). A main-app flag
+    /// without an external id matches nobody, and clients skip it: not counted.
+    pub fn queue_size(&self) -> usize {
+        let st = self.shared.lock();
+        let mut keys = std::collections::HashSet::new();
+        for r in st.reviewables.iter().filter(|r| r.status == 0) {
+            let Some(u) = st.by_id.get(&r.target_user).map(|i| &st.users[*i]) else {
+                continue;
+            };
+            keys.insert(match &u.sso {
+                Some(s) => format!("ext:{}", s.external_id),
+                None => format!("id:{}", u.id),
+            });
+        }
+        for f in st.app_flags.iter().filter(|f| !f.resolved) {
+            let ext = match &f.external_id {
+                Some(state::AppId::Str(s)) => s.clone(),
+                Some(state::AppId::Num(n)) => n.to_string(),
+                None => continue,
+            };
+            keys.insert(format!("ext:{ext}"));
+        }
+        keys.len()
+    }
     /// The bodies the main app received at `resolved_url`.
     pub fn resolved(&self) -> Vec<serde_json::Value> {
         self.shared.lock().resolved.clone()

@@ -660,10 +660,6 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
             u.location = Some("Wonderland".into());
             u.bio = Some("Curiouser and curiouser.".into());
         }
-        let idp_avatar = format!(
-            "https://idp.example.com/avatars/{}.jpg",
-            f.external.unwrap_or("none")
-        );
         match f.avatar {
             AvatarSeed::Custom => {
                 uploads.insert(
@@ -696,7 +692,8 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
             }
         }
         if let Some(ext) = f.external {
-            u.sso = Some(sso_for(&u, ext, Some(idp_avatar)));
+            let photo = super::pictures::photo_url(base_url, ext);
+            u.sso = Some(sso_for(&u, ext, Some(photo)));
         }
         let mut flagged = false;
         if let Some((reason, numeric)) = f.app {
@@ -714,10 +711,9 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
                 email: Some(u.email.clone()),
                 reason: reason.to_string(),
                 flagged_at: flag_time,
-                photo_url: Some(format!(
-                    "{base_url}{}{}.png",
-                    super::pictures::PHOTO_PREFIX,
-                    f.external.unwrap_or("x")
+                photo_url: Some(super::pictures::photo_url(
+                    base_url,
+                    f.external.unwrap_or("x"),
                 )),
                 resolved: false,
             });
@@ -831,8 +827,8 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
         let has_sso = !p.chance(0.07);
         let external = format!("{}", 20_000 + i);
         if has_sso {
-            let avatar = format!("https://idp.example.com/avatars/{external}.png");
-            u.sso = Some(sso_for(&u, &external, Some(avatar)));
+            let photo = super::pictures::photo_url(base_url, &external);
+            u.sso = Some(sso_for(&u, &external, Some(photo)));
         }
         if flag {
             // 0: app only, 1: Discourse only, 2: both.
@@ -862,10 +858,7 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
                     email: Some(u.email.clone()),
                     reason: reason.clone(),
                     flagged_at: flag_time,
-                    photo_url: Some(format!(
-                        "{base_url}{}{external}.png",
-                        super::pictures::PHOTO_PREFIX
-                    )),
+                    photo_url: Some(super::pictures::photo_url(base_url, &external)),
                     resolved: false,
                 });
             }
@@ -939,15 +932,15 @@ pub fn build(s: &Scenario, host: &str, base_url: &str) -> State {
             u.uploaded_avatar_id = Some(next_upload);
             u.custom_upload_id = Some(next_upload);
             next_upload += 1;
-            let idp_avatar = format!("https://idp.example.com/avatars/{external}.jpg");
-            u.sso = Some(sso_for(&u, external, Some(idp_avatar.clone())));
+            let photo = super::pictures::photo_url(base_url, external);
+            u.sso = Some(sso_for(&u, external, Some(photo.clone())));
             app_flags.push(AppFlag {
                 external_id: Some(AppId::Str(external.to_string())),
                 username: u.username.clone(),
                 email: Some(u.email.clone()),
                 reason: app_reason.to_string(),
                 flagged_at: flag_time,
-                photo_url: Some(idp_avatar),
+                photo_url: Some(photo),
                 resolved: false,
             });
             match review {

@@ -1819,3 +1819,116 @@ async fn control_sets_download_delay_and_admin_limit() {
         .unwrap();
     assert_eq!(state["admin_rate_limit"], 7);
 }
+
+/// The SSO avatar URLs the seed gives its users are pictures the sandbox serves itself (they
+/// used to be on an unreachable `idp.example.com`): after a reset, syncing the old URL back (what
+/// `undo` does under `discourse_connect_overrides_avatar`) downloads it and the avatar changes.
+#[tokio::test]
+async fn sso_avatar_urls_are_served_by_the_sandbox_so_syncing_one_back_works() {
+    let api = Api::start(Scenario {
+        demo_outcomes: true,
+        ..quick()
+    })
+    .await;
+    let mut checked = 0;
+    for u in api.sb.users() {
+        let Some(url) = u.sso.as_ref().and_then(|s| s.external_avatar_url.clone()) else {
+            continue;
+        };
+        assert!(url.starts_with(&api.sb.url()), "{}: {url}", u.username);
+        let r = api.http.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}: {url}", u.username);
+        let bytes = r.bytes().await.unwrap();
+        assert_eq!(
+            discourse_sandbox::png::image_type(&bytes),
+            Some("png"),
+            "{url}"
+        );
+        checked += 1;
+    }
+    assert!(checked > 50, "{checked}");
+
+    let secret = api.sb.sso_secret();
+    let old = api.sb.user("alice").unwrap();
+    let old_url = old
+        .sso
+        .as_ref()
+        .unwrap()
+        .external_avatar_url
+        .clone()
+        .unwrap();
+    let (sso, sig) = signed(
+        &api.avatar_only("alice", &api.sb.default_avatar_url()),
+        &secret,
+    );
+    assert_eq!(api.sync(form(&sso, &sig)).await.0, StatusCode::OK);
+    assert!(
+        wait_for(
+            || api.sb.user("alice").unwrap().uploaded_avatar_id != old.uploaded_avatar_id,
+            Duration::from_secs(5)
+        )
+        .await
+    );
+    let reset = api.sb.user("alice").unwrap().uploaded_avatar_id;
+    let (sso, sig) = signed(&api.avatar_only("alice", &old_url), &secret);
+    assert_eq!(api.sync(form(&sso, &sig)).await.0, StatusCode::OK);
+    assert!(
+        wait_for(
+            || {
+                let now = api.sb.user("alice").unwrap().uploaded_avatar_id;
+                now.is_some() && now != reset
+            },
+            Duration::from_secs(5)
+        )
+        .await,
+        "the old SSO avatar could not be downloaded again"
+    );
+    let back = api.sb.user("alice").unwrap();
+    assert_eq!(
+        back.sso.unwrap().external_avatar_url.as_deref(),
+        Some(old_url.as_str())
+    );
+}
+
+/// A user on the letter avatar has an `avatar_template` the sandbox serves (Discourse's
+/// `letter_avatar_proxy` route, `config/routes.rb`), and the picture shows the letter: two
+/// users with the same colour and other initials get other pictures.
+#[tokio::test]
+async fn system_avatar_templates_are_served_with_their_letter() {
+    let api = Api::start(quick()).await;
+    let users: Vec<_> = api
+        .sb
+        .users()
+        .into_iter()
+        .filter(|u| u.uploaded_avatar_id.is_none())
+        .collect();
+    assert!(!users.is_empty());
+    for u in &users {
+        assert!(
+            u.avatar_template.starts_with("/letter_avatar_proxy/"),
+            "{}: {}",
+            u.username,
+            u.avatar_template
+        );
+        let r = api
+            .http
+            .get(api.url(&u.avatar_template.replace("{size}", "96")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", u.avatar_template);
+        let png = r.bytes().await.unwrap();
+        assert_eq!(discourse_sandbox::png::image_type(&png), Some("png"));
+    }
+    let same_colour = |a: &str, b: &str| {
+        let r = |l: &str| format!("/letter_avatar_proxy/v4/letter/{l}/dba1b3/96.png");
+        (r(a), r(b))
+    };
+    let (f, g) = same_colour("f", "g");
+    let get = |p: String| {
+        let http = api.http.clone();
+        let url = api.url(&p);
+        async move { http.get(url).send().await.unwrap().bytes().await.unwrap() }
+    };
+    assert_ne!(get(f).await, get(g).await, "the letter is drawn");
+}

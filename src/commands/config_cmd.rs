@@ -121,6 +121,9 @@ async fn check(ctx: &mut Context) -> ExitCode {
         Some(m) => println!("  main app: {}", m.flagged_url),
         None => println!("  main app: not configured (only Discourse's review queue is shown)"),
     }
+    if let Some(w) = budget_warning(config.discourse.requests_per_minute) {
+        eprintln!("warning: {w}");
+    }
     println!(
         "  reset: strategy {}, verify {}",
         config.reset.strategy.as_str(),
@@ -134,8 +137,9 @@ async fn check(ctx: &mut Context) -> ExitCode {
 }
 
 /// Asks the server whether the key works and acts as an admin, and how DiscourseConnect is
-/// set; prints the findings. Exit 0 when all is well or the server cannot be reached (the file
-/// is valid; that is a warning), 1 when the server refused the key or is not Discourse's API.
+/// set; prints the findings. Exit 0 when all is well; 1 when the server cannot be reached (the
+/// file is valid, but the key could not be tried: a check that checked nothing is no pass),
+/// refused the key, or is not Discourse's API.
 pub async fn check_remote(ctx: &Context, config: &Config) -> ExitCode {
     let session = match Session::new(config, &ctx.data_dir) {
         Ok(s) => s,
@@ -155,14 +159,23 @@ pub async fn check_remote(ctx: &Context, config: &Config) -> ExitCode {
         Err(ClientError::Decode { .. }) => println!("  key: works (acts as {who})"),
         Err(ClientError::Network { message, .. }) => {
             println!("  server: not reachable ({message})");
-            eprintln!(
-                "warning: {} did not answer ({message}); the file is valid, the key was not checked",
+            println!("  key: not checked");
+            return failed(format!(
+                "{} could not be reached ({message}): the file is valid, but the key could not be \
+                 tried. Check discourse.url and this machine's network, then run `config check` again",
                 config.discourse.url
-            );
-            return ExitCode::SUCCESS;
+            ));
+        }
+        Err(
+            e @ (ClientError::InvalidAccess { .. }
+            | ClientError::AdminNotFound { .. }
+            | ClientError::NotFound { .. }),
+        ) => {
+            println!("  key: refused");
+            return failed(e);
         }
         Err(e) => {
-            println!("  key: refused");
+            println!("  key: not checked");
             return failed(e);
         }
     }
@@ -218,4 +231,22 @@ pub async fn check_remote(ctx: &Context, config: &Config) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+/// Discourse's default admin API limit a minute (`max_admin_api_reqs_per_minute`,
+/// `config/discourse_defaults.conf`; discourse-api.md §1).
+const DISCOURSE_DEFAULT_ADMIN_RPM: u32 = 60;
+
+/// A budget above Discourse's default only works where the site raised its own limit, which
+/// the API cannot read (a global setting, not a site setting): said, never refused.
+fn budget_warning(requests_per_minute: u32) -> Option<String> {
+    (requests_per_minute > DISCOURSE_DEFAULT_ADMIN_RPM).then(|| {
+        format!(
+            "discourse.requests_per_minute = {requests_per_minute} is above Discourse's default of \
+             {DISCOURSE_DEFAULT_ADMIN_RPM} admin requests a minute: the site must allow it with \
+             max_admin_api_reqs_per_minute (discourse.conf or DISCOURSE_MAX_ADMIN_API_REQS_PER_MINUTE), \
+             and that budget is shared by every admin API key of the site; else Discourse answers 429 \
+             past {DISCOURSE_DEFAULT_ADMIN_RPM}"
+        )
+    })
 }

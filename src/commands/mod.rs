@@ -126,6 +126,12 @@ pub async fn start_demo(ctx: &mut Context) -> Result<DemoHandle, ExitCode> {
     ctx.config = Some(config);
     ctx.config_path = None;
     ctx.data_dir = demo_dir(&ctx.data_dir);
+    // Every `--demo` command gets a fresh sandbox, so an earlier run's audit lines describe
+    // users that no longer exist: `check` would show them as current and `undo` would act on
+    // them. They are moved aside, not deleted.
+    if let Some(to) = archive_demo_audit(&ctx.data_dir, chrono::Utc::now()) {
+        tracing::info!(to = %to.display(), "the previous demo's audit log moved aside");
+    }
 
     tracing::info!(url = %sandbox.url(), "demo sandbox started");
     Ok(DemoHandle { sandbox })
@@ -139,9 +145,10 @@ pub fn demo_dir(data_dir: &std::path::Path) -> PathBuf {
 /// Audit files of earlier demo consoles kept beside the current one (`audit.<UTC time>.jsonl`).
 pub const DEMO_AUDITS_KEPT: usize = 10;
 
-/// Each demo console is a new sandbox forum, whose users must not show the audit lines of an
-/// earlier demo as if they had been touched: the current `audit.jsonl` is moved aside as
-/// `audit.<UTC time>.jsonl`, and only the newest [`DEMO_AUDITS_KEPT`] of those are kept.
+/// Each `--demo` run (console or command) is a new sandbox forum, whose users must not show
+/// the audit lines of an earlier demo as if they had been touched: the current `audit.jsonl`
+/// is moved aside as `audit.<UTC time>.jsonl`, and only the newest [`DEMO_AUDITS_KEPT`] of
+/// those are kept.
 /// Returns the file it was moved to, to say so.
 pub fn archive_demo_audit(
     demo_dir: &std::path::Path,
@@ -294,22 +301,27 @@ pub async fn run_logs(ctx: &Context, args: &LogsArgs) -> ExitCode {
 }
 
 /// `sandbox [--port N] [--flagged N] [--seed N] [--plus-bug on|off] [--hide-admin-emails]
-/// [--admin-rpm N]`. The global `--demo`, `--read-only` and `--dry-run` mean nothing for a
-/// server that is itself the demo and sends nothing anywhere: refused rather than ignored.
+/// [--admin-rpm N]`. The global `--demo`, `--read-only`, `--dry-run` and `--config` mean
+/// nothing for a server that is itself the demo, sends nothing anywhere and writes its own
+/// config: refused rather than ignored (and hidden from `sandbox --help`).
 pub async fn run_sandbox(ctx: &Context, args: &SandboxArgs) -> ExitCode {
     let meaningless: Vec<&str> = [
-        (ctx.demo, "--demo"),
-        (ctx.read_only, "--read-only"),
-        (ctx.dry_run, "--dry-run"),
+        (ctx.demo || args.demo_here, "--demo"),
+        (ctx.read_only || args.read_only_here, "--read-only"),
+        (ctx.dry_run || args.dry_run_here, "--dry-run"),
+        (
+            ctx.config_flag.is_some() || args.config_here.is_some(),
+            "--config",
+        ),
     ]
     .into_iter()
     .filter_map(|(on, flag)| on.then_some(flag))
     .collect();
     if !meaningless.is_empty() {
         return usage_error(format!(
-            "`sandbox` does not take {}: it runs the simulated forum itself and changes nothing \
-             elsewhere. Run `avatar-console sandbox` alone, or `avatar-console --demo <command>` \
-             to run a command against a built-in sandbox.",
+            "`sandbox` does not take {}: it runs the simulated forum itself, changes nothing \
+             elsewhere and writes its own config file. Run `avatar-console sandbox` alone, or \
+             `avatar-console --demo <command>` to run a command against a built-in sandbox.",
             meaningless.join(", ")
         ));
     }

@@ -52,11 +52,22 @@ pub async fn run(data_dir: &Path, args: &SandboxArgs) -> Result<(), String> {
         0 => "no admin limit".to_string(),
         n => format!("{n} admin requests/min"),
     };
+    // The count the queue will show: `--flagged` plus the demo's own cases (its outcome users
+    // and a main-app flag for a user gone from the forum), not `--flagged` alone.
+    let queued = sb.queue_size();
+    let count = if queued > args.flagged {
+        format!(
+            "{queued} flagged users in the queue (--flagged {} plus {} demo cases; seed {})",
+            args.flagged,
+            queued - args.flagged,
+            args.seed
+        )
+    } else {
+        format!("{queued} flagged users in the queue (seed {})", args.seed)
+    };
     let _ = writeln!(
         std::io::stderr(),
-        "{} flagged users (seed {}), plus bug {}, admin emails {}, {rpm}; up in {} ms.\nTry: avatar-console --config {} queue\nPress Ctrl-C to stop.",
-        args.flagged,
-        args.seed,
+        "{count}, plus bug {}, admin emails {}, {rpm}; up in {} ms.\nTry: avatar-console --config {} queue\nPress Ctrl-C to stop.",
         if args.plus_bug == OnOff::On {
             "on"
         } else {

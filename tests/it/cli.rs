@@ -116,6 +116,30 @@ fn help_lists_every_subcommand_and_global_flag() {
             );
         }
     }
+    // The global flags that mean nothing to the sandbox stay out of its help (and are refused:
+    // tests/it/sandbox_cmd.rs); the other subcommands still list them.
+    let r = run(args(s.cmd(), &["sandbox", "--help"]));
+    for flag in ["--demo", "--read-only", "--dry-run", "--config"] {
+        assert!(
+            !r.stdout.contains(flag),
+            "sandbox --help lists {flag}:\n{}",
+            r.stdout
+        );
+    }
+    let r = run(args(s.cmd(), &["queue", "--help"]));
+    for flag in ["--demo", "--read-only", "--dry-run", "--config"] {
+        assert!(r.stdout.contains(flag), "queue --help lacks {flag}");
+    }
+    // `--strategy pick` says all it sends: the placeholder upload that clears the custom slot
+    // too, not only the pick (src/reset/mod.rs, `pick` and `placeholder_upload`).
+    let r = run(args(s.cmd(), &["reset", "--help"]));
+    for w in ["POST /uploads.json", "type=custom", "type=system"] {
+        assert!(
+            r.stdout.contains(w),
+            "reset --help lacks {w}:\n{}",
+            r.stdout
+        );
+    }
     // A usage error is exit 2.
     let r = run(args(s.cmd(), &["reset"]));
     assert_eq!(r.code, 2);
@@ -470,9 +494,11 @@ fn config_example_path_and_check() {
     let mut c = args(s.cmd(), &["--config", p, "config", "check"]);
     c.env("AVATAR_CONSOLE_API_KEY", API_KEY);
     let r = run(c);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The example's forum does not exist: the file is OK, the check as a whole is not.
+    assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.stdout.contains("OK"), "{}", r.stdout);
     assert!(r.stdout.contains("server check"), "{}", r.stdout);
+    assert!(r.stderr.contains("key could not be tried"), "{}", r.all());
 
     // config path: --config, then $AVATAR_CONSOLE_CONFIG, then the default; says if it exists.
     let r = run(args(s.cmd(), &["--config", p, "config", "path"]));
@@ -639,4 +665,109 @@ fn demo_runs_log_and_audit_apart_from_real_work() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["phase"].to_string())
         .collect();
     assert_eq!(phases, ["\"intent\"", "\"outcome\""], "{audit}");
+}
+
+/// `config check` of a forum that does not answer exits 1 and says the key was not tried (it
+/// used to exit 0, as if checked); a budget above Discourse's default 60 a minute is a warning
+/// that names the site's own limit, the check still passing where the server answers.
+#[tokio::test]
+async fn config_check_fails_when_the_forum_cannot_be_reached_and_warns_of_a_large_budget() {
+    let s = Scratch::new("cfg-unreachable");
+    // A port nobody listens on: connection refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let file = s.write(
+        "closed.toml",
+        &format!(
+            "[discourse]\nurl = \"http://127.0.0.1:{port}\"\napi_key = \"{API_KEY}\"\nrequests_per_minute = 1000\n"
+        ),
+    );
+    let r = crate::common::run(args(
+        s.cmd(),
+        &["--config", file.to_str().unwrap(), "config", "check"],
+    ))
+    .await;
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stdout.contains("not reachable"), "{}", r.all());
+    assert!(r.stdout.contains("key: not checked"), "{}", r.all());
+    assert!(
+        r.stderr.contains("could not be reached") && r.stderr.contains("key could not be tried"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stderr.contains("requests_per_minute = 1000")
+            && r.stderr.contains("max_admin_api_reqs_per_minute")
+            && r.stderr.contains("shared by every admin API key"),
+        "{}",
+        r.all()
+    );
+    assert!(!r.all().contains(API_KEY));
+
+    // A forum that answers: the warning, and a pass.
+    let sb = discourse_sandbox::Sandbox::start(discourse_sandbox::Scenario::default())
+        .await
+        .unwrap();
+    let config = sb
+        .config_toml()
+        .replace("requests_per_minute = 60", "requests_per_minute = 120");
+    let file = s.write("sandbox.toml", &config);
+    let r = crate::common::run(args(
+        s.cmd(),
+        &["--config", file.to_str().unwrap(), "config", "check"],
+    ))
+    .await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stdout.contains("key: works"), "{}", r.all());
+    assert!(
+        r.stderr.contains("max_admin_api_reqs_per_minute"),
+        "{}",
+        r.all()
+    );
+    // At the default, no such warning.
+    let file = s.write("sandbox60.toml", &sb.config_toml());
+    let r = crate::common::run(args(
+        s.cmd(),
+        &["--config", file.to_str().unwrap(), "config", "check"],
+    ))
+    .await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        !r.stderr.contains("max_admin_api_reqs_per_minute"),
+        "{}",
+        r.all()
+    );
+}
+
+/// What README.md tells a newcomer to type matches the binary: every `cargo run` is the release
+/// build the first command made (a plain `cargo run` is a second, 3.5-minute debug build), and
+/// the file `config init` writes is the one the README names.
+#[test]
+fn readme_commands_use_one_build_and_name_the_file_config_init_writes() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let runs: Vec<&str> = readme
+        .match_indices("cargo run")
+        .map(|(i, _)| &readme[i..(i + 30).min(readme.len())])
+        .collect();
+    assert!(runs.len() >= 5, "{runs:?}");
+    for r in &runs {
+        assert!(r.starts_with("cargo run --release"), "README: {r:?}");
+    }
+    let s = Scratch::new("readme-init");
+    let r = run(args(s.cmd(), &["config", "init"]));
+    assert_eq!(r.code, 0, "{}", r.all());
+    let written = Path::new(r.stdout.trim());
+    assert!(written.is_file(), "{}", r.all());
+    let name = written.file_name().unwrap().to_str().unwrap();
+    let init = readme
+        .split("`config init` creates")
+        .nth(1)
+        .expect("README describes config init");
+    let init = &init[..init.find("\n\n").unwrap_or(init.len())];
+    assert!(init.contains(&format!("`{name}`")), "README says: {init}");
+    assert!(!init.contains("config.example.toml"), "README says: {init}");
 }

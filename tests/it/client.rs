@@ -1265,14 +1265,15 @@ async fn config_check_against_the_sandbox() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn config_check_with_the_server_down_is_a_warning() {
+async fn config_check_with_the_server_down_fails_saying_the_key_was_not_tried() {
     let sb = sandbox().await;
     let down = format!("http://127.0.0.1:{}", closed_port());
     let toml = sb.config_toml().replace(&sb.url(), &down);
     let r = config_check("down", toml).await;
-    assert_eq!(r.code, 0, "the file is valid: {}\n{}", r.stdout, r.stderr);
+    // The file is valid (said), but a check that could not try the key is no pass.
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.contains(": OK"), "{}", r.stdout);
     assert!(r.stdout.contains("not reachable"), "{}", r.stdout);
-    assert!(r.stderr.contains("warning"), "{}", r.stderr);
+    assert!(r.stderr.contains("key could not be tried"), "{}", r.stderr);
     no_secrets(&sb, &r);
 }

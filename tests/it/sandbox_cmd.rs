@@ -38,10 +38,20 @@ async fn sandbox_refuses_demo_read_only_and_dry_run() {
         assert!(r.elapsed < Duration::from_secs(10), "refused, not served");
         assert!(!s.path("data/sandbox-config.toml").exists());
     }
-    // The flags after the subcommand too (they are global).
-    let mut c = s.cmd();
-    c.args(["sandbox", "--dry-run"]);
-    assert_eq!(run(c).await.code, 2);
+    // The flags after the subcommand too (they are global, hidden from `sandbox --help`).
+    for flags in [
+        &["sandbox", "--dry-run"][..],
+        &["sandbox", "--demo"],
+        &["sandbox", "--read-only"],
+        &["sandbox", "--config", "mine.toml"],
+        &["--config", "mine.toml", "sandbox"],
+    ] {
+        let mut c = s.cmd();
+        c.args(flags);
+        let r = run(c).await;
+        assert_eq!(r.code, 2, "{flags:?}: {}", r.all());
+        assert!(r.stderr.contains("does not take"), "{flags:?}: {}", r.all());
+    }
     // A bad mode value is a usage error as well.
     let mut c = s.cmd();
     c.args(["sandbox", "--plus-bug", "maybe"]);
@@ -193,4 +203,123 @@ async fn demo_shows_each_outcome_a_moderator_meets() {
         "{}",
         r.all()
     );
+}
+
+/// Each `--demo` command is a fresh sandbox: an earlier run's reset is not shown as current by
+/// `check`, and `undo` has nothing to put back (it used to act on the old run's audit lines and
+/// claim someone else had changed the avatar). The old lines are kept aside, not lost.
+#[tokio::test]
+async fn each_demo_command_reads_only_its_own_sandboxs_audit() {
+    let s = Scratch::new("demo-own-audit");
+    let mut c = s.cmd();
+    c.args(["--demo", "reset", "alice", "--yes"]);
+    let r = run(c).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+
+    let mut c = s.cmd();
+    c.args(["--demo", "check", "alice", "--json"]);
+    let r = run(c).await;
+    let report = r.json();
+    assert_eq!(report["user"]["avatar"], "custom", "{}", r.all());
+    assert_eq!(
+        report["audit"].as_array().map(Vec::len),
+        Some(0),
+        "the previous sandbox's reset shown as this one's: {}",
+        r.all()
+    );
+
+    let mut c = s.cmd();
+    c.args(["--demo", "undo", "alice", "--yes"]);
+    let r = run(c).await;
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("no verified reset"), "{}", r.all());
+    assert!(!r.all().contains("someone else"), "{}", r.all());
+
+    let mut c = s.cmd();
+    c.args(["--demo", "undo", "alice", "--yes", "--force"]);
+    let r = run(c).await;
+    assert_eq!(r.code, 2, "--force has nothing to force: {}", r.all());
+
+    // The reset is still on record, in an archived file.
+    let demo = s.path("data/demo");
+    let archived: String = std::fs::read_dir(&demo)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("audit.2")
+        })
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(
+        archived.contains("\"reset-avatar\"") && archived.contains("\"verified\""),
+        "{archived}"
+    );
+}
+
+/// In the demo's sandbox, `undo` after a reset by sync-sso verifies: the old SSO avatar URL is a
+/// picture the sandbox serves, so its download job can fetch it again (it used to name an
+/// unreachable host, and every demo undo of an SSO user ended `unverified`).
+#[tokio::test]
+async fn demo_reset_then_undo_by_sync_sso_verifies() {
+    let s = Scratch::new("demo-undo");
+    let sb = discourse_sandbox::Sandbox::start(discourse_sandbox::Scenario::demo())
+        .await
+        .unwrap();
+    let config = s.write("demo.toml", &sb.config_toml());
+    let old = sb.user("wei-xu46").unwrap();
+
+    let r = run(s.with_config(&config, &["reset", "wei-xu46", "--yes", "--json"])).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.json()[0]["outcome"], "verified", "{}", r.all());
+
+    let r = run(s.with_config(&config, &["undo", "wei-xu46", "--yes", "--json"])).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    let done = &r.json()[0];
+    assert_eq!(done["outcome"], "verified", "{}", r.all());
+    assert_eq!(done["strategy"], "sync-sso", "{}", r.all());
+    let now = sb.user("wei-xu46").unwrap();
+    assert_eq!(
+        now.sso.unwrap().external_avatar_url,
+        old.sso.unwrap().external_avatar_url,
+        "the old SSO avatar is back"
+    );
+}
+
+/// The count `sandbox` prints is the count `queue` then shows (it used to print `--flagged`
+/// alone, 60, while the queue held 63 with the demo's own cases).
+#[tokio::test]
+async fn sandbox_prints_the_count_the_queue_shows() {
+    let s = Scratch::new("sandbox-count");
+    for flagged in ["60", "7"] {
+        let mut c = s.cmd();
+        c.args(["sandbox", "--flagged", flagged])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = Serving(c.spawn().expect("start the sandbox"));
+        let stderr = child.0.stderr.take().unwrap();
+        let first = tokio::task::spawn_blocking(move || {
+            let mut lines = BufReader::new(stderr).lines();
+            let first = lines.next().unwrap().unwrap();
+            std::thread::spawn(move || lines.for_each(drop));
+            first
+        })
+        .await
+        .unwrap();
+        let printed: usize = first
+            .split_once(" flagged users in the queue")
+            .unwrap_or_else(|| panic!("{first}"))
+            .0
+            .parse()
+            .unwrap();
+        let r = run(s.with_config(&s.path("data/sandbox-config.toml"), &["queue", "--json"])).await;
+        assert_eq!(r.code, 0, "{}", r.all());
+        let shown = r.json().as_array().unwrap().len();
+        assert_eq!(printed, shown, "--flagged {flagged}: {first}");
+        if flagged == "60" {
+            assert!(first.contains("--flagged 60 plus 3 demo cases"), "{first}");
+        }
+    }
 }
