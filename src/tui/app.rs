@@ -727,8 +727,8 @@ impl App {
         {
             return (LOG_POLL_FAST, "after work");
         }
-        if self.focus == Focus::Log {
-            return (LOG_POLL_FAST, "log pane focused");
+        if self.focus == Focus::Log || self.log_big {
+            return (LOG_POLL_FAST, "log pane in use");
         }
         (LOG_POLL_IDLE, "idle")
     }

@@ -15,6 +15,7 @@ use crate::discourse::review::ReviewItem;
 use crate::model::{Outcome, ResetReport, Source, UserRef};
 use crate::review::{ReviewOutcome, ReviewResult, Subject};
 use crate::sanitize::clean;
+use crate::tui::keymap::Action;
 
 /// The `a` menu: the row's items (once loaded) and the selected choice.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,10 +111,19 @@ fn row_name(app: &App, slot: usize) -> String {
 /// Keys while the menu is open: move, Enter to choose (then a confirm), Esc to close.
 pub(crate) fn menu_key(app: &mut App, key: KeyEvent, mut menu: ReviewMenu) -> Vec<Effect> {
     let n = menu.choices().len();
+    // The keys in force move here too (a remapped `down`); the arrows always do.
+    let action = app.config().keymap.action(&key);
+    let down = key.code == KeyCode::Down || action == Some(Action::Down);
+    let up = key.code == KeyCode::Up || action == Some(Action::Up);
+    let close = matches!(action, Some(Action::Review | Action::Quit));
     match key.code {
-        KeyCode::Char('j') | KeyCode::Down if n > 0 => menu.sel = (menu.sel + 1) % n,
-        KeyCode::Char('k') | KeyCode::Up if n > 0 => menu.sel = (menu.sel + n - 1) % n,
-        KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('a') => {
+        _ if down && n > 0 => menu.sel = (menu.sel + 1) % n,
+        _ if up && n > 0 => menu.sel = (menu.sel + n - 1) % n,
+        _ if close => {
+            app.modal = None;
+            return vec![];
+        }
+        KeyCode::Esc => {
             app.modal = None;
             return vec![];
         }
@@ -447,8 +457,12 @@ pub fn draw_menu(frame: &mut Frame, area: Rect, menu: &ReviewMenu, app: &App, th
         }
     }
     lines.push(Line::raw(""));
+    let km = &app.config().keymap;
     lines.push(Line::from(vec![
-        Span::styled("j/k", theme.key),
+        Span::styled(
+            format!("{}/{}", km.hint(Action::Down), km.hint(Action::Up)),
+            theme.key,
+        ),
         Span::raw(" choose  "),
         Span::styled("Enter", theme.key),
         Span::raw(" perform (asks)  "),

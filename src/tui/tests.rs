@@ -916,7 +916,7 @@ fn idle_browsing_polls_the_logs_slowly_and_work_or_the_log_pane_fast() {
         (11..=13).contains(&fast),
         "{fast} polls in a minute, log focused"
     );
-    assert!(text(&render(&app, 120, 30)).contains("every 5 s (log pane focused)"));
+    assert!(text(&render(&app, 120, 30)).contains("every 5 s (log pane in use)"));
     update(&mut app, key(KeyCode::Tab));
     assert_eq!(app.focus(), Focus::Queue);
     assert!(polls_in(&mut app, 60) <= 2);
@@ -1841,6 +1841,10 @@ fn summaries_go_to_the_log_and_the_status_line_shortens_with_an_ellipsis() {
     let status = screen.lines().nth(22).unwrap();
     assert!(status.trim_end().ends_with('…'), "{status:?}");
     assert!(status.contains("review remove_avatar: #45"), "{status:?}");
+    // Cut after a whole word.
+    let shown = status.trim_end().trim_end_matches('…');
+    let shown = &shown[shown.find("review").unwrap()..];
+    assert!(long.starts_with(&format!("{shown} ")), "{status:?}");
 }
 
 #[test]
@@ -1941,6 +1945,45 @@ fn the_help_scrolls_and_says_so_with_the_keys_in_force() {
     assert_eq!(app.modal(), Some(&Modal::Help { scroll: 3 }));
     update(&mut app, key(KeyCode::Esc));
     assert_eq!(app.modal(), None);
+    // The review menu moves with them as well, and says so.
+    press(&mut app, "a");
+    let Some(Modal::ReviewMenu(menu)) = app.modal().cloned() else {
+        panic!()
+    };
+    let action = |id: &str| crate::discourse::review::ReviewAction {
+        id: id.into(),
+        label: None,
+    };
+    let item = crate::discourse::review::ReviewItem {
+        id: 45,
+        kind: "ReviewableUser".into(),
+        status: Some(0),
+        version: Some(0),
+        created_at: None,
+        user_id: Some(1),
+        username: Some("alice".into()),
+        reasons: vec![],
+        actions: vec![action("approve_user"), action("remove_avatar")],
+    };
+    let subject = crate::review::Subject {
+        id: 1,
+        username: "alice".into(),
+        external_id: None,
+        before: Default::default(),
+    };
+    update(
+        &mut app,
+        Msg::ReviewItems {
+            slot: menu.slot,
+            result: Ok((subject, vec![item])),
+        },
+    );
+    assert!(text(&render(&app, 120, 30)).contains("n/k choose"));
+    press(&mut app, "n");
+    let Some(Modal::ReviewMenu(menu)) = app.modal().cloned() else {
+        panic!()
+    };
+    assert_eq!(menu.sel, 1);
 }
 
 #[test]

@@ -61,6 +61,10 @@ pub const HELP: &[HelpLine] = &[
     Act(Action::Review),
     Act(Action::Undo),
     Section("Log pane"),
+    Fixed(
+        "(log polling)",
+        "every 5 s during work and a minute after, or log pane in use; else 30 s",
+    ),
     Act(Action::LogSize),
     Act(Action::LogUser),
     Act(Action::VerboseSso),

@@ -179,17 +179,19 @@ fn shorten(spans: Vec<Span<'_>>, width: usize) -> Vec<Span<'_>> {
             out.push(s);
             continue;
         }
-        let text = crate::sanitize::truncate(&s.content, width - used);
-        let text = if text.ends_with('…') {
-            text
-        } else {
-            // It fits exactly, but what follows does not.
-            let mut t = crate::sanitize::truncate(&s.content, (width - used).saturating_sub(1));
-            if !t.ends_with('…') {
-                t.push('…');
-            }
-            t
-        };
+        let room = width - used;
+        let mut text = crate::sanitize::truncate(&s.content, room.saturating_sub(1));
+        if text.ends_with('…') {
+            text.pop();
+        }
+        // At the end of a word when one ends near the cut.
+        if let Some(space) = text.rfind(' ')
+            && crate::sanitize::width(&text[space..]) <= 16
+            && space > 0
+        {
+            text.truncate(space);
+        }
+        text.push('…');
         out.push(Span::styled(text, s.style));
         break;
     }
@@ -205,11 +207,11 @@ fn hints(app: &App) -> Vec<(String, &'static str)> {
         let scroll = format!("{}/{}", km.hint(Action::Down), km.hint(Action::Up));
         return match m {
             Modal::Confirm(_) => fixed(vec![("y/Enter", "confirm"), ("n/Esc", "cancel")]),
-            Modal::ReviewMenu(_) => fixed(vec![
-                ("j/k", "choose"),
-                ("Enter", "perform"),
-                ("Esc", "close"),
-            ]),
+            Modal::ReviewMenu(_) => vec![
+                (scroll, "choose"),
+                ("Enter".into(), "perform"),
+                ("Esc".into(), "close"),
+            ],
             _ => vec![(scroll, "scroll"), ("Esc".into(), "close")],
         };
     }
