@@ -29,15 +29,37 @@ use crate::tui::{
 
 /// What the queue already told us about a user, so a reset needs fewer lookups: the main app
 /// gives external id, username and email; the review queue gives Discourse's id.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Hint {
-    username: Option<String>,
-    email: Option<String>,
-    external_id: Option<String>,
+    username: Option<Box<str>>,
+    email: Option<Box<str>>,
+    external_id: Option<Box<str>>,
     id: Option<u64>,
 }
 
-type Hints = Arc<std::sync::Mutex<HashMap<String, Hint>>>;
+impl Hint {
+    /// Every field of `self` is unknown or the same in `other`: `other` only adds to it.
+    fn extended_by(&self, other: &Hint) -> bool {
+        fn fits<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
+            a.is_none() || a == b
+        }
+        fits(&self.username, &other.username)
+            && fits(&self.email, &other.email)
+            && fits(&self.external_id, &other.external_id)
+            && fits(&self.id, &other.id)
+    }
+}
+
+/// Every queued user, found by username and by external id (the keys the console resets by).
+/// Held compactly, as the console holds 100,000 of them: one `Hint` per user in a `Vec`, the
+/// keys pointing into it.
+#[derive(Debug, Default)]
+struct HintBook {
+    hints: Vec<Hint>,
+    by_key: HashMap<Box<str>, u32>,
+}
+
+type Hints = Arc<std::sync::Mutex<HintBook>>;
 
 fn hint_keys(user: &UserRef) -> String {
     match user {
@@ -48,48 +70,74 @@ fn hint_keys(user: &UserRef) -> String {
 }
 
 fn remember(hints: &Hints, h: Hint) {
-    let mut map = hints.lock().unwrap_or_else(|e| e.into_inner());
-    let keys: Vec<String> = [
+    let mut book = hints.lock().unwrap_or_else(|e| e.into_inner());
+    // By email only when nothing else names the user (the console resets by external id, else
+    // by username: see `QueuedUser::user_ref`).
+    let by_email = h.username.is_none() && h.external_id.is_none();
+    let keys: Vec<Box<str>> = [
         h.username
             .as_ref()
             .map(|u| format!("u:{}", u.to_lowercase())),
         h.external_id.as_ref().map(|x| format!("x:{x}")),
-        h.email.as_ref().map(|e| format!("e:{}", e.to_lowercase())),
+        h.email
+            .as_ref()
+            .filter(|_| by_email)
+            .map(|e| format!("e:{}", e.to_lowercase())),
     ]
     .into_iter()
     .flatten()
+    .map(String::into_boxed_str)
     .collect();
+    let known: Vec<u32> = keys
+        .iter()
+        .filter_map(|k| book.by_key.get(k).copied())
+        .collect();
     // Merge with what is known under any of the keys.
     let mut merged = h;
-    for k in &keys {
-        if let Some(old) = map.get(k) {
-            merged.username = merged.username.or(old.username.clone());
-            merged.email = merged.email.or(old.email.clone());
-            merged.external_id = merged.external_id.or(old.external_id.clone());
-            merged.id = merged.id.or(old.id);
-        }
+    for &i in &known {
+        let old = &book.hints[i as usize];
+        merged.username = merged.username.or_else(|| old.username.clone());
+        merged.email = merged.email.or_else(|| old.email.clone());
+        merged.external_id = merged.external_id.or_else(|| old.external_id.clone());
+        merged.id = merged.id.or(old.id);
     }
+    // One user seen again (both sources, a detail read): completed in place. Otherwise (new, or
+    // what is known under another key disagrees) a hint of its own, so the other key keeps
+    // naming what it named.
+    let slot = match known.first() {
+        Some(&i)
+            if known.iter().all(|&j| j == i) && book.hints[i as usize].extended_by(&merged) =>
+        {
+            book.hints[i as usize] = merged;
+            i
+        }
+        _ => {
+            book.hints.push(merged);
+            (book.hints.len() - 1) as u32
+        }
+    };
     for k in keys {
-        map.insert(k, merged.clone());
+        book.by_key.insert(k, slot);
     }
 }
 
 fn target_for(hints: &Hints, user: &UserRef) -> Target {
-    let h = hints
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&hint_keys(user))
-        .cloned()
-        .unwrap_or_default();
+    let h = {
+        let book = hints.lock().unwrap_or_else(|e| e.into_inner());
+        book.by_key
+            .get(hint_keys(user).as_str())
+            .and_then(|&i| book.hints.get(i as usize).cloned())
+            .unwrap_or_default()
+    };
     Target {
         input: user.to_string(),
         user: user.clone(),
-        known_username: h.username,
-        known_external_id: h.external_id.or(match user {
+        known_username: h.username.map(String::from),
+        known_external_id: h.external_id.map(String::from).or(match user {
             UserRef::ExternalId(x) => Some(x.clone()),
             _ => None,
         }),
-        known_email: h.email,
+        known_email: h.email.map(String::from),
         known_id: h.id,
     }
 }
@@ -315,9 +363,9 @@ impl Backend for ConsoleBackend {
                         remember(
                             &hints,
                             Hint {
-                                username: i.username.clone(),
-                                email: i.email.clone(),
-                                external_id: i.external_id.clone(),
+                                username: i.username.as_deref().map(Box::from),
+                                email: i.email.as_deref().map(Box::from),
+                                external_id: i.external_id.as_deref().map(Box::from),
                                 id: None,
                             },
                         );
@@ -339,7 +387,7 @@ impl Backend for ConsoleBackend {
                         remember(
                             &hints,
                             Hint {
-                                username: i.username.clone(),
+                                username: i.username.as_deref().map(Box::from),
                                 email: None,
                                 external_id: None,
                                 id: i.discourse_id,
@@ -397,9 +445,9 @@ impl Backend for ConsoleBackend {
             remember(
                 &hints,
                 Hint {
-                    username: Some(detail.username.clone()),
-                    email: detail.email.clone(),
-                    external_id: detail.external_id().map(str::to_string),
+                    username: Some(detail.username.as_str().into()),
+                    email: detail.email.as_deref().map(Box::from),
+                    external_id: detail.external_id().map(Box::from),
                     id: Some(detail.id),
                 },
             );

@@ -34,6 +34,9 @@ const LOG_POLL_DURING_RESETS: u32 = 60; // 15 s
 const MESSAGE_TICKS: u32 = 40; // 10 s
 /// The log pane keeps this many lines.
 const LOG_CAP: usize = 5_000;
+/// The newest log entries whose answer body is kept (see `App::push_log`).
+const KEEP_BODIES: usize = 300;
+const BODY_NOT_KEPT: &str = "(not kept: only the newest 300 log entries keep a read's answer)";
 /// `:` remembers this many command lines.
 const HISTORY_CAP: usize = 100;
 /// While pages arrive, the queue's order is brought up to date at most this often (the loop
@@ -854,6 +857,18 @@ impl App {
         self.log.insert(pos, entry);
         while self.log.len() > LOG_CAP {
             self.log.pop_front();
+        }
+        // Older reads keep their line, not their answer: a queue of 100,000 users is 7,500
+        // pages of up to 4,000 characters each. Changes (POST, PUT) keep theirs.
+        if let Some(LogEntry::Api(e)) = self
+            .log
+            .len()
+            .checked_sub(KEEP_BODIES + 1)
+            .and_then(|i| self.log.get_mut(i))
+            && e.method == "GET"
+            && e.response_body.is_some()
+        {
+            e.response_body = Some(BODY_NOT_KEPT.into());
         }
     }
 

@@ -1637,3 +1637,31 @@ fn a_reopened_console_names_the_default_image_from_the_audit() {
         row(&app, "violence")
     );
 }
+
+/// A big queue's load is thousands of page reads: only the newest log entries keep a read's
+/// answer body (memory at 100,000 users); a change's answer is always kept.
+#[test]
+fn old_reads_keep_their_line_but_not_their_answer() {
+    let mut app = app3(cfg());
+    let mut sync = exchange("/admin/users/sync_sso", Some("sso=…"));
+    sync.method = "POST".into();
+    update(&mut app, Msg::Exchange(sync));
+    for i in 0..400 {
+        let mut e = exchange(&format!("/review.json?offset={i}"), None);
+        e.method = "GET".into();
+        e.response_body = Some(format!("page {i}"));
+        update(&mut app, Msg::Exchange(e));
+    }
+    let body = |path: &str| {
+        app.log
+            .iter()
+            .find_map(|e| match e {
+                super::app::LogEntry::Api(x) if x.path == path => x.response_body.clone(),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert!(body("/review.json?offset=0").starts_with("(not kept"));
+    assert_eq!(body("/review.json?offset=399"), "page 399");
+    assert_eq!(body("/admin/users/sync_sso"), "{\"success\":\"OK\"}");
+}
