@@ -109,6 +109,9 @@ impl Context {
 /// What keeps the `--demo` sandbox running while a command uses it.
 pub struct DemoHandle {
     pub sandbox: discourse_sandbox::Sandbox,
+    /// Held while the run uses `demo/audit.jsonl`, so that a second `--demo` started meanwhile
+    /// neither moves that file from under it nor reads its lines.
+    _audit_lock: Option<std::fs::File>,
 }
 
 /// `--demo`: start the sandbox in-process and point the command at it, with no config file.
@@ -125,16 +128,102 @@ pub async fn start_demo(ctx: &mut Context) -> Result<DemoHandle, ExitCode> {
     crate::secret::register(config.secrets());
     ctx.config = Some(config);
     ctx.config_path = None;
-    ctx.data_dir = demo_dir(&ctx.data_dir);
+    let demo = demo_dir(&ctx.data_dir);
+    let _ = std::fs::create_dir_all(&demo);
+    let now = chrono::Utc::now();
     // Every `--demo` command gets a fresh sandbox, so an earlier run's audit lines describe
     // users that no longer exist: `check` would show them as current and `undo` would act on
-    // them. They are moved aside, not deleted.
-    if let Some(to) = archive_demo_audit(&ctx.data_dir, chrono::Utc::now()) {
-        tracing::info!(to = %to.display(), "the previous demo's audit log moved aside");
-    }
+    // them. They are moved aside, not deleted. While another demo run still uses the file, it
+    // is left alone and this run keeps its audit in a directory of its own.
+    let audit_lock = match lock_demo_audit(&demo) {
+        DemoLock::Busy => {
+            let own = demo.join(format!(
+                "run-{}-{}",
+                now.format("%Y%m%dT%H%M%SZ"),
+                std::process::id()
+            ));
+            tracing::info!(dir = %own.display(), "another --demo run uses demo/audit.jsonl; this run's audit is kept apart");
+            ctx.data_dir = own;
+            None
+        }
+        lock => {
+            if let Some(to) = archive_demo_audit(&demo, now) {
+                tracing::info!(to = %to.display(), "the previous demo's audit log moved aside");
+            }
+            prune_demo_runs(&demo);
+            ctx.data_dir = demo;
+            match lock {
+                DemoLock::Held(f) => Some(f),
+                _ => None,
+            }
+        }
+    };
 
     tracing::info!(url = %sandbox.url(), "demo sandbox started");
-    Ok(DemoHandle { sandbox })
+    Ok(DemoHandle {
+        sandbox,
+        _audit_lock: audit_lock,
+    })
+}
+
+enum DemoLock {
+    /// This run holds `demo/audit.lock` until it ends.
+    Held(std::fs::File),
+    /// Another demo run holds it.
+    Busy,
+    /// No lock on this platform or file system: runs are taken to be one at a time.
+    Unavailable,
+}
+
+fn lock_demo_audit(demo: &std::path::Path) -> DemoLock {
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(demo.join("audit.lock"))
+    else {
+        return DemoLock::Unavailable;
+    };
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor this File owns; released when the File is closed.
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if r == 0 {
+            DemoLock::Held(file)
+        } else if std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK) {
+            DemoLock::Busy
+        } else {
+            DemoLock::Unavailable
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        drop(file);
+        DemoLock::Unavailable
+    }
+}
+
+/// The directories of demo runs that ran beside another (`run-<UTC time>-<pid>`): the newest
+/// [`DEMO_AUDITS_KEPT`] are kept, like the archived audit files.
+fn prune_demo_runs(demo: &std::path::Path) {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(demo)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("run-2"))
+        })
+        .collect();
+    runs.sort();
+    let excess = runs.len().saturating_sub(DEMO_AUDITS_KEPT);
+    for old in &runs[..excess] {
+        let _ = std::fs::remove_dir_all(old);
+    }
 }
 
 /// Where `--demo` keeps its audit log and application log: `<data dir>/demo`.

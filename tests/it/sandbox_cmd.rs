@@ -323,3 +323,55 @@ async fn sandbox_prints_the_count_the_queue_shows() {
         }
     }
 }
+
+/// Two `--demo` runs at once (a console and a command in another terminal, say) are two
+/// sandboxes: the second neither moves the first's audit from under it nor reads its lines.
+#[tokio::test]
+async fn a_demo_run_beside_another_keeps_its_audit_apart() {
+    let s = Scratch::new("demo-beside");
+    // The first run: sam.stuck's reset waits 20 s for a download that never comes.
+    let mut c = s.cmd();
+    c.args(["--demo", "reset", "sam.stuck", "--yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut first = Serving(c.spawn().expect("start the first demo run"));
+    let audit = s.path("data/demo/audit.jsonl");
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&audit).is_ok_and(|a| a.contains("sam.stuck")) {
+        assert!(started.elapsed() < Duration::from_secs(15), "no intent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The second run sees only its own sandbox.
+    let mut c = s.cmd();
+    c.args(["--demo", "check", "sam.stuck", "--json"]);
+    let r = run(c).await;
+    assert_eq!(
+        r.json()["audit"].as_array().map(Vec::len),
+        Some(0),
+        "the other run's lines: {}",
+        r.all()
+    );
+    let mut c = s.cmd();
+    c.args(["--demo", "reset", "alice", "--yes"]);
+    assert_eq!(run(c).await.code, 0);
+
+    // The first run's file stayed where it was, and got its outcome.
+    let code = tokio::task::spawn_blocking(move || first.0.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(code.code(), Some(1), "sam.stuck ends unverified");
+    let mine = std::fs::read_to_string(&audit).unwrap();
+    assert!(
+        mine.contains("\"outcome\":\"unverified\"") && !mine.contains("alice"),
+        "{mine}"
+    );
+    // The second runs' lines are in a directory of their own.
+    let beside: String = std::fs::read_dir(s.path("data/demo"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .filter_map(|p| std::fs::read_to_string(p.join("audit.jsonl")).ok())
+        .collect();
+    assert!(beside.contains("alice"), "{beside}");
+}
