@@ -364,6 +364,14 @@ impl DiscourseClient {
         }
     }
 
+    fn has_observer(&self) -> bool {
+        self.inner
+            .observer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
     pub fn set_observer(&self, observer: Observer) {
         *self
             .inner
@@ -500,10 +508,15 @@ impl DiscourseClient {
                     });
                 }
                 Ok(answer) => {
-                    // Parsed once for both (the caller parses its own type later).
-                    let value = answer.json();
-                    let summary = self.summarize_parsed(&answer, value.as_ref());
-                    let excerpt = self.excerpt(&answer, value);
+                    // The excerpt is for an observer (the console's log pane); without one
+                    // (the CLI) the answer is not parsed twice for a line nobody reads.
+                    let (summary, excerpt) = if self.has_observer() {
+                        let value = answer.json();
+                        let summary = self.summarize_parsed(&answer, value.as_ref());
+                        (summary, Some(self.excerpt(&answer, value)))
+                    } else {
+                        (self.summarize(&answer), None)
+                    };
                     self.report(
                         &m,
                         &shown,
@@ -511,7 +524,7 @@ impl DiscourseClient {
                         latency,
                         &summary,
                         encoded.as_deref(),
-                        Some(excerpt),
+                        excerpt,
                     );
                     if answer.status == StatusCode::TOO_MANY_REQUESTS {
                         waits += 1;
@@ -593,27 +606,31 @@ impl DiscourseClient {
 
     /// A one-line summary: the error text Discourse gave, or the size of what came back.
     pub(super) fn summarize(&self, a: &Answer) -> String {
-        self.summarize_parsed(a, a.json().as_ref())
+        let peek = a
+            .is_json()
+            .then(|| serde_json::from_slice::<SummaryPeek>(&a.body).ok())
+            .flatten();
+        self.summary_text(a, peek)
     }
 
     /// [`Self::summarize`], given the body already parsed (`None`: not JSON).
     fn summarize_parsed(&self, a: &Answer, parsed: Option<&Value>) -> String {
+        let peek = parsed.filter(|_| a.is_json()).map(SummaryPeek::of_value);
+        self.summary_text(a, peek)
+    }
+
+    fn summary_text(&self, a: &Answer, peek: Option<SummaryPeek>) -> String {
         let text = if a.looks_html() {
             "HTML page".to_string()
-        } else if let Some(v) = parsed.filter(|_| a.is_json()) {
-            if let Some(e) = v
-                .get("errors")
-                .and_then(Value::as_array)
-                .and_then(|e| e.first())
-                .and_then(Value::as_str)
-            {
-                e.to_string()
-            } else if let Some(msg) = v.get("message").and_then(Value::as_str) {
-                msg.to_string()
-            } else if v.get("failed").is_some() {
+        } else if let Some(p) = peek {
+            if let Some(e) = p.first_error {
+                e
+            } else if let Some(msg) = p.message {
+                msg
+            } else if p.failed {
                 "FAILED".to_string()
-            } else if let Some(arr) = v.as_array() {
-                format!("{} items", arr.len())
+            } else if let Some(n) = p.items {
+                format!("{n} items")
             } else {
                 String::new()
             }
@@ -1127,6 +1144,102 @@ pub fn describe_reqwest_error(e: &reqwest::Error) -> String {
 
 /// Blanks values that are secrets: any key naming a secret or key, and the `value` of a site
 /// setting marked `secret: true` or named `*secret*`.
+/// What an answer's one-line summary uses: Discourse's first error, its `message`, a `failed`
+/// key, or the length of a top-level array. Read from the bytes without building the document
+/// (the CLI summarizes every page of a big queue).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct SummaryPeek {
+    first_error: Option<String>,
+    message: Option<String>,
+    failed: bool,
+    items: Option<usize>,
+}
+
+impl SummaryPeek {
+    fn of_value(v: &Value) -> SummaryPeek {
+        SummaryPeek {
+            first_error: v
+                .get("errors")
+                .and_then(Value::as_array)
+                .and_then(|e| e.first())
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            message: v.get("message").and_then(Value::as_str).map(str::to_string),
+            failed: v.get("failed").is_some(),
+            items: v.as_array().map(Vec::len),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SummaryPeek {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SummaryPeek;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON document")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<SummaryPeek, A::Error> {
+                let mut p = SummaryPeek::default();
+                while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match k.as_ref() {
+                        "errors" => {
+                            let v: Value = m.next_value()?;
+                            p.first_error = v
+                                .as_array()
+                                .and_then(|e| e.first())
+                                .and_then(Value::as_str)
+                                .map(str::to_string);
+                        }
+                        "message" => {
+                            let v: Value = m.next_value()?;
+                            p.message = v.as_str().map(str::to_string);
+                        }
+                        "failed" => {
+                            m.next_value::<IgnoredAny>()?;
+                            p.failed = true;
+                        }
+                        _ => {
+                            m.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(p)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<SummaryPeek, A::Error> {
+                let mut n = 0;
+                while s.next_element::<IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(SummaryPeek {
+                    items: Some(n),
+                    ..SummaryPeek::default()
+                })
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<SummaryPeek, E> {
+                Ok(SummaryPeek::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<SummaryPeek, E> {
+                Ok(SummaryPeek::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<SummaryPeek, E> {
+                Ok(SummaryPeek::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<SummaryPeek, E> {
+                Ok(SummaryPeek::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<SummaryPeek, E> {
+                Ok(SummaryPeek::default())
+            }
+            fn visit_unit<E>(self) -> Result<SummaryPeek, E> {
+                Ok(SummaryPeek::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 pub fn redact_json(v: &mut Value) {
     match v {
         Value::Object(map) => {
@@ -1164,6 +1277,27 @@ pub fn redact_json(v: &mut Value) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The summary read straight from the bytes says what the whole parsed document says.
+    #[test]
+    fn summary_peek_from_bytes_matches_the_parsed_document() {
+        for body in [
+            r#"{"errors":["Username is invalid","x"],"error_type":"invalid_parameters"}"#,
+            r#"{"message":"ok then","failed":"FAILED"}"#,
+            r#"{"failed":"FAILED"}"#,
+            r#"[1,{"a":[2,3]},"x",null]"#,
+            r#"[]"#,
+            r#"{"users":[{"id":1,"message":"nested, not the answer's"}],"meta":{}}"#,
+            r#"{"errors":"not a list","message":7}"#,
+            r#""just a string""#,
+            r#"42"#,
+            r#"null"#,
+        ] {
+            let v: Value = serde_json::from_str(body).unwrap();
+            let peek: SummaryPeek = serde_json::from_str(body).unwrap();
+            assert_eq!(peek, SummaryPeek::of_value(&v), "{body}");
+        }
+    }
 
     #[test]
     fn segments_are_encoded() {
