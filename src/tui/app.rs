@@ -835,7 +835,11 @@ impl App {
     pub fn settle(&mut self) {
         if self.order_dirty {
             self.order_dirty = false;
-            if self.order_pending.is_empty() || self.order.is_empty() {
+            // Placing each changed user costs a binary search and a copy; past a few thousand
+            // at once (a burst of pages in shuffled order) one full sort is cheaper, and it
+            // bounds the longest settle (`cargo bench --bench ui`: "slowest message").
+            let many = self.order_pending.len() > self.order.len() / 16;
+            if self.order_pending.is_empty() || self.order.is_empty() || many {
                 self.order = self.queue.sorted();
             } else {
                 self.queue.resort(&mut self.order, &self.order_pending);
