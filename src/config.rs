@@ -271,6 +271,21 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// The file's text as `T`. A generic parse first: syntax errors, and a spanned tree to name
+/// keys in later errors.
+fn parse_raw<T: serde::de::DeserializeOwned>(cx: &Ctx<'_>) -> Result<T, ConfigError> {
+    let doc = toml::de::DeTable::parse(cx.text).map_err(|e| {
+        let msg = e.message().trim().replace('\n', "; ");
+        cx.err(
+            ConfigErrorKind::Syntax,
+            e.span(),
+            None,
+            format!("TOML syntax error: {msg}"),
+        )
+    })?;
+    toml::from_str(cx.text).map_err(|e| map_serde_error(cx, doc.get_ref(), e))
+}
+
 type RawKeysTable = toml::Spanned<std::collections::BTreeMap<Spanned<String>, Spanned<RawKeys>>>;
 
 /// `[keys]`: the default keymap with the file's entries applied, in file order; an unknown
@@ -675,18 +690,7 @@ impl Config {
             text,
             file: path_for_messages.display().to_string(),
         };
-        // Generic parse first: syntax errors, and a spanned tree to name keys in later errors.
-        let doc = toml::de::DeTable::parse(text).map_err(|e| {
-            let msg = e.message().trim().replace('\n', "; ");
-            cx.err(
-                ConfigErrorKind::Syntax,
-                e.span(),
-                None,
-                format!("TOML syntax error: {msg}"),
-            )
-        })?;
-        let raw: RawConfig =
-            toml::from_str(text).map_err(|e| map_serde_error(&cx, doc.get_ref(), e))?;
+        let raw: RawConfig = parse_raw(&cx)?;
 
         // [discourse]
         let Some(d) = raw.discourse else {
@@ -997,17 +1001,7 @@ impl Config {
             text,
             file: path_for_messages.display().to_string(),
         };
-        let doc = toml::de::DeTable::parse(text).map_err(|e| {
-            let msg = e.message().trim().replace('\n', "; ");
-            cx.err(
-                ConfigErrorKind::Syntax,
-                e.span(),
-                None,
-                format!("TOML syntax error: {msg}"),
-            )
-        })?;
-        let raw: KeysOnly =
-            toml::from_str(text).map_err(|e| map_serde_error(&cx, doc.get_ref(), e))?;
+        let raw: KeysOnly = parse_raw(&cx)?;
         parse_keys(&cx, raw.keys.as_ref())
     }
 

@@ -72,18 +72,7 @@ fn app3(cfg: AppConfig) -> App {
         },
     );
     update(&mut app, Msg::Tick { now: t0() });
-    update(
-        &mut app,
-        Msg::SiteLoaded(Ok(SiteInfo {
-            strategy: Strategy::SyncSso,
-            why: "overrides avatar on".into(),
-            verbose_sso: Some(false),
-            verbose_upload: Some(true),
-            warnings: vec![],
-            interrupted: vec![],
-            default_upload: None,
-        })),
-    );
+    update(&mut app, Msg::SiteLoaded(Ok(site())));
     page(
         &mut app,
         Source::App,
@@ -777,6 +766,19 @@ fn the_selected_row_loads_its_details_on_tick_once() {
             !fx.iter().any(|e| matches!(e, Effect::LoadUser { .. })),
             "{fx:?}"
         );
+    }
+}
+
+/// The site the tests' console sees: sync-sso, upload log on.
+fn site() -> SiteInfo {
+    SiteInfo {
+        strategy: Strategy::SyncSso,
+        why: "overrides avatar on".into(),
+        verbose_sso: Some(false),
+        verbose_upload: Some(true),
+        warnings: vec![],
+        interrupted: vec![],
+        default_upload: None,
     }
 }
 
@@ -2115,13 +2117,8 @@ fn a_reopened_console_names_the_default_image_from_the_audit() {
     update(
         &mut app,
         Msg::SiteLoaded(Ok(SiteInfo {
-            strategy: Strategy::SyncSso,
-            why: "overrides avatar on".into(),
-            verbose_sso: Some(false),
-            verbose_upload: Some(true),
-            warnings: vec![],
-            interrupted: vec![],
             default_upload: Some(2_000_000),
+            ..site()
         })),
     );
     assert!(
