@@ -502,6 +502,9 @@ pub struct App {
 
     // Resets.
     pub(crate) batch: Option<Batch>,
+    /// Resets asked for while a batch ran: they start, as one batch, when it finishes (a
+    /// moderator going `r y j r y …` down the queue loses none).
+    pub(crate) queued_resets: Vec<usize>,
     next_batch: u64,
 
     // Log pane.
@@ -596,6 +599,7 @@ impl App {
             next_req: 1,
             detail_scroll: 0,
             batch: None,
+            queued_resets: Vec::new(),
             next_batch: 1,
             log: VecDeque::new(),
             log_visible: Vec::new(),
@@ -1202,6 +1206,12 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                     app.quitting = true;
                     return vec![Effect::Quit];
                 }
+                // Resets asked for meanwhile go next, unless this batch was cancelled (Esc
+                // cancels the queued ones too: `on_escape`).
+                let queued = std::mem::take(&mut app.queued_resets);
+                if !queued.is_empty() {
+                    return start_batch(app, queued);
+                }
             }
             vec![]
         }
@@ -1713,6 +1723,9 @@ fn confirmed(app: &mut App, c: Confirm) -> Vec<Effect> {
             if let Some(b) = app.batch.as_mut() {
                 b.cancelling = true;
             }
+            for s in std::mem::take(&mut app.queued_resets) {
+                app.status.remove(&s);
+            }
             app.say(
                 "finishing the resets in flight (they verify and write their outcome, up to the verify timeout), then quitting…",
                 false,
@@ -1730,42 +1743,75 @@ fn confirmed(app: &mut App, c: Confirm) -> Vec<Effect> {
             app.say(format!("setting {} to {enable}…", setting.name()), false);
             vec![Effect::ToggleSetting { setting, enable }]
         }
-        Confirm::Reset { slots } => {
-            let users: Vec<(usize, UserRef)> = slots
-                .iter()
-                .filter_map(|s| Some((*s, app.queue.get(*s)?.user_ref()?)))
-                .collect();
-            if users.is_empty() {
-                app.say(
-                    "nothing to reset: no user id known for the marked rows",
-                    true,
-                );
-                return vec![];
-            }
-            let id = app.next_batch;
-            app.next_batch += 1;
-            for (s, _) in &users {
-                app.status.insert(*s, RowStatus::Waiting);
-                app.marks.remove(s);
-            }
-            app.range_anchor = None;
-            app.batch = Some(Batch {
-                id,
-                total: users.len(),
-                done: 0,
-                cancelling: false,
-                dry_run: app.cfg.dry_run,
-                outcomes: Vec::new(),
-            });
-            // The status line shows the batch's progress while it runs (`App::work_text`).
-            app.message = None;
-            vec![Effect::Reset {
-                batch: id,
-                users,
-                dry_run: app.cfg.dry_run,
-            }]
-        }
+        Confirm::Reset { slots } => start_or_queue(app, slots),
     }
+}
+
+/// Starts a batch of resets, or, while one runs, queues the rows behind it.
+fn start_or_queue(app: &mut App, slots: Vec<usize>) -> Vec<Effect> {
+    if app.batch.is_some() {
+        let mut added = Vec::new();
+        for s in slots {
+            let busy = app.queued_resets.contains(&s)
+                || matches!(app.status.get(&s), Some(RowStatus::Waiting));
+            if !busy && app.queue.get(s).and_then(|u| u.user_ref()).is_some() {
+                app.queued_resets.push(s);
+                app.status.insert(s, RowStatus::Waiting);
+                app.marks.remove(&s);
+                added.push(app.queue.get(s).map(|u| u.label()).unwrap_or_default());
+            }
+        }
+        app.range_anchor = None;
+        if added.is_empty() {
+            app.say("already waiting to be reset", false);
+        } else {
+            let text = format!(
+                "queued: {} (starts when the running resets finish; {} waiting; Esc cancels)",
+                added.join(", "),
+                app.queued_resets.len()
+            );
+            app.note("RESET", text.clone());
+            app.say(text, false);
+        }
+        return vec![];
+    }
+    start_batch(app, slots)
+}
+
+fn start_batch(app: &mut App, slots: Vec<usize>) -> Vec<Effect> {
+    let users: Vec<(usize, UserRef)> = slots
+        .iter()
+        .filter_map(|s| Some((*s, app.queue.get(*s)?.user_ref()?)))
+        .collect();
+    if users.is_empty() {
+        app.say(
+            "nothing to reset: no user id known for the marked rows",
+            true,
+        );
+        return vec![];
+    }
+    let id = app.next_batch;
+    app.next_batch += 1;
+    for (s, _) in &users {
+        app.status.insert(*s, RowStatus::Waiting);
+        app.marks.remove(s);
+    }
+    app.range_anchor = None;
+    app.batch = Some(Batch {
+        id,
+        total: users.len(),
+        done: 0,
+        cancelling: false,
+        dry_run: app.cfg.dry_run,
+        outcomes: Vec::new(),
+    });
+    // The status line shows the batch's progress while it runs (`App::work_text`).
+    app.message = None;
+    vec![Effect::Reset {
+        batch: id,
+        users,
+        dry_run: app.cfg.dry_run,
+    }]
 }
 
 fn on_filter_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
@@ -2061,8 +2107,19 @@ fn on_escape(app: &mut App) -> Vec<Effect> {
     } else if let Some(b) = app.batch.as_mut() {
         if !b.cancelling {
             b.cancelling = true;
-            let text = "cancelling: resets in flight finish and verify, the rest are skipped";
-            app.note("RESET", text);
+            let queued = std::mem::take(&mut app.queued_resets);
+            for s in &queued {
+                app.status.remove(s);
+            }
+            let text = if queued.is_empty() {
+                "cancelling: resets in flight finish and verify, the rest are skipped".to_string()
+            } else {
+                format!(
+                    "cancelling: resets in flight finish and verify, the rest are skipped; {} queued not started",
+                    queued.len()
+                )
+            };
+            app.note("RESET", text.clone());
             app.say(text, false);
             return vec![Effect::CancelResets];
         }
@@ -2216,17 +2273,8 @@ pub(crate) fn scroll(app: &mut App, delta: isize) {
 
 /// Whether a reset may be asked for now; says why not.
 fn may_reset(app: &mut App, what: &str) -> bool {
-    if refuse_read_only(app, what) {
-        return false;
-    }
-    if app.batch.is_some() {
-        app.say(
-            "resets are running: wait for them, or Esc to cancel them",
-            true,
-        );
-        return false;
-    }
-    true
+    // While a batch runs, a new reset is queued behind it (see `start_or_queue`).
+    !refuse_read_only(app, what)
 }
 
 fn reset_selected(app: &mut App) -> Vec<Effect> {

@@ -2160,3 +2160,62 @@ fn old_reads_keep_their_line_but_not_their_answer() {
     assert_eq!(body("/review.json?offset=399"), "page 399");
     assert_eq!(body("/admin/users/sync_sso"), "{\"success\":\"OK\"}");
 }
+
+/// A moderator going down the queue with `r y j r y …` while the first reset still runs loses
+/// none: each one asked for meanwhile is queued (its row waiting) and they start, as one batch,
+/// when the running one finishes. Esc drops the queued ones with the rest.
+#[test]
+fn resets_asked_for_while_one_runs_are_queued_not_refused() {
+    let mut app = app3(cfg());
+    let fx = press(&mut app, "ry");
+    let Some(Effect::Reset { batch, users, .. }) = fx.first() else {
+        panic!("{fx:?}");
+    };
+    let (batch, first) = (*batch, users[0].0);
+    // Two more, typed at once while the first runs.
+    assert!(press(&mut app, "jry").is_empty());
+    assert!(press(&mut app, "jry").is_empty());
+    assert_eq!(app.queued_resets.len(), 2);
+    assert!(app.message().unwrap().contains("queued"), "{:?}", app.message());
+    for &s in &app.queued_resets {
+        assert_eq!(app.row_status(s), Some(&RowStatus::Waiting));
+    }
+    let queued = app.queued_resets.clone();
+    // The same row again is not queued twice.
+    press(&mut app, "ry");
+    assert_eq!(app.queued_resets.len(), 2);
+    let done = |outcome| ResetReport {
+        user: "u".into(),
+        username: None,
+        external_id: None,
+        strategy: Some(Strategy::SyncSso),
+        outcome,
+        message: "m".into(),
+        path: None,
+    };
+    update(
+        &mut app,
+        Msg::ResetProgress {
+            batch,
+            slot: first,
+            step: ResetStep::Done(done(Outcome::Verified)),
+        },
+    );
+    // The first batch ends: the queued ones start together, in the order asked.
+    let fx = update(&mut app, Msg::ResetFinished { batch });
+    let Some(Effect::Reset { batch: next, users, .. }) = fx.first() else {
+        panic!("the queued resets did not start: {fx:?}");
+    };
+    assert_ne!(*next, batch);
+    assert_eq!(users.iter().map(|(s, _)| *s).collect::<Vec<_>>(), queued);
+    assert!(app.queued_resets.is_empty());
+
+    // Queued behind a batch that is then cancelled: they never start.
+    press(&mut app, "gry");
+    assert_eq!(app.queued_resets.len(), 1);
+    let slot = app.queued_resets[0];
+    assert_eq!(update(&mut app, key(KeyCode::Esc)), vec![Effect::CancelResets]);
+    assert!(app.queued_resets.is_empty());
+    assert_eq!(app.row_status(slot), None);
+    assert!(update(&mut app, Msg::ResetFinished { batch: *next }).is_empty());
+}
