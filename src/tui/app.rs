@@ -505,6 +505,9 @@ pub struct App {
     /// Resets asked for while a batch ran: they start, as one batch, when it finishes (a
     /// moderator going `r y j r y …` down the queue loses none).
     pub(crate) queued_resets: Vec<usize>,
+    /// What a row showed before it was put in a batch: a reset that is then skipped (never
+    /// started) puts it back, so an earlier ✓ is not lost to a `-`.
+    pub(crate) before_batch: HashMap<usize, RowStatus>,
     next_batch: u64,
 
     // Log pane.
@@ -600,6 +603,7 @@ impl App {
             detail_scroll: 0,
             batch: None,
             queued_resets: Vec::new(),
+            before_batch: HashMap::new(),
             next_batch: 1,
             log: VecDeque::new(),
             log_visible: Vec::new(),
@@ -1555,13 +1559,22 @@ fn on_progress(app: &mut App, batch: u64, slot: usize, step: ResetStep) -> Vec<E
             scroll: 0,
         });
     }
-    app.status.insert(
-        slot,
-        RowStatus::Done {
-            outcome: report.outcome,
-            message,
-        },
-    );
+    let earlier = app.before_batch.remove(&slot);
+    match earlier {
+        // Never started: the row shows again what it showed before.
+        Some(prev) if report.outcome == Outcome::Skipped => {
+            app.status.insert(slot, prev);
+        }
+        _ => {
+            app.status.insert(
+                slot,
+                RowStatus::Done {
+                    outcome: report.outcome,
+                    message,
+                },
+            );
+        }
+    }
     if matches!(report.outcome, Outcome::Verified | Outcome::Applied)
         && let Some(u) = app.queue.get(slot)
     {
@@ -1724,7 +1737,7 @@ fn confirmed(app: &mut App, c: Confirm) -> Vec<Effect> {
                 b.cancelling = true;
             }
             for s in std::mem::take(&mut app.queued_resets) {
-                app.status.remove(&s);
+                restore_status(app, s);
             }
             app.say(
                 "finishing the resets in flight (they verify and write their outcome, up to the verify timeout), then quitting…",
@@ -1756,7 +1769,9 @@ fn start_or_queue(app: &mut App, slots: Vec<usize>) -> Vec<Effect> {
                 || matches!(app.status.get(&s), Some(RowStatus::Waiting));
             if !busy && app.queue.get(s).and_then(|u| u.user_ref()).is_some() {
                 app.queued_resets.push(s);
-                app.status.insert(s, RowStatus::Waiting);
+                if let Some(prev) = app.status.insert(s, RowStatus::Waiting) {
+                    app.before_batch.insert(s, prev);
+                }
                 app.marks.remove(&s);
                 added.push(app.queue.get(s).map(|u| u.label()).unwrap_or_default());
             }
@@ -1778,6 +1793,14 @@ fn start_or_queue(app: &mut App, slots: Vec<usize>) -> Vec<Effect> {
     start_batch(app, slots)
 }
 
+/// A queued row that will not be reset shows again what it showed before it was queued.
+fn restore_status(app: &mut App, slot: usize) {
+    match app.before_batch.remove(&slot) {
+        Some(prev) => app.status.insert(slot, prev),
+        None => app.status.remove(&slot),
+    };
+}
+
 fn start_batch(app: &mut App, slots: Vec<usize>) -> Vec<Effect> {
     let users: Vec<(usize, UserRef)> = slots
         .iter()
@@ -1793,7 +1816,12 @@ fn start_batch(app: &mut App, slots: Vec<usize>) -> Vec<Effect> {
     let id = app.next_batch;
     app.next_batch += 1;
     for (s, _) in &users {
-        app.status.insert(*s, RowStatus::Waiting);
+        match app.status.insert(*s, RowStatus::Waiting) {
+            Some(RowStatus::Waiting) | None => {}
+            Some(prev) => {
+                app.before_batch.insert(*s, prev);
+            }
+        }
         app.marks.remove(s);
     }
     app.range_anchor = None;
@@ -2109,7 +2137,7 @@ fn on_escape(app: &mut App) -> Vec<Effect> {
             b.cancelling = true;
             let queued = std::mem::take(&mut app.queued_resets);
             for s in &queued {
-                app.status.remove(s);
+                restore_status(app, *s);
             }
             let text = if queued.is_empty() {
                 "cancelling: resets in flight finish and verify, the rest are skipped".to_string()

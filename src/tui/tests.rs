@@ -2210,12 +2210,57 @@ fn resets_asked_for_while_one_runs_are_queued_not_refused() {
     assert_eq!(users.iter().map(|(s, _)| *s).collect::<Vec<_>>(), queued);
     assert!(app.queued_resets.is_empty());
 
-    // Queued behind a batch that is then cancelled: they never start.
+    // Queued behind a batch that is then cancelled: they never start, and the row queued (the
+    // first one, verified earlier) shows its ✓ again, not a `-`.
     press(&mut app, "gry");
-    assert_eq!(app.queued_resets.len(), 1);
-    let slot = app.queued_resets[0];
+    assert_eq!(app.queued_resets, vec![first]);
     assert_eq!(update(&mut app, key(KeyCode::Esc)), vec![Effect::CancelResets]);
     assert!(app.queued_resets.is_empty());
-    assert_eq!(app.row_status(slot), None);
-    assert!(update(&mut app, Msg::ResetFinished { batch: *next }).is_empty());
+    assert!(
+        matches!(
+            app.row_status(first),
+            Some(RowStatus::Done {
+                outcome: Outcome::Verified,
+                ..
+            })
+        ),
+        "{:?}",
+        app.row_status(first)
+    );
+    // The same inside a batch: a verified row reset again, then skipped, keeps its ✓.
+    let (next, s2) = (*next, users[0].0);
+    update(
+        &mut app,
+        Msg::ResetProgress {
+            batch: next,
+            slot: s2,
+            step: ResetStep::Done(done(Outcome::Verified)),
+        },
+    );
+    assert!(update(&mut app, Msg::ResetFinished { batch: next }).is_empty());
+    let fx = press(&mut app, "gry");
+    let Some(Effect::Reset { batch: third, .. }) = fx.first() else {
+        panic!("no batch: {fx:?}");
+    };
+    let third = *third;
+    update(&mut app, key(KeyCode::Esc));
+    update(
+        &mut app,
+        Msg::ResetProgress {
+            batch: third,
+            slot: first,
+            step: ResetStep::Done(done(Outcome::Skipped)),
+        },
+    );
+    assert!(
+        matches!(
+            app.row_status(first),
+            Some(RowStatus::Done {
+                outcome: Outcome::Verified,
+                ..
+            })
+        ),
+        "{:?}",
+        app.row_status(first)
+    );
 }
