@@ -492,7 +492,9 @@ fn map_serde_error(cx: &Ctx<'_>, doc: &toml::de::DeTable<'_>, e: toml::de::Error
         let section = path.join(".");
         let (message, key) = if section.is_empty() {
             (
-                format!("unknown section [{name}] (known: [discourse], [main_app], [reset], [ui])"),
+                format!(
+                    "unknown section [{name}] (known: [discourse], [main_app], [reset], [ui], [keys])"
+                ),
                 name.clone(),
             )
         } else {
@@ -510,6 +512,10 @@ fn map_serde_error(cx: &Ctx<'_>, doc: &toml::de::DeTable<'_>, e: toml::de::Error
         .any(|k| key.ends_with(k))
     {
         "must be a quoted string (the value is not shown: it is a secret)".to_string()
+    } else if msg.contains("untagged enum RawKeys") {
+        // serde's words for "neither a string nor a list of strings".
+        "must be a key in quotes (\"x\", \"ctrl-x\"), a list of them ([\"n\", \"down\"]) or [] for none"
+            .to_string()
     } else {
         msg
     };
@@ -1690,9 +1696,11 @@ images = "halfblocks"
         let e = err(&format!("{MINIMAL}[keys]\n\nreset = \"meta-x\"\n"));
         assert_eq!(e.line, Some(5), "{e}");
         assert!(e.to_string().contains("unknown key \"meta-x\""), "{e}");
-        // Not a string or a list of strings.
+        // Not a string or a list of strings: said in the file's words, not serde's.
         let e = err(&format!("{MINIMAL}[keys]\nreset = 5\n"));
         assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.to_string().contains("keys.reset: must be a key in quotes"), "{e}");
+        assert!(!e.to_string().contains("untagged"), "{e}");
     }
 
     #[test]
