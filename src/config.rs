@@ -1699,7 +1699,11 @@ images = "halfblocks"
         // Not a string or a list of strings: said in the file's words, not serde's.
         let e = err(&format!("{MINIMAL}[keys]\nreset = 5\n"));
         assert_eq!(e.line, Some(4), "{e}");
-        assert!(e.to_string().contains("keys.reset: must be a key in quotes"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("keys.reset: must be a key in quotes"),
+            "{e}"
+        );
         assert!(!e.to_string().contains("untagged"), "{e}");
     }
 

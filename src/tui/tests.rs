@@ -2176,7 +2176,11 @@ fn resets_asked_for_while_one_runs_are_queued_not_refused() {
     assert!(press(&mut app, "jry").is_empty());
     assert!(press(&mut app, "jry").is_empty());
     assert_eq!(app.queued_resets.len(), 2);
-    assert!(app.message().unwrap().contains("queued"), "{:?}", app.message());
+    assert!(
+        app.message().unwrap().contains("queued"),
+        "{:?}",
+        app.message()
+    );
     for &s in &app.queued_resets {
         assert_eq!(app.row_status(s), Some(&RowStatus::Waiting));
     }
@@ -2203,7 +2207,10 @@ fn resets_asked_for_while_one_runs_are_queued_not_refused() {
     );
     // The first batch ends: the queued ones start together, in the order asked.
     let fx = update(&mut app, Msg::ResetFinished { batch });
-    let Some(Effect::Reset { batch: next, users, .. }) = fx.first() else {
+    let Some(Effect::Reset {
+        batch: next, users, ..
+    }) = fx.first()
+    else {
         panic!("the queued resets did not start: {fx:?}");
     };
     assert_ne!(*next, batch);
@@ -2214,7 +2221,10 @@ fn resets_asked_for_while_one_runs_are_queued_not_refused() {
     // first one, verified earlier) shows its ✓ again, not a `-`.
     press(&mut app, "gry");
     assert_eq!(app.queued_resets, vec![first]);
-    assert_eq!(update(&mut app, key(KeyCode::Esc)), vec![Effect::CancelResets]);
+    assert_eq!(
+        update(&mut app, key(KeyCode::Esc)),
+        vec![Effect::CancelResets]
+    );
     assert!(app.queued_resets.is_empty());
     assert!(
         matches!(

@@ -243,7 +243,7 @@ fn content<'a>(
             Some(DetailState::Failed(e)) => {
                 (format!("could not load from Discourse: {e}"), theme.err)
             }
-            Some(DetailState::Loading) => ("loading from Discourse…".to_string(), theme.dim),
+            Some(DetailState::Loading) => (loading_text(app.budget.as_ref()), theme.dim),
             _ => (
                 "details load when the row stays selected".to_string(),
                 theme.dim,
@@ -344,4 +344,53 @@ fn content<'a>(
         }
     }
     lines
+}
+
+/// Why a detail is still loading, when the request budget is the reason: reads for browsing
+/// leave the last quarter of Discourse's shared budget to resets and their verification.
+fn loading_text(budget: Option<&crate::tui::BudgetStatus>) -> String {
+    let Some(b) = budget else {
+        return "loading from Discourse…".to_string();
+    };
+    if let Some(s) = b.retry_after_secs {
+        return format!("loading from Discourse: waiting {s} s (Discourse said Retry-After)…");
+    }
+    if b.left <= (b.per_minute / 4).max(1) {
+        let next = b
+            .next_slot_secs
+            .map(|s| format!("; the next frees in {s} s"))
+            .unwrap_or_default();
+        return format!(
+            "loading from Discourse: waiting for the request budget ({} of {} a minute left, kept for resets{next})…",
+            b.left, b.per_minute
+        );
+    }
+    "loading from Discourse…".to_string()
+}
+
+#[cfg(test)]
+mod loading_tests {
+    use super::loading_text;
+    use crate::tui::BudgetStatus;
+
+    #[test]
+    fn a_detail_waiting_for_the_budget_says_so() {
+        let b = |left, next| BudgetStatus {
+            left,
+            per_minute: 60,
+            retry_after_secs: None,
+            next_slot_secs: next,
+        };
+        assert_eq!(loading_text(None), "loading from Discourse…");
+        assert_eq!(loading_text(Some(&b(40, None))), "loading from Discourse…");
+        let t = loading_text(Some(&b(0, Some(35))));
+        assert!(t.contains("waiting for the request budget (0 of 60"), "{t}");
+        assert!(t.contains("next frees in 35 s"), "{t}");
+        assert!(loading_text(Some(&b(12, None))).contains("kept for resets"));
+        let r = BudgetStatus {
+            retry_after_secs: Some(9),
+            ..b(30, None)
+        };
+        assert!(loading_text(Some(&r)).contains("Retry-After"));
+    }
 }
