@@ -1707,12 +1707,15 @@ fn on_modal_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                     Some(scroll.saturating_sub(10))
                 }
                 (KeyCode::Home, _) | (_, Some(Action::Top)) => Some(0),
+                (KeyCode::End, _) | (_, Some(Action::Bottom)) => Some(u16::MAX),
                 (KeyCode::Esc | KeyCode::Enter, _) | (_, Some(Action::Quit | Action::Help)) => {
                     app.modal = None;
                     None
                 }
                 _ => Some(scroll),
             };
+            // Never past the last line (an empty page scrolled into is a page that hides it).
+            let new_scroll = new_scroll.map(|s| s.min(ui::dialogs::modal_max_scroll(app)));
             if let (Some(s), Some(Modal::Help { scroll } | Modal::Text { scroll, .. })) =
                 (new_scroll, app.modal.as_mut())
             {

@@ -2274,3 +2274,26 @@ fn resets_asked_for_while_one_runs_are_queued_not_refused() {
         app.row_status(first)
     );
 }
+
+/// `G`/End go to the help's last line, and no key scrolls past it into blank rows.
+#[test]
+fn the_help_scrolls_to_its_end_and_no_further() {
+    let mut app = app3(cfg());
+    press(&mut app, "?");
+    let scroll = |app: &App| match app.modal() {
+        Some(Modal::Help { scroll }) => *scroll,
+        other => panic!("{other:?}"),
+    };
+    let max = super::ui::dialogs::modal_max_scroll(&app);
+    assert!(max > 0, "the help is longer than 30 rows");
+    press(&mut app, "G");
+    assert_eq!(scroll(&app), max);
+    press(&mut app, "jjj");
+    assert_eq!(scroll(&app), max);
+    let screen = text(&render(&app, 120, 30));
+    assert!(screen.contains("quit"), "the last lines show:\n{screen}");
+    update(&mut app, key(KeyCode::Home));
+    assert_eq!(scroll(&app), 0);
+    update(&mut app, key(KeyCode::End));
+    assert_eq!(scroll(&app), max);
+}

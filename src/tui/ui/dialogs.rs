@@ -209,6 +209,39 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
 }
 
+/// How far the help or a text modal can scroll before the last line leaves the bottom: the
+/// modal's own lines, wrapped as drawn, less the rows it shows.
+pub fn modal_max_scroll(app: &App) -> u16 {
+    let area = Rect::new(0, 0, app.size.0, app.size.1);
+    let (r, lines): (Rect, Vec<Line>) = match app.modal() {
+        Some(Modal::Help { .. }) => (
+            modal_area(area, 100, HELP.len() as u16 + 2),
+            help_rows(&app.config().keymap)
+                .into_iter()
+                .map(|(k, what)| {
+                    if k.is_empty() {
+                        Line::raw(what)
+                    } else {
+                        Line::raw(format!("  {k:<20}{what}"))
+                    }
+                })
+                .collect(),
+        ),
+        Some(Modal::Text { lines, .. }) => (
+            modal_area(
+                area,
+                area.width.saturating_sub(4).max(20),
+                area.height.saturating_sub(2),
+            ),
+            lines.iter().map(|l| Line::raw(clean(l))).collect(),
+        ),
+        _ => return 0,
+    };
+    let width = usize::from(r.width.saturating_sub(2)).max(1);
+    let rows: usize = lines.iter().map(|l| wrapped_rows(l, width)).sum();
+    u16::try_from(rows.saturating_sub(usize::from(r.height.saturating_sub(2)))).unwrap_or(u16::MAX)
+}
+
 /// Rows a line takes when word-wrapped at `width` cells (as `Wrap { trim: false }` does, give or
 /// take a word: this errs on the side of one row more).
 pub(crate) fn wrapped_rows(line: &Line, width: usize) -> usize {
@@ -351,6 +384,10 @@ fn confirm_text<'a>(app: &App, c: &Confirm, theme: &Theme, room: usize) -> (Stri
             let lines = vec![
                 Line::raw(format!("Resets are still running ({left} left).")),
                 Line::raw("Quit and cancel the ones not started?"),
+                Line::styled(
+                    "Those already sent finish, verify and write their outcome first (up to the verify timeout), then the console quits.",
+                    theme.dim,
+                ),
                 Line::default(),
                 keys,
             ];
