@@ -53,6 +53,10 @@ pub async fn run(ctx: &Context, args: &CheckArgs) -> ExitCode {
     }
 }
 
+fn requests_text(n: u64) -> String {
+    format!("{n} Discourse request{}", if n == 1 { "" } else { "s" })
+}
+
 fn yes_no(v: Option<bool>) -> &'static str {
     match v {
         Some(true) => "on",
@@ -362,17 +366,13 @@ pub fn render(r: &Report) -> String {
         }
     }
     if r.problems.is_empty() {
-        let _ = writeln!(
-            o,
-            "OK: no problem found ({} Discourse requests).",
-            r.requests
-        );
+        let _ = writeln!(o, "OK: no problem found ({}).", requests_text(r.requests));
     } else {
         let _ = writeln!(o, "Problems ({}):", r.problems.len());
         for p in &r.problems {
             let _ = writeln!(o, "  - {}", clean(p));
         }
-        let _ = writeln!(o, "({} Discourse requests)", r.requests);
+        let _ = writeln!(o, "({})", requests_text(r.requests));
     }
     o
 }

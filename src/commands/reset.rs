@@ -244,10 +244,11 @@ fn summarize(
         .count()
         .max(1);
     eprintln!(
-        "{}{} in {:.1}s; {requests} Discourse requests, {:.2} per reset",
+        "{}{} in {:.1}s; {requests} Discourse request{}, {:.2} per reset",
         if cancelled { "Cancelled. " } else { "" },
         parts.join(", "),
         elapsed.as_secs_f64(),
+        if requests == 1 { "" } else { "s" },
         requests as f64 / acted as f64
     );
     let _ = EXIT_USAGE;

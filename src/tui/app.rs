@@ -1959,7 +1959,20 @@ fn run_command(app: &mut App, line: &str) -> Vec<Effect> {
     match cmd {
         "" => vec![],
         "q" | "quit" | "q!" => request_quit(app),
-        "user" | "u" if !arg.is_empty() => vec![app.lookup(arg)],
+        // `external:` without an id is a usage slip, not a user to look for.
+        "user" | "u" if !arg.is_empty() => match crate::reset::parse_user(arg) {
+            Ok(_) => vec![app.lookup(arg)],
+            Err(e) => {
+                app.say(
+                    format!(
+                        "{}; usage: :user NAME | external:ID | EMAIL",
+                        sanitize::clean(&e)
+                    ),
+                    true,
+                );
+                vec![]
+            }
+        },
         "user" | "u" => {
             app.say("usage: :user NAME | external:ID | EMAIL", true);
             vec![]

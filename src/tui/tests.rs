@@ -2297,3 +2297,34 @@ fn the_help_scrolls_to_its_end_and_no_further() {
     update(&mut app, key(KeyCode::End));
     assert_eq!(scroll(&app), max);
 }
+
+/// The log pane's hints name the filter key once (as "search log"), and leave out an action
+/// bound to no key instead of showing `-`. `:user external:` is a usage slip, not a lookup.
+#[test]
+fn log_hints_say_each_key_once_and_user_without_an_id_is_usage() {
+    let mut c = cfg();
+    c.keymap = crate::tui::keymap::Keymap::with(&[("verbose_sso".into(), vec![])]).unwrap();
+    let mut app = app3(c);
+    update(&mut app, key(KeyCode::Tab));
+    update(&mut app, key(KeyCode::Tab));
+    assert_eq!(app.focus(), Focus::Log);
+    let screen = text(&render(&app, 200, 30));
+    let hints = screen.lines().last().unwrap().to_string();
+    assert_eq!(hints.matches("/ ").count(), 1, "{hints}");
+    assert!(hints.contains("/ search log"), "{hints}");
+    assert!(
+        hints.contains("U verbose logs") && !hints.contains("-/U"),
+        "{hints}"
+    );
+
+    update(&mut app, key(KeyCode::BackTab));
+    update(&mut app, key(KeyCode::BackTab));
+    press(&mut app, ":user external:");
+    let fx = update(&mut app, key(KeyCode::Enter));
+    assert!(fx.is_empty(), "{fx:?}");
+    assert!(
+        app.message().unwrap().contains("usage: :user NAME"),
+        "{:?}",
+        app.message()
+    );
+}

@@ -244,24 +244,36 @@ fn hints(app: &App) -> Vec<(String, &'static str)> {
     }
     let km = &app.config().keymap;
     let k = |a: Action| km.hint(a);
+    // In the log pane the filter key searches the log: one hint for it, not two.
+    let filter_hint = if app.focus() == Focus::Log {
+        "search log"
+    } else {
+        "filter"
+    };
     let mut h = vec![
         (format!("{}/{}", k(Action::Down), k(Action::Up)), "move"),
-        (k(Action::Filter), "filter"),
+        (k(Action::Filter), filter_hint),
         (k(Action::Command), "cmd"),
     ];
     if app.batch().is_some() {
         h.push(("Esc".into(), "cancel resets"));
     }
     match app.focus() {
-        Focus::Log => h.extend([
-            (k(Action::Filter), "search log"),
-            (k(Action::Open), "show line"),
-            (k(Action::LogUser), "this user"),
-            (
-                format!("{}/{}", k(Action::VerboseSso), k(Action::VerboseUpload)),
-                "verbose logs",
-            ),
-        ]),
+        Focus::Log => {
+            h.extend([
+                (k(Action::Open), "show line"),
+                (k(Action::LogUser), "this user"),
+            ]);
+            // An unbound key is left out, not shown as `-`.
+            let verbose: Vec<String> = [Action::VerboseSso, Action::VerboseUpload]
+                .into_iter()
+                .filter(|a| !km.keys(*a).is_empty())
+                .map(k)
+                .collect();
+            if !verbose.is_empty() {
+                h.push((verbose.join("/"), "verbose logs"));
+            }
+        }
         _ if app.config().read_only => h.extend([
             ("read-only".into(), "resets send nothing"),
             (k(Action::Mark), "mark"),
