@@ -924,8 +924,11 @@ impl App {
         self.visible = pool
             .into_iter()
             .filter(|s| {
+                // The selected row stays while selected, even once its case is closed: a
+                // moderator who waits for the ✓ and then presses `j` gets the next row, not
+                // the one after it (it goes when the cursor leaves it: `select`).
                 (needle.is_empty() || hay[*s].contains(needle.as_str()) != inverted)
-                    && !(hide_done && self.row_finished(*s))
+                    && !(hide_done && self.row_finished(*s) && Some(*s) != keep)
             })
             .collect();
         self.visible_for = Some(key);
@@ -979,10 +982,19 @@ impl App {
     pub(crate) fn select(&mut self, index: usize) {
         self.cursor_moved = true;
         let index = index.min(self.visible.len().saturating_sub(1));
+        let left = self.selected_slot();
         if index != self.sel {
             self.detail_scroll = 0;
         }
         self.sel = index;
+        // Leaving a closed case that `h` kept shown only because it was selected: now it goes.
+        if self.hide_done
+            && let Some(l) = left
+            && Some(l) != self.selected_slot()
+            && self.row_finished(l)
+        {
+            self.invalidate_filter();
+        }
         self.scroll_to_sel();
         self.redraw = true;
     }

@@ -2328,3 +2328,44 @@ fn log_hints_say_each_key_once_and_user_without_an_id_is_usage() {
         app.message()
     );
 }
+
+/// With `h` on, the row just verified stays until the cursor leaves it: a moderator who waits
+/// for the ✓ and then presses `j` lands on the next row, not the one after it.
+#[test]
+fn hide_done_keeps_the_selected_row_until_the_cursor_leaves_it() {
+    let mut app = app3(cfg());
+    press(&mut app, "h");
+    let order: Vec<usize> = app.visible().to_vec();
+    assert!(order.len() >= 3);
+    let fx = press(&mut app, "ry");
+    let Some(Effect::Reset { batch, .. }) = fx.first() else {
+        panic!("{fx:?}");
+    };
+    let batch = *batch;
+    update(
+        &mut app,
+        Msg::ResetProgress {
+            batch,
+            slot: order[0],
+            step: ResetStep::Done(ResetReport {
+                user: "u".into(),
+                username: None,
+                external_id: None,
+                strategy: Some(Strategy::SyncSso),
+                outcome: Outcome::Verified,
+                message: "m".into(),
+                path: None,
+            }),
+        },
+    );
+    update(&mut app, Msg::ResetFinished { batch });
+    // Verified, still shown and selected.
+    assert_eq!(app.selected_slot(), Some(order[0]));
+    assert!(app.visible().contains(&order[0]));
+    press(&mut app, "j");
+    assert_eq!(app.selected_slot(), Some(order[1]), "j skipped a row");
+    assert!(
+        !app.visible().contains(&order[0]),
+        "the closed case is hidden once left"
+    );
+}
