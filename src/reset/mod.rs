@@ -36,6 +36,10 @@ pub use plan::{Decision, StrategyChoice};
 
 /// Parses `USER` from the command line (interface.md), refusing the empty forms with a message
 /// that says what to write.
+/// Starts the part of a reset's message that warns of something still to do (the flagged
+/// photo coming back at the next login): the console marks such a verified reset apart.
+pub const WARNING: &str = "Warning: ";
+
 pub fn parse_user(input: &str) -> Result<UserRef, String> {
     let s = input.trim();
     if s.is_empty() {
@@ -1439,7 +1443,7 @@ impl Engine {
         let url = self.opts.default_avatar_url.clone().unwrap_or_default();
         let line = |outcome: Outcome, message: String, after: Option<u64>| {
             let message = match &warning {
-                Some(w) => format!("{}. Warning: {w}", message.trim_end_matches('.')),
+                Some(w) => format!("{}. {WARNING}{w}", message.trim_end_matches('.')),
                 None => message,
             };
             let message = match &lost_answer {

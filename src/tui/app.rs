@@ -370,6 +370,8 @@ pub struct Batch {
     pub dry_run: bool,
     /// How many of each outcome so far.
     pub outcomes: Vec<(Outcome, usize)>,
+    /// Verified resets whose message warns of something still to do (`reset::WARNING`).
+    pub warned: usize,
 }
 
 /// A line of the log pane.
@@ -1190,7 +1192,13 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                 let summary: Vec<String> = b
                     .outcomes
                     .iter()
-                    .map(|(o, n)| format!("{n} {}", o.as_str()))
+                    .map(|(o, n)| match o {
+                        Outcome::Verified if b.warned > 0 => format!(
+                            "{n} verified ({} with a warning (!): the photo comes back at the next login unless the main app removes it)",
+                            b.warned
+                        ),
+                        _ => format!("{n} {}", o.as_str()),
+                    })
                     .collect();
                 // Esc after the last reset had started cancels nothing: only skipped resets
                 // make the batch a cancelled one.
@@ -1538,6 +1546,9 @@ fn on_progress(app: &mut App, batch: u64, slot: usize, step: ResetStep) -> Vec<E
         return vec![];
     };
     b.done += 1;
+    if report.outcome == Outcome::Verified && report.message.contains(crate::reset::WARNING) {
+        b.warned += 1;
+    }
     match b.outcomes.iter_mut().find(|(o, _)| *o == report.outcome) {
         Some((_, n)) => *n += 1,
         None => b.outcomes.push((report.outcome, 1)),
@@ -1847,6 +1858,7 @@ fn start_batch(app: &mut App, slots: Vec<usize>) -> Vec<Effect> {
         cancelling: false,
         dry_run: app.cfg.dry_run,
         outcomes: Vec::new(),
+        warned: 0,
     });
     // The status line shows the batch's progress while it runs (`App::work_text`).
     app.message = None;

@@ -2369,3 +2369,45 @@ fn hide_done_keeps_the_selected_row_until_the_cursor_leaves_it() {
         "the closed case is hidden once left"
     );
 }
+
+/// A verified reset that warns the photo comes back at the next login is marked `!`, not a
+/// plain ✓, and the batch's summary counts it.
+#[test]
+fn a_verified_reset_with_a_warning_is_marked_apart() {
+    let mut app = app3(cfg());
+    let fx = press(&mut app, "ry");
+    let Some(Effect::Reset { batch, users, .. }) = fx.first() else {
+        panic!("{fx:?}");
+    };
+    let (batch, slot) = (*batch, users[0].0);
+    update(
+        &mut app,
+        Msg::ResetProgress {
+            batch,
+            slot,
+            step: ResetStep::Done(ResetReport {
+                user: "external:684".into(),
+                username: Some("alice".into()),
+                external_id: Some("684".into()),
+                strategy: Some(Strategy::SyncSso),
+                outcome: Outcome::Verified,
+                message: format!(
+                    "default avatar in place. {}the SSO record's last login payload still sends the flagged photo",
+                    crate::reset::WARNING
+                ),
+                path: None,
+            }),
+        },
+    );
+    update(&mut app, Msg::ResetFinished { batch });
+    let screen = text(&render(&app, 120, 30));
+    let row = screen.lines().find(|l| l.contains("nudity")).unwrap();
+    assert!(row.contains('!') && !row.contains('✓'), "{row}");
+    assert!(
+        app.message()
+            .unwrap()
+            .contains("1 verified (1 with a warning (!)"),
+        "{:?}",
+        app.message()
+    );
+}

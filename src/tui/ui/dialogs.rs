@@ -92,6 +92,10 @@ pub const HELP: &[HelpLine] = &[
         "reset: waiting, running, verified, unverified, failed, skipped, dry run",
     ),
     Fixed(
+        "!",
+        "verified, with a warning: the flagged photo comes back at the next login (see the detail)",
+    ),
+    Fixed(
         "↶",
         "undone: the old avatar is back (the case is open again)",
     ),

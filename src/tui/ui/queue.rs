@@ -56,6 +56,11 @@ fn status_mark(status: Option<&RowStatus>, spinner: char) -> (char, Option<Outco
             outcome: Outcome::Verified,
             ..
         }) => ('↶', Some(Outcome::Applied)),
+        // Verified, with something still to do (the photo comes back at the next login).
+        Some(RowStatus::Done {
+            outcome: Outcome::Verified,
+            message,
+        }) if message.contains(crate::reset::WARNING) => ('!', Some(Outcome::Unverified)),
         Some(RowStatus::Done { outcome, .. } | RowStatus::Undone { outcome, .. }) => (
             match outcome {
                 Outcome::Verified | Outcome::Applied => '✓',
