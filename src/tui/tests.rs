@@ -769,6 +769,33 @@ fn the_selected_row_loads_its_details_on_tick_once() {
     }
 }
 
+fn assert_verified(app: &App, slot: usize) {
+    assert!(
+        matches!(
+            app.row_status(slot),
+            Some(RowStatus::Done {
+                outcome: Outcome::Verified,
+                ..
+            })
+        ),
+        "{:?}",
+        app.row_status(slot)
+    );
+}
+
+/// A finished sync-sso reset of one row, as the backend reports it.
+fn reset_done(outcome: Outcome, message: &str) -> ResetStep {
+    ResetStep::Done(ResetReport {
+        user: "u".into(),
+        username: None,
+        external_id: None,
+        strategy: Some(Strategy::SyncSso),
+        outcome,
+        message: message.into(),
+        path: None,
+    })
+}
+
 /// The site the tests' console sees: sync-sso, upload log on.
 fn site() -> SiteInfo {
     SiteInfo {
@@ -2188,21 +2215,12 @@ fn resets_asked_for_while_one_runs_are_queued_not_refused() {
     // The same row again is not queued twice.
     press(&mut app, "ry");
     assert_eq!(app.queued_resets.len(), 2);
-    let done = |outcome| ResetReport {
-        user: "u".into(),
-        username: None,
-        external_id: None,
-        strategy: Some(Strategy::SyncSso),
-        outcome,
-        message: "m".into(),
-        path: None,
-    };
     update(
         &mut app,
         Msg::ResetProgress {
             batch,
             slot: first,
-            step: ResetStep::Done(done(Outcome::Verified)),
+            step: reset_done(Outcome::Verified, "m"),
         },
     );
     // The first batch ends: the queued ones start together, in the order asked.
@@ -2226,17 +2244,7 @@ fn resets_asked_for_while_one_runs_are_queued_not_refused() {
         vec![Effect::CancelResets]
     );
     assert!(app.queued_resets.is_empty());
-    assert!(
-        matches!(
-            app.row_status(first),
-            Some(RowStatus::Done {
-                outcome: Outcome::Verified,
-                ..
-            })
-        ),
-        "{:?}",
-        app.row_status(first)
-    );
+    assert_verified(&app, first);
     // The same inside a batch: a verified row reset again, then skipped, keeps its ✓.
     let (next, s2) = (*next, users[0].0);
     update(
@@ -2244,7 +2252,7 @@ fn resets_asked_for_while_one_runs_are_queued_not_refused() {
         Msg::ResetProgress {
             batch: next,
             slot: s2,
-            step: ResetStep::Done(done(Outcome::Verified)),
+            step: reset_done(Outcome::Verified, "m"),
         },
     );
     assert!(update(&mut app, Msg::ResetFinished { batch: next }).is_empty());
@@ -2259,20 +2267,10 @@ fn resets_asked_for_while_one_runs_are_queued_not_refused() {
         Msg::ResetProgress {
             batch: third,
             slot: first,
-            step: ResetStep::Done(done(Outcome::Skipped)),
+            step: reset_done(Outcome::Skipped, "m"),
         },
     );
-    assert!(
-        matches!(
-            app.row_status(first),
-            Some(RowStatus::Done {
-                outcome: Outcome::Verified,
-                ..
-            })
-        ),
-        "{:?}",
-        app.row_status(first)
-    );
+    assert_verified(&app, first);
 }
 
 /// `G`/End go to the help's last line, and no key scrolls past it into blank rows.
@@ -2347,15 +2345,7 @@ fn hide_done_keeps_the_selected_row_until_the_cursor_leaves_it() {
         Msg::ResetProgress {
             batch,
             slot: order[0],
-            step: ResetStep::Done(ResetReport {
-                user: "u".into(),
-                username: None,
-                external_id: None,
-                strategy: Some(Strategy::SyncSso),
-                outcome: Outcome::Verified,
-                message: "m".into(),
-                path: None,
-            }),
+            step: reset_done(Outcome::Verified, "m"),
         },
     );
     update(&mut app, Msg::ResetFinished { batch });
@@ -2385,18 +2375,13 @@ fn a_verified_reset_with_a_warning_is_marked_apart() {
         Msg::ResetProgress {
             batch,
             slot,
-            step: ResetStep::Done(ResetReport {
-                user: "external:684".into(),
-                username: Some("alice".into()),
-                external_id: Some("684".into()),
-                strategy: Some(Strategy::SyncSso),
-                outcome: Outcome::Verified,
-                message: format!(
+            step: reset_done(
+                Outcome::Verified,
+                &format!(
                     "default avatar in place. {}the SSO record's last login payload still sends the flagged photo",
                     crate::reset::WARNING
                 ),
-                path: None,
-            }),
+            ),
         },
     );
     update(&mut app, Msg::ResetFinished { batch });
