@@ -322,23 +322,7 @@ fn console(config: &Path, _list: &Path) {
         );
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
         let mut runner = Runner::new(backend.clone(), tx.clone());
-        if let Some(mut feed) = backend.exchanges() {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                use tokio::sync::broadcast::error::RecvError;
-                loop {
-                    match feed.recv().await {
-                        Ok(e) => {
-                            if tx.send(Msg::Exchange(e)).is_err() {
-                                break;
-                            }
-                        }
-                        Err(RecvError::Lagged(_)) => continue,
-                        Err(RecvError::Closed) => break,
-                    }
-                }
-            });
-        }
+        avatar_console::tui::effects::forward_exchanges(backend.as_ref(), &tx);
         let mut app = App::new(AppConfig {
             site: "bench".into(),
             api_user: cfg.discourse.api_username.clone(),

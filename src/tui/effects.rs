@@ -117,6 +117,29 @@ pub struct ResetOptions {
     pub dry_run: bool,
 }
 
+/// Feeds the backend's API exchanges (if it has them) into the loop as [`Msg::Exchange`]: the
+/// console's event loop and the load bench run the same. A lagging receiver skips what it
+/// missed rather than stopping.
+pub fn forward_exchanges(backend: &dyn Backend, tx: &mpsc::UnboundedSender<Msg>) {
+    let Some(mut feed) = backend.exchanges() else {
+        return;
+    };
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        loop {
+            match feed.recv().await {
+                Ok(e) => {
+                    if tx.send(Msg::Exchange(e)).is_err() {
+                        break;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+}
+
 /// Called by the reset engine at each step.
 pub type Progress = Arc<dyn Fn(ResetStep) + Send + Sync>;
 

@@ -12,7 +12,7 @@ use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
 use crossterm::{execute, queue};
 use futures::StreamExt;
 use ratatui::DefaultTerminal;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use super::app::{App, Msg, TICK_MS, update};
 use super::effects::{Backend, Runner};
@@ -132,22 +132,7 @@ async fn event_loop(
 ) -> io::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let mut runner = Runner::new(backend.clone(), tx.clone()).with_renderer(renderer);
-    if let Some(mut feed) = backend.exchanges() {
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            loop {
-                match feed.recv().await {
-                    Ok(e) => {
-                        if tx.send(Msg::Exchange(e)).is_err() {
-                            break;
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => break,
-                }
-            }
-        });
-    }
+    super::effects::forward_exchanges(backend.as_ref(), &tx);
     let size = terminal.size()?;
     update(
         &mut app,
